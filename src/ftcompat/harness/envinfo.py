@@ -1,0 +1,51 @@
+"""Facts about the environment a cell ran in: resolved versions, Python, device."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+
+STACK = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "tokenizers")
+
+
+def versions(packages=STACK) -> dict[str, str | None]:
+    """Return the installed version of each stack package (None where it is absent)."""
+    out = {}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def torch_device() -> str:
+    """Return ``cuda`` when torch sees a GPU, else ``cpu``."""
+    try:
+        import torch
+    except Exception:  # noqa: BLE001 - a broken torch still gets cells that say why
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_info() -> dict[str, str | None]:
+    """Describe the device: kind, name and CUDA version as torch reports them."""
+    try:
+        import torch
+    except Exception as exc:  # noqa: BLE001
+        return {"type": "unknown", "name": f"torch import failed: {type(exc).__name__}", "cuda": None}
+    if torch.cuda.is_available():
+        return {"type": "cuda", "name": torch.cuda.get_device_name(0), "cuda": torch.version.cuda}
+    return {"type": "cpu", "name": platform.processor() or platform.machine(), "cuda": None}
+
+
+def collect() -> dict:
+    """Return everything a cell records about where it ran."""
+    return {
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(terse=True),
+        "device": device_info(),
+        "versions": versions(),
+    }

@@ -1,0 +1,129 @@
+"""Models a case runs on: tiny ones built locally from a config with a fixed seed, or real ones.
+
+A tiny model is built once per environment (its files are written by that environment's
+transformers) and cached under the combo's work directory; concurrent xdist workers build into a
+temporary folder and rename it into place, so none sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BUILTIN = {
+    "tiny-llama": {"kind": "tiny", "arch": "llama", "tokenizer": "llama2-chat"},
+    "tiny-phi3": {"kind": "tiny", "arch": "phi3", "tokenizer": "llama2-chat"},
+}
+
+# Small enough to build in a second, big enough for 4-bit blocks (multiples of 64) and a 512-token
+# prompt; matrix.yaml may override any of these per model.
+DEFAULT_CONFIG = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 1024,
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model a case can load with ``from_pretrained(ref.path)``."""
+
+    name: str
+    path: str
+    arch: str | None
+    kind: str
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_tiny(self) -> bool:
+        """True for models built locally from a config."""
+        return self.kind == "tiny"
+
+
+def builtin_spec(name: str) -> dict:
+    """Return the spec of a built-in tiny model, for running cases without a plan."""
+    if name not in BUILTIN:
+        raise KeyError(f"unknown model {name!r}; known without a plan: {sorted(BUILTIN)}")
+    return BUILTIN[name]
+
+
+def resolve(name: str, spec: dict, cache: Path) -> ModelRef:
+    """Return a ready model: build a tiny one, or fetch a real one where the machine allows it."""
+    kind = spec.get("kind", "tiny")
+    if kind == "tiny":
+        return ModelRef(name, str(build_tiny(name, spec, cache)), spec.get("arch"), kind, spec)
+    return _hub(name, spec)
+
+
+def _hub(name: str, spec: dict) -> ModelRef:
+    import pytest
+
+    needs = set(spec.get("needs", ["network"]))
+    if "cuda" in needs:
+        from ftcompat.harness.envinfo import torch_device
+
+        if torch_device() != "cuda":
+            pytest.skip(f"model {name} needs CUDA and this machine has none")
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        pytest.skip(f"model {name} needs the Hugging Face Hub and HF_HUB_OFFLINE=1 (no network)")
+    from huggingface_hub import snapshot_download
+
+    path = snapshot_download(spec["repo"], revision=spec["revision"])
+    return ModelRef(name, path, spec.get("arch"), "hub", spec)
+
+
+def _key(spec: dict) -> str:
+    from importlib.metadata import version
+
+    blob = json.dumps([spec, version("transformers"), version("torch")], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def build_tiny(name: str, spec: dict, cache: Path) -> Path:
+    """Build (or reuse) the tiny model ``name`` and return its directory."""
+    dest = Path(cache) / f"{name}-{_key(spec)}"
+    if (dest / "config.json").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{name}-"))
+    try:
+        _build_into(spec, tmp)
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # another worker won the race; its copy is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def _build_into(spec: dict, dest: Path) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from ftcompat.harness import tokenizers
+
+    tokenizers.build(spec.get("tokenizer", "llama2-chat"), dest)
+    tok = AutoTokenizer.from_pretrained(dest)
+    overrides = {**DEFAULT_CONFIG, **spec.get("config", {})}
+    overrides.setdefault("vocab_size", len(tok))
+    config = AutoConfig.for_model(
+        spec["arch"],
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+        **overrides,
+    )
+    torch.manual_seed(int(spec.get("seed", 0)))
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(dest, safe_serialization=True)

@@ -1,0 +1,196 @@
+"""pytest plugin that runs cases inside a pinned environment and writes one JSON record per cell.
+
+Loaded with ``-p ftcompat.harness.plugin``. It reads the plan the controller wrote, parametrizes
+each case with the models the matrix assigns it, classifies every result and rewrites the cell
+file after each cell, so a crash later in the run loses nothing already measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ftcompat import outcome as oc
+from ftcompat.harness import api, envinfo
+from ftcompat.harness.cellfile import write_cells
+
+_KEY = "ftcompat"
+
+
+def pytest_addoption(parser):
+    """Register the plan and output options."""
+    group = parser.getgroup("ftcompat")
+    group.addoption("--ftcompat-plan", help="plan JSON written by the controller")
+    group.addoption("--ftcompat-out", help="where to write this combo's cell records")
+
+
+def pytest_configure(config):
+    """Load the plan and make the run offline and quiet before any case imports transformers."""
+    # Tiny models are built locally; a hub request would hang or fail on machines without network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("WANDB_DISABLED", "true")
+    plan_path = config.getoption("--ftcompat-plan")
+    plan = json.loads(Path(plan_path).read_text()) if plan_path else {}
+    config._ftcompat_plan = plan
+    work = Path(plan.get("work_dir") or ".ftcompat/work/adhoc").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    # Remote code is copied into this cache; a per-run one stops stale modules leaking across combos.
+    os.environ.setdefault("HF_MODULES_CACHE", str(work / "hf_modules"))
+    config._ftcompat_work = work
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_Recorder(config), "ftcompat-recorder")
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize ``model`` with the models matrix.yaml assigns to this case."""
+    if "model" not in metafunc.fixturenames:
+        return
+    case_id = Path(metafunc.module.__file__).stem
+    plan = metafunc.config._ftcompat_plan
+    models = plan.get("cases", {}).get(case_id, {}).get("models")
+    if models is None:
+        models = getattr(metafunc.module, "DEFAULT_MODELS", [])
+    metafunc.parametrize("model", models, indirect=True, ids=list(models))
+
+
+@pytest.fixture
+def model(request):
+    """Return a ModelRef for the parametrized model, building a tiny one locally if needed."""
+    from ftcompat.harness import models
+
+    plan = request.config._ftcompat_plan
+    name = request.param
+    spec = plan.get("models", {}).get(name) or models.builtin_spec(name)
+    return models.resolve(name, spec, request.config._ftcompat_work / "models")
+
+
+@pytest.fixture
+def device():
+    """Return the torch device string cases should use: ``cuda`` where there is one, else ``cpu``."""
+    return envinfo.torch_device()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Start a fresh log for the case about to run."""
+    api.begin()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Classify this phase and attach the outcome to the report so it crosses xdist workers."""
+    result = yield
+    rep = result.get_result()
+    log = api.current()
+    exc_type = message = cause_type = cause_message = skip_reason = None
+    if call.excinfo is not None:
+        exc = call.excinfo.value
+        if rep.skipped:
+            skip_reason = str(getattr(exc, "msg", exc))
+        else:
+            exc_type, message = type(exc).__name__, str(exc)
+            if isinstance(exc, api.CaseSetupError) and exc.__cause__ is not None:
+                cause_type, cause_message = type(exc.__cause__).__name__, str(exc.__cause__)
+    elif rep.skipped and isinstance(rep.longrepr, tuple):
+        skip_reason = rep.longrepr[2].removeprefix("Skipped: ")
+    got = oc.classify(call.when, rep.outcome, exc_type, message, cause_type, cause_message, skip_reason)
+    data = got.to_dict()
+    data.update(
+        phase=call.when,
+        step=log.failed_step,
+        details=log.details,
+        traceback=_traceback(rep) if rep.failed else None,
+    )
+    rep.user_properties.append((_KEY, json.dumps(data, default=str)))
+
+
+def _traceback(rep, limit: int = 8000) -> str:
+    text = str(rep.longrepr)
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+class _Recorder:
+    """Collects phase reports (locally or from xdist workers) into cells and writes them."""
+
+    def __init__(self, config):
+        self.config = config
+        plan = config._ftcompat_plan
+        self.combo = plan.get("combo", {}).get("id", "adhoc")
+        out = config.getoption("--ftcompat-out") or plan.get("out")
+        self.out = Path(out) if out else None
+        self.cells: dict[str, dict] = {}
+        self.partial: dict[str, dict] = {}
+        self.env: dict | None = None
+
+    def pytest_runtest_logreport(self, report):
+        """Fold each phase into its cell and flush the cell file when the cell is complete."""
+        data = dict(report.user_properties).get(_KEY)
+        got = json.loads(data) if data else _crash_outcome(report)
+        cell = self.partial.setdefault(report.nodeid, {"duration_s": 0.0, "outcome": None})
+        cell["duration_s"] += report.duration
+        if cell["outcome"] is None or got["status"] != "pass" and cell["outcome"]["status"] == "pass":
+            cell["outcome"] = got
+        if report.when == "teardown" or not data:
+            self._finish(report.nodeid, cell)
+
+    def _finish(self, nodeid: str, cell: dict) -> None:
+        self.partial.pop(nodeid, None)
+        if self.env is None:
+            self.env = envinfo.collect()
+        case, variant, model = _split_nodeid(nodeid)
+        got = cell["outcome"]
+        record = {
+            "id": cell_id(self.combo, case, variant, model),
+            "combo": self.combo,
+            "case": case,
+            "variant": variant,
+            "model": model,
+            "status": got["status"],
+            "signature": got["signature"],
+            "exc_type": got["exc_type"],
+            "message": got["message"],
+            "step": got.get("step"),
+            "details": got.get("details") or {},
+            "traceback": got.get("traceback"),
+            "duration_s": round(cell["duration_s"], 3),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "env": self.env,
+        }
+        self.cells[record["id"]] = record
+        if self.out:
+            write_cells(self.out, self.combo, list(self.cells.values()))
+
+    def pytest_sessionfinish(self, session):
+        """Write the file even when nothing ran, so the controller sees an empty, not a missing, run."""
+        if self.out and not self.out.exists():
+            write_cells(self.out, self.combo, [])
+
+
+def _crash_outcome(report) -> dict:
+    """Outcome for a report that carries no classification: an xdist worker died mid-case."""
+    text = str(report.longrepr or "worker crashed")
+    sig = oc.signature_of("WorkerCrashed", text)
+    return {"status": "error", "signature": sig, "exc_type": "WorkerCrashed",
+            "message": oc.first_line(text), "step": None, "details": {}, "traceback": text[-8000:]}
+
+
+def cell_id(combo: str, case: str, variant: str, model: str | None) -> str:
+    """Build the stable cell id ``combo::case[variant@model]``."""
+    inner = f"{variant}@{model}" if model else variant
+    return f"{combo}::{case}[{inner}]"
+
+
+def _split_nodeid(nodeid: str) -> tuple[str, str, str | None]:
+    """Split ``cases/phi3_generate.py::test_remote_code[tiny-phi3]`` into case, variant, model."""
+    path, _, rest = nodeid.partition("::")
+    case = Path(path).stem
+    func, _, params = rest.partition("[")
+    variant = func.removeprefix("test_")
+    model = params.rstrip("]") or None
+    return case, variant, model

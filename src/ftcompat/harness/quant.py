@@ -1,0 +1,64 @@
+"""Can this environment run bitsandbytes 4-bit on the device at hand? Asked by doing it.
+
+Older bitsandbytes (< 0.46) and older transformers refuse 4-bit on CPU; that is a property of the
+combo on this machine, not a failure of the behaviour a case checks, so cases skip with the
+reason this probe found. The probe never looks at version numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+
+
+def bnb_config(**overrides):
+    """Return the BitsAndBytesConfig QLoRA users write (nf4, double quant, fp32 compute on CPU)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    from ftcompat.harness.envinfo import torch_device
+
+    compute = torch.bfloat16 if torch_device() == "cuda" else torch.float32
+    kwargs = dict(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute,
+    )
+    kwargs.update(overrides)
+    return BitsAndBytesConfig(**kwargs)
+
+
+@functools.cache
+def why_no_4bit(model_path: str) -> str | None:
+    """Return why 4-bit cannot run here, or None when a tiny 4-bit load and forward works."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from ftcompat.harness.envinfo import torch_device, versions
+
+        device = torch_device()
+        model = AutoModelForCausalLM.from_pretrained(
+            model_path, quantization_config=bnb_config(), device_map={"": device}
+        )
+        if not any(type(p).__name__ == "Params4bit" for p in model.parameters()):
+            return "the model loaded but no weight was quantized to 4-bit"
+        with torch.no_grad():
+            model(torch.tensor([[1, 2, 3]], device=device))
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot run 4-bit here"
+        v = versions()
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return (
+            f"bitsandbytes {v['bitsandbytes']} with transformers {v['transformers']} cannot run "
+            f"4-bit on {device if 'device' in dir() else 'this device'}: {type(exc).__name__}: {first}"
+        )
+    return None
+
+
+def require_4bit(model_path: str) -> None:
+    """Skip the running case, with the reason, when this combo cannot run 4-bit on this device."""
+    import pytest
+
+    reason = why_no_4bit(str(model_path))
+    if reason:
+        pytest.skip(reason)

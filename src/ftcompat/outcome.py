@@ -1,0 +1,102 @@
+"""Outcome vocabulary and the pure rules that turn what a case did into a cell status."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Status(str, enum.Enum):
+    """What one cell of the grid says; the values are the lowercase words written to JSON."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIP = "skip"
+    NOT_INSTALLABLE = "not-installable"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+SYMBOLS = {
+    Status.PASS: "✅ pass",
+    Status.FAIL: "❌ fail",
+    Status.ERROR: "💥 error",
+    Status.SKIP: "⏭️ skip",
+    Status.NOT_INSTALLABLE: "🚫 not-installable",
+}
+
+LEGEND = {
+    Status.PASS: "the checked behaviour works in this combo",
+    Status.FAIL: "the checked behaviour is broken; the cell shows the exception or failed assertion",
+    Status.ERROR: "the case could not set itself up, so nothing was checked",
+    Status.SKIP: "the case cannot run here (no CUDA, no network, no 4-bit on this device); reason given",
+    Status.NOT_INSTALLABLE: "the combo's pins do not resolve or install; no case ran",
+}
+
+# Exceptions that mean the harness or its setup broke, never the behaviour under test.
+SETUP_ERROR_TYPES = frozenset({"CaseSetupError"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A classified result: status plus the text a user would search upstream for."""
+
+    status: Status
+    signature: str = ""
+    exc_type: str | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict:
+        """Return the JSON form with lowercase status."""
+        return {
+            "status": self.status.value,
+            "signature": self.signature,
+            "exc_type": self.exc_type,
+            "message": self.message,
+        }
+
+
+def first_line(text: str | None, limit: int = 300) -> str:
+    """Return the first non-empty line of ``text``, cut to ``limit`` characters."""
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
+
+
+def signature_of(exc_type: str, message: str | None) -> str:
+    """Format an exception the way users paste it into an issue search: ``Type: first line``."""
+    line = first_line(message)
+    return f"{exc_type}: {line}" if line else exc_type
+
+
+def classify(
+    phase: str,
+    pytest_outcome: str,
+    exc_type: str | None = None,
+    message: str | None = None,
+    cause_type: str | None = None,
+    cause_message: str | None = None,
+    skip_reason: str | None = None,
+) -> Outcome:
+    """Turn one pytest phase report into an outcome.
+
+    ``phase`` is setup/call/teardown; a failure outside the call phase, or a ``CaseSetupError``
+    inside it, means the case never reached the behaviour it checks, so it is an error. For a
+    ``CaseSetupError`` the signature shows the exception underneath it.
+    """
+    if pytest_outcome == "passed":
+        return Outcome(Status.PASS)
+    if pytest_outcome == "skipped":
+        reason = first_line(skip_reason) or "skipped"
+        return Outcome(Status.SKIP, signature=reason, message=reason)
+    exc_type = exc_type or "UnknownError"
+    if exc_type in SETUP_ERROR_TYPES and cause_type:
+        return Outcome(
+            Status.ERROR, signature_of(cause_type, cause_message), cause_type, first_line(cause_message)
+        )
+    status = Status.FAIL if phase == "call" and exc_type not in SETUP_ERROR_TYPES else Status.ERROR
+    return Outcome(status, signature_of(exc_type, message), exc_type, first_line(message))
