@@ -31,13 +31,13 @@ def bnb_config(**overrides):
 @functools.cache
 def why_no_4bit(model_path: str) -> str | None:
     """Return why 4-bit cannot run here, or None when a tiny 4-bit load and forward works."""
+    from ftcompat.harness.envinfo import torch_device, versions
+
+    device = torch_device()
     try:
         import torch
         from transformers import AutoModelForCausalLM
 
-        from ftcompat.harness.envinfo import torch_device, versions
-
-        device = torch_device()
         model = AutoModelForCausalLM.from_pretrained(
             model_path, quantization_config=bnb_config(), device_map={"": device}
         )
@@ -50,7 +50,7 @@ def why_no_4bit(model_path: str) -> str | None:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         return (
             f"bitsandbytes {v['bitsandbytes']} with transformers {v['transformers']} cannot run "
-            f"4-bit on {device if 'device' in dir() else 'this device'}: {type(exc).__name__}: {first}"
+            f"4-bit on {device}: {type(exc).__name__}: {first}"
         )
     return None
 
