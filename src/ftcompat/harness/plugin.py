@@ -132,10 +132,9 @@ class _Recorder:
         """Fold each phase into its cell and flush the cell file when the cell is complete."""
         data = dict(report.user_properties).get(_KEY)
         got = json.loads(data) if data else _crash_outcome(report)
-        cell = self.partial.setdefault(report.nodeid, {"duration_s": 0.0, "outcome": None})
+        cell = self.partial.setdefault(report.nodeid, {"duration_s": 0.0, "phases": {}})
         cell["duration_s"] += report.duration
-        if cell["outcome"] is None or got["status"] != "pass" and cell["outcome"]["status"] == "pass":
-            cell["outcome"] = got
+        cell["phases"][report.when if data else "call"] = got
         if report.when == "teardown" or not data:
             self._finish(report.nodeid, cell)
 
@@ -144,7 +143,7 @@ class _Recorder:
         if self.env is None:
             self.env = envinfo.collect()
         case, variant, model = _split_nodeid(nodeid)
-        got = cell["outcome"]
+        got = _final(cell["phases"])
         record = {
             "id": cell_id(self.combo, case, variant, model),
             "combo": self.combo,
@@ -170,6 +169,16 @@ class _Recorder:
         """Write the file even when nothing ran, so the controller sees an empty, not a missing, run."""
         if self.out and not self.out.exists():
             write_cells(self.out, self.combo, [])
+
+
+def _final(phases: dict[str, dict]) -> dict:
+    """The cell's outcome: the first phase that did not pass, else the call phase."""
+    ordered = [phases[w] for w in ("setup", "call", "teardown") if w in phases]
+    final = next((p for p in ordered if p["status"] != "pass"), phases.get("call", ordered[0]))
+    details = {}
+    for p in ordered:
+        details.update(p.get("details") or {})
+    return {**final, "details": details}
 
 
 def _crash_outcome(report) -> dict:

@@ -1,0 +1,187 @@
+"""QLoRA training worker on a local Llama-3.2 directory: ``'dict' object has no attribute 'model_type'``.
+
+User symptom (field report shared/seeds/002_*.txt): a training worker loads a local download of
+``meta-llama/Llama-3.2-3B`` the usual QLoRA way -- config through ``CONFIG_MAPPING["llama"]`` /
+``AutoConfig``, ``AutoModelForCausalLM.from_pretrained(path, config=..., quantization_config=
+BitsAndBytesConfig(4-bit))``, then the tokenizer (and a processor) from the same directory -- and
+fails with ``'dict' object has no attribute 'model_type'`` on transformers 4.57.2 (bitsandbytes
+0.49.0, peft 0.18.0, torch 2.9.1). The author blamed 4-bit quantization "turning model.config into
+a dict" and never found the cause; all three workarounds they tried touched the model load.
+
+What really happens (found by reading the 4.57.x wheels and running this case): the model load,
+quantized or not, is fine and ``model.config`` stays a ``LlamaConfig``. The exception comes from
+**tokenizer** loading. transformers 4.57.2 added a check for Mistral tokenizers saved with a wrong
+pre-tokenizer regex to ``PreTrainedTokenizerBase._from_pretrained``. It runs when the tokenizer's
+vocabulary has more than 100,000 entries and a pre-tokenizer (every Llama-3 tokenizer has both). For a
+local directory it reads ``config.json`` with ``json.load`` (a plain ``dict``). Then, when that
+file's ``transformers_version`` is <= 4.57.2 (a real Llama-3.2 download says ``4.45.0.dev0``), it
+evaluates ``_config.model_type``, attribute access on a dict, which raises ``AttributeError``. So
+``AutoTokenizer.from_pretrained(path)`` raises, and so does ``AutoProcessor.from_pretrained(path)``
+(it falls back to AutoTokenizer for a text-only model). The same tokenizer files load fine from a
+directory without ``config.json``; that is the control variant here.
+
+Which releases raise: only transformers 4.57.2. 4.57.1 has no such check. 4.57.3 (PR #42389) reads
+``_config.get("model_type")``; later 4.57.x and 5.x keep the ``.get``.
+
+Upstream: https://github.com/huggingface/transformers/issues/42374 (same traceback, local Qwen3
+directory), fixed by https://github.com/huggingface/transformers/pull/42389 (released in 4.57.3).
+Other reports of the same line: https://github.com/vllm-project/vllm/issues/29368,
+https://github.com/Blaizzy/mlx-vlm/issues/601 (through AutoProcessor),
+https://github.com/unslothai/unsloth/issues/3646 (local Qwen3-4B, 4-bit QLoRA: the same wrong blame).
+
+Surprising: the trigger is in config.json, not in the tokenizer files. The failing code reads
+``transformers_version`` from it, so a tiny model written by this environment's transformers must be
+restamped with the real checkpoint's ``4.45.0.dev0``, or a post-4.57.2 writer would hide the bug.
+The large vocabulary is needed too: a 512-token tokenizer never reaches the check. The model was
+never the problem: nothing in ``from_pretrained(config=..., quantization_config=...)`` turns the
+config into a dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ftcompat.harness import record, setup, step
+
+DEFAULT_MODELS = ["tiny-llama3"]  # not built in: run with a plan that defines it (see the report)
+
+# What a local download of meta-llama/Llama-3.2-3B has in config.json, where it matters to the bug:
+# the transformers version the checkpoint was saved with (Llama 3.2 was released saved by a 4.45
+# dev build) and the model type. The shapes stay the tiny model's.
+LLAMA32_CONFIG_FIELDS = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "transformers_version": "4.45.0.dev0",
+}
+
+
+def _local_llama32_dir(model, tmp_path: Path) -> Path:
+    """Lay out ``data/models/meta-llama/Llama-3.2-3B`` like a local download of the real model."""
+    src = Path(model.path)
+    dest = tmp_path / "data" / "models" / "meta-llama" / "Llama-3.2-3B"
+    dest.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.name != "config.json":
+            os.symlink(f, dest / f.name)
+    config = json.loads((src / "config.json").read_text())
+    config.update(LLAMA32_CONFIG_FIELDS)
+    (dest / "config.json").write_text(json.dumps(config, indent=2))
+    return dest
+
+
+def _chain(exc: BaseException) -> list[str]:
+    """The exceptions behind ``exc`` (its ``__cause__``/``__context__`` chain), innermost last."""
+    out, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        out.append(f"{type(exc).__name__}: {first}")
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def _auto_processor(path: Path):
+    """AutoProcessor.from_pretrained, recording what it swallowed when it fails (then re-raising)."""
+    from transformers import AutoProcessor
+
+    with step("AutoProcessor.from_pretrained"):
+        try:
+            proc = AutoProcessor.from_pretrained(path)
+        except Exception as exc:
+            record(processor_exception_chain=_chain(exc))
+            raise
+    record(processor_class=type(proc).__name__)
+    return proc
+
+
+def _load_config(path: Path):
+    """The worker's config steps: CONFIG_MAPPING by the project's model_type, and AutoConfig."""
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    with step('CONFIG_MAPPING["llama"].from_pretrained'):
+        config = CONFIG_MAPPING["llama"].from_pretrained(path)
+    with step("AutoConfig.from_pretrained"):
+        auto = AutoConfig.from_pretrained(path)
+    assert type(config) is type(auto), f"CONFIG_MAPPING gave {type(config).__name__}, AutoConfig {type(auto).__name__}"
+    assert config.model_type == "llama", f"config.model_type is {config.model_type!r}, not 'llama'"
+    record(config_class=type(config).__name__)
+    return config
+
+
+def _load_tokenizer_and_processor(path: Path) -> None:
+    """The worker's last steps: tokenizer and processor from the model directory."""
+    from transformers import AutoTokenizer
+
+    with step("AutoTokenizer.from_pretrained"):
+        tok = AutoTokenizer.from_pretrained(path)
+    record(tokenizer_class=type(tok).__name__, tokenizer_vocab_size=tok.vocab_size, tokenizer_len=len(tok))
+    assert tok.vocab_size > 100_000, f"tokenizer vocab_size {tok.vocab_size} is not Llama-3-sized"
+    proc = _auto_processor(path)
+    ids = proc("The quick brown fox")["input_ids"]
+    assert ids == tok("The quick brown fox")["input_ids"], f"processor ids {ids} differ from tokenizer's"
+
+
+def test_qlora_worker_flow(model, device, tmp_path):
+    """The report's flow: config, 4-bit from_pretrained(config=...), tokenizer, processor."""
+    from ftcompat.harness.quant import bnb_config, require_4bit
+
+    with setup("lay out a local Llama-3.2-3B directory"):
+        path = _local_llama32_dir(model, tmp_path)
+    require_4bit(model.path)
+    config = _load_config(path)
+    from transformers import AutoModelForCausalLM
+
+    with step("AutoModelForCausalLM.from_pretrained(config=, quantization_config=4bit)"):
+        m = AutoModelForCausalLM.from_pretrained(
+            path, config=config, quantization_config=bnb_config(), device_map={"": device}
+        )
+    n4 = sum(1 for p in m.parameters() if type(p).__name__ == "Params4bit")
+    record(model_config_type=type(m.config).__name__, params_4bit=n4)
+    assert not isinstance(m.config, dict), "model.config is a dict after the 4-bit load"
+    assert m.config.model_type == "llama", f"model.config.model_type is {m.config.model_type!r}"
+    assert n4 > 0, "no weight was quantized to 4-bit"
+    _load_tokenizer_and_processor(path)
+
+
+def test_unquantized_worker_flow(model, device, tmp_path):
+    """Same flow without quantization, so the tokenizer/processor steps run where 4-bit cannot."""
+    with setup("lay out a local Llama-3.2-3B directory"):
+        path = _local_llama32_dir(model, tmp_path)
+    config = _load_config(path)
+    from transformers import AutoModelForCausalLM
+
+    with step("AutoModelForCausalLM.from_pretrained(config=)"):
+        m = AutoModelForCausalLM.from_pretrained(path, config=config, device_map={"": device})
+    record(model_config_type=type(m.config).__name__)
+    assert not isinstance(m.config, dict), "model.config is a dict after the load"
+    assert m.config.model_type == "llama", f"model.config.model_type is {m.config.model_type!r}"
+    _load_tokenizer_and_processor(path)
+
+
+def test_processor_alone(model, tmp_path):
+    """AutoProcessor.from_pretrained on the directory by itself, as VLM-style loaders call it."""
+    with setup("lay out a local Llama-3.2-3B directory"):
+        path = _local_llama32_dir(model, tmp_path)
+    proc = _auto_processor(path)
+    ids = proc("The quick brown fox")["input_ids"]
+    assert len(ids) > 1, f"processor gave {ids} for a 4-word prompt"
+
+
+def test_tokenizer_without_config_json(model, tmp_path):
+    """Control: the same tokenizer files in a directory with no config.json load on every release."""
+    from transformers import AutoTokenizer
+
+    with setup("copy the tokenizer files alone"):
+        src = Path(model.path)
+        dest = tmp_path / "tokenizer-only"
+        dest.mkdir()
+        for f in src.iterdir():
+            if f.name.startswith(("tokenizer", "special_tokens")):
+                os.symlink(f, dest / f.name)
+    with step("AutoTokenizer.from_pretrained"):
+        tok = AutoTokenizer.from_pretrained(dest)
+    record(tokenizer_vocab_size=tok.vocab_size)
+    assert tok.vocab_size > 100_000, f"tokenizer vocab_size {tok.vocab_size} is not Llama-3-sized"

@@ -1,0 +1,323 @@
+"""QLoRA + SFTTrainer: are the LoRA adapters still trainable once the trainer is built?
+
+User symptom (field report shared/seeds/001_*.txt, upstream https://github.com/huggingface/trl/issues/3926):
+a 4-bit model prepared the "legacy" way (``prepare_model_for_kbit_training`` then ``get_peft_model``)
+and handed to ``SFTTrainer`` as a ``PeftModel`` *without* ``peft_config`` ends up with
+``trainable params: 0`` and a flat loss. The recommended way (base model plus ``peft_config=``)
+trains. Both patterns are variants here:
+
+* ``test_legacy``: prepare_model_for_kbit_training -> get_peft_model -> SFTTrainer(model=peft_model).
+* ``test_recommended``: SFTTrainer(model=base_4bit_model, peft_config=LoraConfig(...)).
+
+Each variant loads the tiny model in real bitsandbytes nf4 (skipped via ``require_4bit`` where this
+combo cannot run 4-bit on this device), counts the LoRA parameters independently (names containing
+``lora_``) and the ``requires_grad`` parameters of ``trainer.model`` right after the trainer is
+constructed, asserts they are equal, then runs two optimizer steps (``max_steps=2``) and asserts
+every LoRA tensor changed. Counts, per-step losses and the number of unchanged LoRA tensors are
+recorded.
+
+Why it fails (read in TRL's code, confirmed by running): from TRL 0.20.0 SFTTrainer routes a bare
+``PeftModel`` (``peft_config is None``) through its PEFT preparation too
+(``if peft_config is not None or isinstance(model, PeftModel)``; 0.19.x returned early for a
+PeftModel). That preparation (``SFTTrainer._prepare_peft_model`` in 0.20-0.21,
+``trl.models.utils.prepare_peft_model`` in 0.22-0.26) calls peft's ``prepare_model_for_kbit_training``
+whenever the model is 4-bit and "not sharded" - and that function sets ``requires_grad=False`` on
+*every* parameter, the already-attached adapters included. With no ``peft_config`` nothing re-adds
+trainable adapters, so trainable=0. Fixed by https://github.com/huggingface/trl/pull/4081
+(``and not isinstance(model, PeftModel)``), released in 0.23.1 and 0.24.0. TRL 0.27 dropped the
+kbit preparation from SFTTrainer altogether. The recommended pattern is unaffected everywhere.
+
+CPU versus CUDA, and how this case drives the GPU user's path on CPU: TRL (0.12 - 0.26) decides
+"sharded QLoRA (FSDP / DeepSpeed ZeRO-3)" by looking at the first ``Params4bit`` and testing
+``param.data.device.type in {"cpu", "meta"}``. On a GPU the packed 4-bit weights sit on ``cuda``, so
+the check is False and ``prepare_model_for_kbit_training`` runs (the bug). With bitsandbytes' CPU
+backend the weights sit on ``cpu``, so TRL takes the sharded-QLoRA branch, skips the kbit
+preparation, and the bug can never show on CPU - a false "pass". So on CPU only, and only while
+``SFTTrainer(...)`` is being constructed, the case finds the function(s) that SFTTrainer calls whose
+source contains exactly that device test (feature detection: SFTTrainer's methods and the
+module-level functions in ``trl.trainer.sft_trainer``'s namespace), recompiles each with that one
+set literal changed to ``{"meta"}`` (what a CUDA tensor gives: not cpu, not meta), and restores the
+originals right after. Nothing else in TRL, peft or bitsandbytes is touched; the behaviour under
+test (the kbit preparation and what it freezes) runs unmodified. Where no such check exists (TRL
+>= 0.27) nothing is patched; on CUDA nothing is patched. Which functions were patched is recorded as
+``device_check_patched``. If the check sits somewhere it cannot be safely recompiled (TRL <= 0.14
+has it inline in ``SFTTrainer.__init__``, which uses ``super()``), the cell is skipped on CPU
+rather than reporting the CPU path as if it were the GPU one.
+
+Other notes: gradient checkpointing is off (both in ``prepare_model_for_kbit_training`` and in
+``SFTConfig``) to keep the cells fast; the freeze does not depend on it. The learning rate is 1e-3
+because TRL >= 0.27 casts the adapters of a 4-bit model to bf16, where a 2e-4 Adam step is below
+half an ulp for most ``lora_A`` entries and would not move them.
+"""
+
+from ftcompat.harness import record, setup, step
+
+DEFAULT_MODELS = ["tiny-llama"]
+
+_DEVICE_CHECK = r"""\.device\.type\s+in\s+\{\s*["']cpu["']\s*,\s*["']meta["']\s*\}"""
+
+_TEXTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Low-rank adapters train a small number of parameters.",
+    "Four-bit weights keep the base model frozen and small.",
+    "A tiny model is enough to see whether gradients flow.",
+    "Two optimizer steps should move every adapter weight.",
+    "Supervised fine-tuning reads plain text examples here.",
+    "Quantized base, trainable adapters, flat loss is a bug.",
+    "The trainer should count only the adapter parameters.",
+]
+
+
+def _lora_config():
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _load_4bit(model, device):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ftcompat.harness.quant import bnb_config
+
+    tokenizer = AutoTokenizer.from_pretrained(model.path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    base = AutoModelForCausalLM.from_pretrained(
+        model.path, quantization_config=bnb_config(), device_map={"": device}
+    )
+    return base, tokenizer
+
+
+def _sft_config(tmp_path, device):
+    """SFTConfig with whichever argument names this TRL/transformers accepts."""
+    import inspect
+
+    from trl import SFTConfig
+
+    params = inspect.signature(SFTConfig.__init__).parameters
+    kwargs = dict(
+        output_dir=str(tmp_path / "out"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=0,
+        gradient_checkpointing=False,
+        bf16=device == "cuda",
+        fp16=False,
+        dataloader_num_workers=0,
+    )
+    if "max_length" in params:
+        kwargs["max_length"] = 64
+    elif "max_seq_length" in params:
+        kwargs["max_seq_length"] = 64
+    if "dataset_text_field" in params:
+        kwargs["dataset_text_field"] = "text"
+    if "packing" in params:
+        kwargs["packing"] = False
+    if device == "cpu":
+        if "use_cpu" in params:
+            kwargs["use_cpu"] = True
+        elif "no_cuda" in params:
+            kwargs["no_cuda"] = True
+    return SFTConfig(**kwargs)
+
+
+def _make_trainer(model_obj, tokenizer, args, dataset, peft_config=None):
+    import inspect
+
+    from trl import SFTTrainer
+
+    params = inspect.signature(SFTTrainer.__init__).parameters
+    kwargs = dict(model=model_obj, args=args, train_dataset=dataset)
+    if "processing_class" in params:
+        kwargs["processing_class"] = tokenizer
+    else:
+        kwargs["tokenizer"] = tokenizer
+    if peft_config is not None:
+        kwargs["peft_config"] = peft_config
+    return SFTTrainer(**kwargs)
+
+
+class _GpuViewOfDeviceCheck:
+    """While active on CPU, TRL's 'Params4bit on cpu/meta => sharded QLoRA' test sees what CUDA gives.
+
+    Recompiles only the functions SFTTrainer reaches whose source contains that exact test, with
+    ``{"cpu", "meta"}`` replaced by ``{"meta"}``, and puts the originals back on exit.
+    """
+
+    def __init__(self, device):
+        self.device = device
+        self.patched = []
+        self._patches = []  # (owner, attribute name, replacement)
+        self._undo = []
+
+    def prepare(self):
+        """Find and recompile the device checks (CPU only); skip where that cannot be done."""
+        if self.device != "cpu":
+            return
+        import inspect
+        import re
+        import textwrap
+
+        import pytest
+        import trl.trainer.sft_trainer as st
+
+        pattern = re.compile(_DEVICE_CHECK)
+        targets = []  # (owner, attribute name, function)
+        for name, obj in list(vars(st).items()):
+            if inspect.isfunction(obj) and (obj.__module__ or "").startswith("trl"):
+                targets.append((st, name, obj))
+        for klass in st.SFTTrainer.__mro__:
+            if not (klass.__module__ or "").startswith("trl"):
+                continue
+            for name, obj in list(vars(klass).items()):
+                if inspect.isfunction(obj):
+                    targets.append((st.SFTTrainer, name, obj))
+        seen = set()
+        for owner, name, fn in targets:
+            if (owner, name) in seen:
+                continue
+            try:
+                source = inspect.getsource(fn)
+            except (OSError, TypeError):
+                continue
+            if not pattern.search(source):
+                continue
+            seen.add((owner, name))
+            label = f"{fn.__module__}.{fn.__qualname__}"
+            if fn.__code__.co_freevars:
+                pytest.skip(
+                    f"TRL's 4-bit device check sits in {label}, which has a closure "
+                    f"({fn.__code__.co_freevars}) and cannot be recompiled; on CPU this case could "
+                    "only drive the sharded-QLoRA path, not the one a GPU user hits"
+                )
+            new_source = pattern.sub('.device.type in {"meta"}', textwrap.dedent(source))
+            namespace = {}
+            exec(compile(new_source, inspect.getsourcefile(fn) or "<trl>", "exec"), fn.__globals__, namespace)
+            new_fn = namespace[fn.__name__]
+            new_fn.__qualname__ = fn.__qualname__
+            self._patches.append((owner, name, new_fn))
+            self.patched.append(label)
+
+    def __enter__(self):
+        for owner, name, new_fn in self._patches:
+            self._undo.append((owner, name, owner.__dict__[name]))
+            setattr(owner, name, new_fn)
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+        return False
+
+
+def _count(peft_model):
+    lora = sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    return lora, trainable
+
+
+def _lora_snapshot(peft_model):
+    return {n: p.detach().float().cpu().clone() for n, p in peft_model.named_parameters() if "lora_" in n}
+
+
+def _train_and_check(trainer, before):
+    import torch
+
+    with step("SFTTrainer.train"):
+        trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    after = _lora_snapshot(trainer.model)
+    unchanged = sorted(n for n, t in before.items() if torch.equal(t, after[n]))
+    record(
+        losses=losses,
+        optimizer_steps=trainer.state.global_step,
+        lora_tensors=len(before),
+        lora_tensors_unchanged=len(unchanged),
+        unchanged_examples=unchanged[:4],
+    )
+    assert trainer.state.global_step == 2, f"ran {trainer.state.global_step} optimizer steps, expected 2"
+    assert before, "no LoRA tensors found in trainer.model"
+    assert not unchanged, (
+        f"{len(unchanged)} of {len(before)} LoRA tensors unchanged after 2 optimizer steps "
+        f"(e.g. {unchanged[:2]})"
+    )
+
+
+def _dataset():
+    from datasets import Dataset
+
+    return Dataset.from_list([{"text": t} for t in _TEXTS])
+
+
+def _check_trainable(trainer):
+    lora, trainable = _count(trainer.model)
+    record(lora_params=lora, trainable_params=trainable, model_class=type(trainer.model).__name__)
+    if trainable != lora:
+        odd = [n for n, p in trainer.model.named_parameters() if p.requires_grad and "lora_" not in n]
+        record(non_lora_trainable_examples=odd[:4])
+    assert lora > 0, "trainer.model has no LoRA parameters"
+    assert trainable == lora, f"trainable params {trainable} != LoRA params {lora} after SFTTrainer()"
+
+
+def test_legacy(model, device, tmp_path):
+    """prepare_model_for_kbit_training + get_peft_model, PeftModel passed without peft_config."""
+    import torch
+
+    from ftcompat.harness.quant import require_4bit
+
+    require_4bit(model.path)
+    with setup("load 4-bit model, prepare_model_for_kbit_training, get_peft_model"):
+        from peft import get_peft_model, prepare_model_for_kbit_training
+
+        torch.manual_seed(0)
+        base, tokenizer = _load_4bit(model, device)
+        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+        peft_model = get_peft_model(base, _lora_config())
+        lora0, trainable0 = _count(peft_model)
+        record(lora_params_before_trainer=lora0, trainable_params_before_trainer=trainable0)
+        args = _sft_config(tmp_path, device)
+        dataset = _dataset()
+    gpu_view = _GpuViewOfDeviceCheck(device)
+    with setup("find TRL's 4-bit device check"):
+        gpu_view.prepare()
+    with gpu_view, step("SFTTrainer(model=PeftModel, no peft_config)"):
+        trainer = _make_trainer(peft_model, tokenizer, args, dataset)
+    record(device_check_patched=gpu_view.patched)
+    _check_trainable(trainer)
+    _train_and_check(trainer, _lora_snapshot(trainer.model))
+
+
+def test_recommended(model, device, tmp_path):
+    """Base 4-bit model plus peft_config=LoraConfig; SFTTrainer wraps it."""
+    import torch
+
+    from ftcompat.harness.quant import require_4bit
+
+    require_4bit(model.path)
+    with setup("load 4-bit model"):
+        torch.manual_seed(0)
+        base, tokenizer = _load_4bit(model, device)
+        args = _sft_config(tmp_path, device)
+        dataset = _dataset()
+    gpu_view = _GpuViewOfDeviceCheck(device)
+    with setup("find TRL's 4-bit device check"):
+        gpu_view.prepare()
+    with gpu_view, step("SFTTrainer(model=base, peft_config=LoraConfig)"):
+        trainer = _make_trainer(base, tokenizer, args, dataset, peft_config=_lora_config())
+    record(device_check_patched=gpu_view.patched)
+    _check_trainable(trainer)
+    _train_and_check(trainer, _lora_snapshot(trainer.model))
+

@@ -1,0 +1,44 @@
+"""Find the cases in cases/ without importing them: their variants come from the source text."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """A case module as read from disk: id, variants, whether it runs on a model, its docstring."""
+
+    id: str
+    path: Path
+    variants: tuple[str, ...]
+    uses_model: tuple[bool, ...]
+    doc: str
+
+    @property
+    def summary(self) -> str:
+        """The first line of the case's docstring."""
+        return (self.doc or "").strip().splitlines()[0] if self.doc.strip() else ""
+
+
+def read_case(path: Path) -> CaseFile:
+    """Parse one case file; variants are its ``test_*`` functions, in source order."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
+    variants, uses_model = [], []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+            variants.append(node.name.removeprefix("test_"))
+            uses_model.append(any(a.arg == "model" for a in node.args.args))
+    return CaseFile(Path(path).stem, Path(path), tuple(variants), tuple(uses_model),
+                    ast.get_docstring(tree) or "")
+
+
+def discover(cases_dir: Path) -> dict[str, CaseFile]:
+    """Return every case in ``cases_dir`` by id (files starting with ``_`` are helpers, not cases)."""
+    found = {}
+    for path in sorted(Path(cases_dir).glob("*.py")):
+        if not path.name.startswith("_") and path.name != "conftest.py":
+            found[path.stem] = read_case(path)
+    return found

@@ -1,0 +1,108 @@
+"""The domain: combos, models, cases, cells and the grid, as frozen dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+STACK = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate")
+
+
+def frozen_map(data: Mapping | None) -> Mapping:
+    """Return a read-only copy of ``data`` so frozen dataclasses stay immutable all the way down."""
+    return MappingProxyType(dict(data or {}))
+
+
+@dataclass(frozen=True)
+class Combo:
+    """One pinned environment: a Python version plus a version (or None = newest) per package."""
+
+    id: str
+    python: str
+    pins: Mapping[str, str | None]
+    tags: tuple[str, ...] = ()
+    cases: tuple[str, ...] = ("*",)
+    description: str = ""
+
+    @property
+    def unpinned(self) -> tuple[str, ...]:
+        """Packages this combo leaves to resolve to their newest release at run time."""
+        return tuple(sorted(p for p, v in self.pins.items() if v is None))
+
+    def requirements(self) -> list[str]:
+        """Return pip requirement strings for the pins, in stable order."""
+        return [f"{p}=={v}" if v else p for p, v in sorted(self.pins.items())]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model cases run on: tiny (built from a config) or hub (repo at a pinned revision)."""
+
+    name: str
+    kind: str
+    arch: str | None = None
+    tokenizer: str | None = None
+    seed: int = 0
+    config: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))
+    repo: str | None = None
+    revision: str | None = None
+    needs: tuple[str, ...] = ()
+    description: str = ""
+
+    def to_plan(self) -> dict:
+        """Return the JSON form the harness reads."""
+        out = {"kind": self.kind, "seed": self.seed, "needs": list(self.needs)}
+        for key in ("arch", "tokenizer", "repo", "revision"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.config:
+            out["config"] = dict(self.config)
+        return out
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """A case as the matrix assigns it: its id and the models it runs on."""
+
+    id: str
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Everything matrix.yaml declares, validated."""
+
+    combos: tuple[Combo, ...]
+    models: Mapping[str, ModelSpec]
+    cases: Mapping[str, CaseSpec]
+    source: str = "matrix.yaml"
+
+    def combo(self, combo_id: str) -> Combo:
+        """Return the combo with this id."""
+        for combo in self.combos:
+            if combo.id == combo_id:
+                return combo
+        raise KeyError(combo_id)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One planned cell: a case variant on a model in a combo, with its stable id."""
+
+    combo: str
+    case: str
+    variant: str
+    model: str | None = None
+
+    @property
+    def id(self) -> str:
+        """Stable id ``combo::case[variant@model]``."""
+        inner = f"{self.variant}@{self.model}" if self.model else self.variant
+        return f"{self.combo}::{self.case}[{inner}]"
+
+    @property
+    def column(self) -> str:
+        """The grid column this cell belongs to: the id without the combo."""
+        return self.id.split("::", 1)[1]

@@ -1,0 +1,133 @@
+"""Merge per-combo cell files into one grid, and fill in cells that never reported."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ftcompat.cases import CaseFile
+from ftcompat.domain import STACK, Cell, Combo, Matrix
+from ftcompat.harness.cellfile import atomic_write, dumps
+from ftcompat.outcome import Status
+from ftcompat.plan import planned_cells
+
+SCHEMA = "ftcompat-grid/1"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The merged results: one record per cell, and per combo its pins and what they resolved to."""
+
+    cells: tuple[Mapping, ...]
+    combos: tuple[Mapping, ...]
+    columns: tuple[str, ...]
+    generated_at: str = ""
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def cell(self, combo: str, column: str) -> Mapping | None:
+        """Return the record at ``combo`` × ``column``, if any."""
+        for record in self.cells:
+            if record["combo"] == combo and column_of(record) == column:
+                return record
+        return None
+
+    def to_dict(self) -> dict:
+        """Return the grid.json form."""
+        return {"schema": SCHEMA, "generated_at": self.generated_at,
+                "columns": list(self.columns), "combos": [dict(c) for c in self.combos],
+                "cells": [dict(c) for c in self.cells], "warnings": list(self.warnings)}
+
+
+def column_of(record: Mapping) -> str:
+    """Return the column id of a cell record: ``case[variant@model]``."""
+    return record["id"].split("::", 1)[1]
+
+
+def missing_record(cell: Cell, combo: Combo, status: Status, signature: str, message: str = "",
+                   env: dict | None = None) -> dict:
+    """Return a record for a cell the harness never reported (not installable, or it crashed)."""
+    return {
+        "id": cell.id, "combo": cell.combo, "case": cell.case, "variant": cell.variant,
+        "model": cell.model, "status": status.value, "signature": signature,
+        "exc_type": None, "message": message or signature, "step": None, "details": {},
+        "traceback": None, "duration_s": 0.0,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "env": env or {"python": combo.python, "device": None, "versions": dict(combo.pins)},
+    }
+
+
+def complete(records: list[dict], planned: list[Cell], combo: Combo, why: str) -> list[dict]:
+    """Add an ``error`` record, saying ``why``, for every planned cell with no record."""
+    have = {r["id"] for r in records}
+    env = records[0]["env"] if records else None
+    extra = [missing_record(c, combo, Status.ERROR, why, env=env) for c in planned if c.id not in have]
+    return records + extra
+
+
+def read_cells(path: Path) -> list[dict]:
+    """Read one combo's cell file (empty when absent)."""
+    if not Path(path).exists():
+        return []
+    return json.loads(Path(path).read_text(encoding="utf-8")).get("cells", [])
+
+
+def resolved(records: list[Mapping]) -> dict:
+    """Return the versions the combo's env really had, from any cell that recorded them."""
+    for record in records:
+        versions = (record.get("env") or {}).get("versions") or {}
+        if record.get("status") != Status.NOT_INSTALLABLE.value and any(versions.values()):
+            return dict(versions)
+    return {}
+
+
+def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path) -> Grid:
+    """Build the grid from results/cells/*.json for the combos and cases matrix.yaml declares now."""
+    warnings, cells, combos, columns = [], [], [], []
+    for combo in matrix.combos:
+        planned = planned_cells(matrix, combo, cases)
+        planned_ids = {c.id for c in planned}
+        for c in planned:
+            if c.column not in columns:
+                columns.append(c.column)
+        records = read_cells(Path(cells_dir) / f"{combo.id}.json")
+        stale = [r["id"] for r in records if r["id"] not in planned_ids]
+        if stale:
+            warnings.append(f"{combo.id}: ignoring {len(stale)} cell(s) no longer planned: {stale[:3]}")
+        records = [r for r in records if r["id"] in planned_ids]
+        if records:
+            records = complete(records, planned, combo, "no result recorded for this cell")
+        cells.extend(records)
+        env = next((r.get("env") for r in records if r["status"] != "not-installable"), None) or {}
+        combos.append({
+            "id": combo.id, "python": combo.python, "pins": dict(combo.pins),
+            "tags": list(combo.tags), "description": combo.description,
+            "resolved": resolved(records), "device": env.get("device"),
+            "python_resolved": env.get("python"), "ran": bool(records),
+        })
+    known = {c.id for c in matrix.combos}
+    for path in sorted(Path(cells_dir).glob("*.json")):
+        if path.stem not in known:
+            warnings.append(f"{path.name}: combo {path.stem!r} is not in {matrix.source}; ignored")
+    cells.sort(key=lambda r: r["id"])
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return Grid(tuple(cells), tuple(combos), tuple(columns), stamp, tuple(warnings))
+
+
+def save(grid: Grid, path: Path) -> None:
+    """Write grid.json with sorted keys."""
+    atomic_write(Path(path), dumps(grid.to_dict()))
+
+
+def load(path: Path) -> Grid:
+    """Read a grid.json back."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: not an ftcompat grid (schema {data.get('schema')!r}, want {SCHEMA})")
+    return Grid(tuple(data["cells"]), tuple(data["combos"]), tuple(data["columns"]),
+                data.get("generated_at", ""), tuple(data.get("warnings", [])))
+
+
+__all__ = ["Grid", "STACK", "Status", "complete", "load", "merge", "missing_record", "save"]

@@ -1,0 +1,273 @@
+"""Read matrix.yaml and validate it at the edge: every problem named by file, path and value.
+
+Validation collects all problems and raises one ``MatrixError`` listing them, each with the path
+inside the file (``combos[3].pins.trl``), the bad value and the closest valid names, so a typo
+costs one edit and nothing runs on a half-valid matrix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftcompat.cases import CaseFile, discover
+from ftcompat.domain import STACK, CaseSpec, Combo, Matrix, ModelSpec, frozen_map
+
+TOP_KEYS = ("version", "combos", "models", "cases")
+COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description")
+TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
+HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description")
+CASE_KEYS = ("models",)
+MODEL_KINDS = ("tiny", "hub")
+NEEDS = ("network", "cuda")
+TOKENIZERS = ("llama2-chat", "llama3")
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+PYTHON_RE = re.compile(r"^3\.\d{1,2}$")
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+PKG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the matrix, located by its path inside the file."""
+
+    path: str
+    message: str
+
+    def render(self, source: str) -> str:
+        """Return ``file: path: message``."""
+        return f"{source}: {self.path}: {self.message}"
+
+
+class MatrixError(ValueError):
+    """matrix.yaml is invalid; ``problems`` says where and what."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        lines = [p.render(source) for p in problems]
+        head = f"{source} is invalid ({len(problems)} problem{'s' * (len(problems) != 1)}):"
+        super().__init__("\n".join([head, *("  " + line for line in lines)]))
+
+
+def suggest(value: Any, choices, n: int = 3) -> str:
+    """Return ``; did you mean 'x'?`` for the closest choices, or ``; valid: ...`` when none is close."""
+    choices = sorted(str(c) for c in choices)
+    close = difflib.get_close_matches(str(value), choices, n=n, cutoff=0.6)
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return "; valid: " + ", ".join(choices) if choices else ""
+
+
+class _Checker:
+    """Walks the parsed YAML, collecting problems instead of stopping at the first."""
+
+    def __init__(self, cases: dict[str, CaseFile]):
+        self.problems: list[Problem] = []
+        self.cases = cases
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def mapping(self, value, path: str, allowed, required=()) -> dict:
+        if not isinstance(value, dict):
+            self.add(path, f"expected a mapping, got {type(value).__name__} {value!r}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.add(f"{path}.{key}" if path else str(key),
+                         f"unknown key {key!r}{suggest(key, allowed)}")
+        for key in required:
+            if key not in value:
+                self.add(path or "(top level)", f"missing required key {key!r}")
+        return value
+
+    def string(self, value, path: str, pattern: re.Pattern | None = None, what: str = "") -> str | None:
+        if not isinstance(value, str):
+            self.add(path, f"expected a string{' (' + what + ')' if what else ''}, got {value!r}")
+            return None
+        if pattern and not pattern.match(value):
+            self.add(path, f"{value!r} is not {what or 'valid'}")
+            return None
+        return value
+
+    def str_list(self, value, path: str) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.add(path, f"expected a list of strings, got {value!r}")
+            return []
+        return value
+
+    def version(self, value, path: str) -> str | None:
+        from packaging.version import InvalidVersion, Version
+
+        if value is None:
+            return None
+        if isinstance(value, (int, float)):
+            self.add(path, f"{value!r} is a YAML number; quote versions (\"{value}\") so 4.50 stays 4.50")
+            return None
+        if not isinstance(value, str):
+            self.add(path, f"expected a version string or null, got {value!r}")
+            return None
+        try:
+            Version(value)
+        except InvalidVersion:
+            self.add(path, f"{value!r} is not a valid version (an exact PEP 440 version such as "
+                           "'4.56.2', or null for the newest release)")
+            return None
+        return value
+
+    def combo(self, raw, i: int, seen: set[str]) -> Combo | None:
+        path = f"combos[{i}]"
+        data = self.mapping(raw, path, COMBO_KEYS, ("id", "python", "pins"))
+        if not data:
+            return None
+        cid = self.string(data.get("id"), f"{path}.id", ID_RE,
+                          "a lowercase id (letters, digits, '.', '_', '-')") if "id" in data else None
+        if cid in seen:
+            self.add(f"{path}.id", f"duplicate combo id {cid!r}")
+        if cid:
+            seen.add(cid)
+        python = data.get("python")
+        if isinstance(python, float):
+            python = None
+            self.add(f"{path}.python", f"{data['python']!r} is a YAML number; quote it (\"3.11\")")
+        elif "python" in data:
+            python = self.string(python, f"{path}.python", PYTHON_RE, "a Python version like '3.11'")
+        pins = self.pins(data.get("pins", {}), f"{path}.pins") if "pins" in data else {}
+        tags = self.str_list(data.get("tags", []), f"{path}.tags")
+        for j, tag in enumerate(tags):
+            if not ID_RE.match(tag):
+                self.add(f"{path}.tags[{j}]", f"{tag!r} is not a lowercase tag")
+        selectors = self.str_list(data.get("cases", ["*"]), f"{path}.cases")
+        for j, sel in enumerate(selectors):
+            if not any(fnmatch.fnmatchcase(c, sel) for c in self.cases):
+                self.add(f"{path}.cases[{j}]", f"{sel!r} selects no case{suggest(sel, self.cases)}")
+        if not (cid and python and pins is not None):
+            return None
+        return Combo(cid, python, frozen_map(pins), tuple(tags), tuple(selectors),
+                     str(data.get("description", "")))
+
+    def pins(self, raw, path: str) -> dict | None:
+        data = self.mapping(raw, path, allowed=list(raw) if isinstance(raw, dict) else STACK)
+        if not data:
+            return None if not isinstance(raw, dict) else {}
+        out = {}
+        for pkg in STACK:
+            if pkg not in data:
+                self.add(path, f"missing pin for {pkg!r} (write `{pkg}: null` to take the newest release)")
+        for pkg, value in data.items():
+            key = f"{path}.{pkg}"
+            if pkg not in STACK:
+                close = difflib.get_close_matches(str(pkg), STACK, n=1, cutoff=0.75)
+                if close:
+                    self.add(key, f"unknown package {pkg!r}; did you mean {close[0]!r}?")
+                    continue
+                if not isinstance(pkg, str) or not PKG_RE.match(pkg):
+                    self.add(key, f"{pkg!r} is not a package name")
+                    continue
+            out[pkg] = self.version(value, key)
+        return out
+
+    def model(self, name, raw, path: str) -> ModelSpec | None:
+        if not isinstance(name, str) or not ID_RE.match(name):
+            self.add(path, f"model name {name!r} is not a lowercase id")
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        if kind not in MODEL_KINDS:
+            self.add(f"{path}.kind", f"{kind!r} is not a model kind{suggest(kind, MODEL_KINDS)}")
+            return None
+        data = self.mapping(raw, path, TINY_KEYS if kind == "tiny" else HUB_KEYS,
+                            ("arch",) if kind == "tiny" else ("repo", "revision"))
+        needs = self.str_list(data.get("needs", []), f"{path}.needs")
+        for j, need in enumerate(needs):
+            if need not in NEEDS:
+                self.add(f"{path}.needs[{j}]", f"unknown need {need!r}{suggest(need, NEEDS)}")
+        if kind == "hub":
+            if "revision" in data:
+                self.string(data["revision"], f"{path}.revision", SHA_RE, "a full 40-hex commit")
+            needs = sorted(set(needs) | {"network"})
+        tokenizer = data.get("tokenizer")
+        if tokenizer is not None and tokenizer not in TOKENIZERS:
+            self.add(f"{path}.tokenizer", f"unknown tokenizer {tokenizer!r}{suggest(tokenizer, TOKENIZERS)}")
+        config = data.get("config", {})
+        if not isinstance(config, dict):
+            self.add(f"{path}.config", f"expected a mapping of config overrides, got {config!r}")
+            config = {}
+        seed = data.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            self.add(f"{path}.seed", f"expected an integer seed, got {seed!r}")
+            seed = 0
+        return ModelSpec(
+            name=name, kind=kind, arch=data.get("arch"),
+            tokenizer=tokenizer or ("llama2-chat" if kind == "tiny" else None), seed=seed,
+            config=frozen_map(config), repo=data.get("repo"), revision=data.get("revision"),
+            needs=tuple(needs), description=str(data.get("description", "")),
+        )
+
+    def case(self, cid, raw, path: str, models: dict) -> CaseSpec | None:
+        if cid not in self.cases:
+            self.add(path, f"unknown case {cid!r} (no file cases/{cid}.py){suggest(cid, self.cases)}")
+            return None
+        data = self.mapping(raw if raw is not None else {}, path, CASE_KEYS)
+        names = self.str_list(data.get("models", []), f"{path}.models")
+        for j, name in enumerate(names):
+            if name not in models:
+                self.add(f"{path}.models[{j}]", f"unknown model {name!r}{suggest(name, models)}")
+        if any(self.cases[cid].uses_model) and not names:
+            self.add(f"{path}.models", f"case {cid!r} runs on a model; list at least one")
+        return CaseSpec(cid, tuple(names))
+
+
+def parse(data: Any, source: str, cases: dict[str, CaseFile]) -> Matrix:
+    """Validate parsed YAML into a Matrix, or raise one MatrixError naming every problem."""
+    check = _Checker(cases)
+    top = check.mapping(data, "", TOP_KEYS, ("combos", "models", "cases"))
+    if top.get("version", 1) != 1:
+        check.add("version", f"unsupported matrix version {top['version']!r}; this ftcompat reads 1")
+    raw_models = check.mapping(top.get("models", {}), "models", allowed=list(top.get("models") or {}))
+    models = {}
+    for name, raw in raw_models.items():
+        spec = check.model(name, raw, f"models.{name}")
+        if spec:
+            models[name] = spec
+    raw_cases = check.mapping(top.get("cases", {}), "cases", allowed=list(top.get("cases") or {}))
+    case_specs = {}
+    for cid, raw in raw_cases.items():
+        spec = check.case(cid, raw, f"cases.{cid}", raw_models)
+        if spec:
+            case_specs[cid] = spec
+    for cid in cases:
+        if cid not in raw_cases:
+            check.add("cases", f"cases/{cid}.py has no entry here; add `{cid}: {{models: [...]}}`")
+    combos, seen = [], set()
+    raw_combos = top.get("combos", [])
+    if not isinstance(raw_combos, list):
+        check.add("combos", f"expected a list of combos, got {type(raw_combos).__name__}")
+        raw_combos = []
+    for i, raw in enumerate(raw_combos):
+        combo = check.combo(raw, i, seen)
+        if combo:
+            combos.append(combo)
+    if check.problems:
+        raise MatrixError(source, check.problems)
+    return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source)
+
+
+def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) -> Matrix:
+    """Read and validate ``path``; cases are looked up in ``cases/`` beside it unless given."""
+    import yaml
+
+    path = Path(path)
+    cases_dir = Path(cases_dir) if cases_dir else path.parent / "cases"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
+        raise MatrixError(str(path), [Problem(where, f"not valid YAML: {exc}")]) from None
+    except FileNotFoundError:
+        raise MatrixError(str(path), [Problem("(file)", "no such file")]) from None
+    return parse(data, str(path), discover(cases_dir))

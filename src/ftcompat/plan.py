@@ -1,0 +1,53 @@
+"""Plan what runs: which cases a combo selects, the cells they produce, the harness's plan file."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+from ftcompat.cases import CaseFile
+from ftcompat.domain import Cell, Combo, Matrix
+
+
+def select_combos(matrix: Matrix, selectors=(), tags=()) -> list[Combo]:
+    """Return combos whose id matches any glob selector and that carry every tag given."""
+    picked = []
+    for combo in matrix.combos:
+        if selectors and not any(fnmatch.fnmatchcase(combo.id, s) for s in selectors):
+            continue
+        if tags and not set(tags) <= set(combo.tags):
+            continue
+        picked.append(combo)
+    return picked
+
+
+def combo_cases(matrix: Matrix, combo: Combo) -> list[str]:
+    """Return the case ids a combo runs, in matrix order."""
+    return [c for c in matrix.cases if any(fnmatch.fnmatchcase(c, s) for s in combo.cases)]
+
+
+def planned_cells(matrix: Matrix, combo: Combo, cases: dict[str, CaseFile]) -> list[Cell]:
+    """Return every cell the combo should produce: each variant on each of its case's models."""
+    cells = []
+    for cid in combo_cases(matrix, combo):
+        case = cases[cid]
+        for variant, uses_model in zip(case.variants, case.uses_model):
+            if uses_model:
+                cells.extend(Cell(combo.id, cid, variant, m) for m in matrix.cases[cid].models)
+            else:
+                cells.append(Cell(combo.id, cid, variant))
+    return cells
+
+
+def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path) -> dict:
+    """Return the JSON the harness reads inside the combo's environment."""
+    case_ids = combo_cases(matrix, combo)
+    model_names = sorted({m for c in case_ids for m in matrix.cases[c].models})
+    return {
+        "combo": {"id": combo.id, "python": combo.python, "pins": dict(combo.pins),
+                  "tags": list(combo.tags)},
+        "cases": {c: {"models": list(matrix.cases[c].models)} for c in case_ids},
+        "models": {m: matrix.models[m].to_plan() for m in model_names},
+        "out": str(out),
+        "work_dir": str(work_dir),
+    }

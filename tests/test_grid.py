@@ -1,0 +1,57 @@
+"""Merging cell files into the grid."""
+
+import json
+import shutil
+
+from conftest import FIXTURES
+
+from ftcompat import grid as grid_mod
+from ftcompat.domain import Cell
+
+
+def test_merge_orders_columns_and_records_resolved_versions(fixture_matrix, fixture_cases):
+    grid = grid_mod.merge(fixture_matrix, fixture_cases, FIXTURES / "cells")
+    assert grid.columns == ("gen[native@tiny-a]", "gen[native@tiny-b]", "gen[remote@tiny-a]",
+                            "gen[remote@tiny-b]", "api[import]")
+    old = grid.combos[0]
+    assert old["resolved"]["transformers"] == "4.47.1"
+    assert old["device"]["type"] == "cpu"
+    assert grid.combos[1]["resolved"] == {}
+    assert grid.cell("old", "gen[remote@tiny-a]")["status"] == "fail"
+    assert grid.cell("canary", "api[import]") is None
+
+
+def test_missing_planned_cells_become_errors(tmp_path, fixture_matrix, fixture_cases):
+    shutil.copy(FIXTURES / "cells" / "old.json", tmp_path / "old.json")
+    data = json.loads((tmp_path / "old.json").read_text())
+    data["cells"] = data["cells"][:2]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    grid = grid_mod.merge(fixture_matrix, fixture_cases, tmp_path)
+    missing = grid.cell("old", "api[import]")
+    assert missing["status"] == "error"
+    assert missing["signature"] == "no result recorded for this cell"
+
+
+def test_stale_and_unknown_files_warn(tmp_path, fixture_matrix, fixture_cases):
+    shutil.copy(FIXTURES / "cells" / "old.json", tmp_path / "old.json")
+    (tmp_path / "gone.json").write_text('{"combo": "gone", "cells": []}')
+    grid = grid_mod.merge(fixture_matrix, fixture_cases, tmp_path)
+    assert any("gone" in w for w in grid.warnings)
+
+
+def test_save_and_load_round_trip(tmp_path, fixture_matrix, fixture_cases):
+    grid = grid_mod.merge(fixture_matrix, fixture_cases, FIXTURES / "cells")
+    grid_mod.save(grid, tmp_path / "grid.json")
+    text = (tmp_path / "grid.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    again = grid_mod.load(tmp_path / "grid.json")
+    assert again.to_dict() == grid.to_dict()
+
+
+def test_complete_adds_only_missing(fixture_matrix):
+    combo = fixture_matrix.combo("old")
+    planned = [Cell("old", "api", "import"), Cell("old", "gen", "native", "tiny-a")]
+    have = [grid_mod.missing_record(planned[0], combo, grid_mod.Status.PASS, "")]
+    out = grid_mod.complete(have, planned, combo, "harness stopped")
+    assert [r["status"] for r in out] == ["pass", "error"]
+    assert out[1]["signature"] == "harness stopped"

@@ -1,0 +1,109 @@
+"""The harness plugin, run for real in a subprocess on fixture cases that need no ML stack."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import ROOT
+
+CASE = '''
+"""Fixture case exercising every outcome."""
+import os
+import pytest
+from ftcompat.harness import record, setup, step
+
+
+def test_ok():
+    """Passes and records a detail."""
+    record(trainable=42)
+
+
+def test_raises():
+    """Fails with a library-style exception inside a named step."""
+    with step("model.generate"):
+        raise AttributeError("'DynamicCache' object has no attribute 'seen_tokens'\\nsecond line")
+
+
+def test_asserts():
+    """Fails an assertion that states the numbers."""
+    trainable = 0
+    assert trainable == 4096, f"trainable params {trainable} != LoRA params 4096"
+
+
+def test_cannot_set_up():
+    """Setup failure: the behaviour was never reached."""
+    with setup("build model"):
+        raise OSError("disk full")
+
+
+def test_skips():
+    """Skips with a reason."""
+    pytest.skip("needs CUDA and this machine has none")
+
+
+def test_crashes():
+    """Kills its worker process."""
+    os._exit(3)
+'''
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("harness")
+    (tmp / "cases").mkdir()
+    (tmp / "cases" / "outcomes.py").write_text(textwrap.dedent(CASE))
+    plan = {"combo": {"id": "here"}, "cases": {}, "models": {}, "work_dir": str(tmp / "work")}
+    (tmp / "plan.json").write_text(json.dumps(plan))
+    (tmp / "none.ini").write_text("[pytest]\n")
+    out = tmp / "cells.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "ftcompat.harness.plugin", "-p", "no:cacheprovider",
+         "-c", str(tmp / "none.ini"), "--rootdir", str(tmp), "--ftcompat-plan", str(tmp / "plan.json"),
+         "--ftcompat-out", str(out), "-n", "1", "cases/outcomes.py"],
+        cwd=tmp, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    return {c["variant"]: c for c in json.loads(out.read_text())["cells"]}
+
+
+def test_ids_are_stable(cells):
+    assert cells["ok"]["id"] == "here::outcomes[ok]"
+
+
+def test_pass_records_details_and_env(cells):
+    ok = cells["ok"]
+    assert ok["status"] == "pass"
+    assert ok["details"] == {"trainable": 42}
+    assert ok["env"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert "transformers" in ok["env"]["versions"]
+
+
+def test_library_exception_is_fail_with_step(cells):
+    got = cells["raises"]
+    assert got["status"] == "fail"
+    assert got["signature"] == "AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'"
+    assert got["step"] == "model.generate"
+    assert "seen_tokens" in got["traceback"]
+
+
+def test_assertion_is_fail(cells):
+    assert cells["asserts"]["signature"] == "AssertionError: trainable params 0 != LoRA params 4096"
+
+
+def test_setup_is_error(cells):
+    got = cells["cannot_set_up"]
+    assert (got["status"], got["signature"], got["step"]) == ("error", "OSError: disk full", "build model")
+
+
+def test_skip_has_reason(cells):
+    assert cells["skips"]["status"] == "skip"
+    assert cells["skips"]["signature"] == "needs CUDA and this machine has none"
+
+
+def test_crash_is_error_and_loses_nothing(cells):
+    assert cells["crashes"]["status"] == "error"
+    assert cells["crashes"]["exc_type"] == "WorkerCrashed"
+    assert len(cells) == 6

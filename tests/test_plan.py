@@ -1,0 +1,33 @@
+"""Planning: combo selection, the cells a combo produces, the harness's plan."""
+
+from pathlib import Path
+
+from ftcompat.plan import combo_cases, harness_plan, planned_cells, select_combos
+
+
+def test_select_by_glob_and_tag(fixture_matrix):
+    assert [c.id for c in select_combos(fixture_matrix, ["o*"])] == ["old"]
+    assert [c.id for c in select_combos(fixture_matrix, tags=["latest"])] == ["canary"]
+    assert [c.id for c in select_combos(fixture_matrix)] == ["old", "canary"]
+
+
+def test_planned_cell_ids_are_stable(fixture_matrix, fixture_cases):
+    ids = [c.id for c in planned_cells(fixture_matrix, fixture_matrix.combo("old"), fixture_cases)]
+    assert ids == [
+        "old::gen[native@tiny-a]", "old::gen[native@tiny-b]",
+        "old::gen[remote@tiny-a]", "old::gen[remote@tiny-b]",
+        "old::api[import]",
+    ]
+
+
+def test_combo_case_selector(fixture_matrix):
+    assert combo_cases(fixture_matrix, fixture_matrix.combo("canary")) == ["gen"]
+
+
+def test_harness_plan_carries_only_needed_models(fixture_matrix):
+    plan = harness_plan(fixture_matrix, fixture_matrix.combo("canary"), Path("o.json"), Path("w"))
+    assert sorted(plan["models"]) == ["tiny-a", "tiny-b"]
+    assert plan["models"]["tiny-b"] == {"kind": "tiny", "arch": "phi3", "tokenizer": "llama3",
+                                        "seed": 0, "needs": [], "config": {"hidden_size": 128}}
+    assert plan["combo"]["pins"]["torch"] is None
+    assert plan["cases"] == {"gen": {"models": ["tiny-a", "tiny-b"]}}

@@ -1,0 +1,48 @@
+"""Rendering against golden files (set FTCOMPAT_UPDATE_GOLDEN=1 to rewrite them after a deliberate change)."""
+
+import dataclasses
+import os
+
+import pytest
+from conftest import FIXTURES
+
+from ftcompat import grid as grid_mod
+from ftcompat import render
+
+GOLDEN = FIXTURES.parent / "golden"
+
+
+@pytest.fixture
+def grid(fixture_matrix, fixture_cases):
+    got = grid_mod.merge(fixture_matrix, fixture_cases, FIXTURES / "cells")
+    return dataclasses.replace(got, generated_at="2026-11-21T00:00:00Z")
+
+
+def check_golden(name, text):
+    path = GOLDEN / name
+    if os.environ.get("FTCOMPAT_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} changed; rerun with FTCOMPAT_UPDATE_GOLDEN=1 if intended"
+
+
+def test_markdown_golden(grid):
+    check_golden("GRID.md", render.markdown(grid))
+
+
+def test_terminal_golden(grid):
+    check_golden("terminal.txt", render.terminal(grid))
+
+
+def test_same_signature_shares_one_note(grid):
+    text = render.markdown(grid)
+    assert text.count("'DynamicCache' object has no attribute 'seen_tokens'") == 1
+    assert "❌ fail [1]" in text
+
+
+def test_unpinned_versions_say_newest(grid):
+    assert "newest" in render.versions_table(grid, "github")
+
+
+def test_header_splits_case_variant_model():
+    assert render.header("gen[remote@tiny-a]", "|") == "gen|remote|@tiny-a"
+    assert render.header("api[import]", "|") == "api|import"
