@@ -16,15 +16,20 @@ vocabulary has more than 100,000 entries and a pre-tokenizer (every Llama-3 toke
 local directory it reads ``config.json`` with ``json.load`` (a plain ``dict``). Then, when that
 file's ``transformers_version`` is <= 4.57.2 (a real Llama-3.2 download says ``4.45.0.dev0``), it
 evaluates ``_config.model_type``, attribute access on a dict, which raises ``AttributeError``. So
-``AutoTokenizer.from_pretrained(path)`` raises, and so does ``AutoProcessor.from_pretrained(path)``
-(it falls back to AutoTokenizer for a text-only model). The same tokenizer files load fine from a
-directory without ``config.json``; that is the control variant here.
+``AutoTokenizer.from_pretrained(path)`` raises it. ``AutoProcessor.from_pretrained(path)`` fails as
+well but hides the cause: a text-only Llama has no processor class, so AutoProcessor falls back to
+AutoTokenizer inside ``try/except Exception``, swallows the AttributeError and raises
+``ValueError: Unrecognized processing class in <path>`` (no chained cause). Models that do have a
+processor class (the VLMs in the mlx-vlm / ComfyUI reports) get the AttributeError itself from the
+processor's tokenizer load. The same tokenizer files load fine from a directory without
+``config.json``; that is the control variant here.
 
 Which releases raise: only transformers 4.57.2. 4.57.1 has no such check. 4.57.3 (PR #42389) reads
 ``_config.get("model_type")``; later 4.57.x and 5.x keep the ``.get``.
 
 Upstream: https://github.com/huggingface/transformers/issues/42374 (same traceback, local Qwen3
-directory), fixed by https://github.com/huggingface/transformers/pull/42389 (released in 4.57.3).
+directory), fixed by https://github.com/huggingface/transformers/pull/42389 ("Fix tokenizer
+detection", which says it fixes #42374, #42378 and #42369; released in 4.57.3).
 Other reports of the same line: https://github.com/vllm-project/vllm/issues/29368,
 https://github.com/Blaizzy/mlx-vlm/issues/601 (through AutoProcessor),
 https://github.com/unslothai/unsloth/issues/3646 (local Qwen3-4B, 4-bit QLoRA: the same wrong blame).
@@ -57,10 +62,15 @@ LLAMA32_CONFIG_FIELDS = {
 }
 
 
-def _local_llama32_dir(model, tmp_path: Path) -> Path:
-    """Lay out ``data/models/meta-llama/Llama-3.2-3B`` like a local download of the real model."""
+def _local_llama32_dir(model, tmp_path: Path, monkeypatch) -> str:
+    """Lay out ``data/models/meta-llama/Llama-3.2-3B`` like a local download of the real model.
+
+    Returns the path relative to the working directory, as the report's worker passes it; that
+    also keeps messages that quote the path the same from run to run.
+    """
     src = Path(model.path)
-    dest = tmp_path / "data" / "models" / "meta-llama" / "Llama-3.2-3B"
+    monkeypatch.chdir(tmp_path)
+    dest = Path("data", "models", "meta-llama", "Llama-3.2-3B")
     dest.mkdir(parents=True)
     for f in src.iterdir():
         if f.name != "config.json":
@@ -68,35 +78,20 @@ def _local_llama32_dir(model, tmp_path: Path) -> Path:
     config = json.loads((src / "config.json").read_text())
     config.update(LLAMA32_CONFIG_FIELDS)
     (dest / "config.json").write_text(json.dumps(config, indent=2))
-    return dest
+    return str(dest)
 
 
-def _chain(exc: BaseException) -> list[str]:
-    """The exceptions behind ``exc`` (its ``__cause__``/``__context__`` chain), innermost last."""
-    out, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        out.append(f"{type(exc).__name__}: {first}")
-        exc = exc.__cause__ or exc.__context__
-    return out
-
-
-def _auto_processor(path: Path):
-    """AutoProcessor.from_pretrained, recording what it swallowed when it fails (then re-raising)."""
+def _auto_processor(path: str):
+    """AutoProcessor.from_pretrained on the model directory."""
     from transformers import AutoProcessor
 
     with step("AutoProcessor.from_pretrained"):
-        try:
-            proc = AutoProcessor.from_pretrained(path)
-        except Exception as exc:
-            record(processor_exception_chain=_chain(exc))
-            raise
+        proc = AutoProcessor.from_pretrained(path)
     record(processor_class=type(proc).__name__)
     return proc
 
 
-def _load_config(path: Path):
+def _load_config(path: str):
     """The worker's config steps: CONFIG_MAPPING by the project's model_type, and AutoConfig."""
     from transformers import AutoConfig
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -111,7 +106,7 @@ def _load_config(path: Path):
     return config
 
 
-def _load_tokenizer_and_processor(path: Path) -> None:
+def _load_tokenizer_and_processor(path: str) -> None:
     """The worker's last steps: tokenizer and processor from the model directory."""
     from transformers import AutoTokenizer
 
@@ -124,12 +119,12 @@ def _load_tokenizer_and_processor(path: Path) -> None:
     assert ids == tok("The quick brown fox")["input_ids"], f"processor ids {ids} differ from tokenizer's"
 
 
-def test_qlora_worker_flow(model, device, tmp_path):
+def test_qlora_worker_flow(model, device, tmp_path, monkeypatch):
     """The report's flow: config, 4-bit from_pretrained(config=...), tokenizer, processor."""
     from ftcompat.harness.quant import bnb_config, require_4bit
 
     with setup("lay out a local Llama-3.2-3B directory"):
-        path = _local_llama32_dir(model, tmp_path)
+        path = _local_llama32_dir(model, tmp_path, monkeypatch)
     require_4bit(model.path)
     config = _load_config(path)
     from transformers import AutoModelForCausalLM
@@ -146,10 +141,10 @@ def test_qlora_worker_flow(model, device, tmp_path):
     _load_tokenizer_and_processor(path)
 
 
-def test_unquantized_worker_flow(model, device, tmp_path):
+def test_unquantized_worker_flow(model, device, tmp_path, monkeypatch):
     """Same flow without quantization, so the tokenizer/processor steps run where 4-bit cannot."""
     with setup("lay out a local Llama-3.2-3B directory"):
-        path = _local_llama32_dir(model, tmp_path)
+        path = _local_llama32_dir(model, tmp_path, monkeypatch)
     config = _load_config(path)
     from transformers import AutoModelForCausalLM
 
@@ -161,10 +156,10 @@ def test_unquantized_worker_flow(model, device, tmp_path):
     _load_tokenizer_and_processor(path)
 
 
-def test_processor_alone(model, tmp_path):
+def test_processor_alone(model, tmp_path, monkeypatch):
     """AutoProcessor.from_pretrained on the directory by itself, as VLM-style loaders call it."""
     with setup("lay out a local Llama-3.2-3B directory"):
-        path = _local_llama32_dir(model, tmp_path)
+        path = _local_llama32_dir(model, tmp_path, monkeypatch)
     proc = _auto_processor(path)
     ids = proc("The quick brown fox")["input_ids"]
     assert len(ids) > 1, f"processor gave {ids} for a 4-word prompt"

@@ -48,8 +48,7 @@ DEFAULT_MODELS = ["tiny-phi3"]
 PROMPT = "Hello world, tell me a story about"
 NEW_TOKENS = 8
 
-# configuration_phi3.py of microsoft/Phi-3-mini-4k-instruct, without the docstring and the LongRoPE
-# validation (the tiny model has no rope_scaling).
+# configuration_phi3.py of microsoft/Phi-3-mini-4k-instruct, without its docstrings.
 REMOTE_CONFIGURATION = '''\
 """ Phi-3 model configuration"""
 
@@ -111,6 +110,8 @@ class Phi3Config(PretrainedConfig):
         self.use_cache = use_cache
         self.rope_theta = rope_theta
         self.rope_scaling = rope_scaling
+        self._rope_scaling_adjustment()
+        self._rope_scaling_validation()
         self.sliding_window = sliding_window
 
         super().__init__(
@@ -120,6 +121,59 @@ class Phi3Config(PretrainedConfig):
             tie_word_embeddings=tie_word_embeddings,
             **kwargs,
         )
+
+    def _rope_scaling_adjustment(self):
+        """
+        Adjust the `type` of the `rope_scaling` configuration for backward compatibility.
+        """
+        if self.rope_scaling is None:
+            return
+
+        rope_scaling_type = self.rope_scaling.get("type", None)
+
+        # For backward compatibility if previous version used "su" or "yarn"
+        if rope_scaling_type is not None and rope_scaling_type in ["su", "yarn"]:
+            self.rope_scaling["type"] = "longrope"
+
+    def _rope_scaling_validation(self):
+        """
+        Validate the `rope_scaling` configuration.
+        """
+        if self.rope_scaling is None:
+            return
+
+        if not isinstance(self.rope_scaling, dict) or len(self.rope_scaling) != 3:
+            raise ValueError(
+                "`rope_scaling` must be a dictionary with three fields, `type`, `short_factor` and `long_factor`, "
+                f"got {self.rope_scaling}"
+            )
+        rope_scaling_type = self.rope_scaling.get("type", None)
+        rope_scaling_short_factor = self.rope_scaling.get("short_factor", None)
+        rope_scaling_long_factor = self.rope_scaling.get("long_factor", None)
+        if rope_scaling_type is None or rope_scaling_type not in ["longrope"]:
+            raise ValueError(f"`rope_scaling`'s type field must be one of ['longrope'], got {rope_scaling_type}")
+        if not (
+            isinstance(rope_scaling_short_factor, list)
+            and all(isinstance(x, (int, float)) for x in rope_scaling_short_factor)
+        ):
+            raise ValueError(
+                f"`rope_scaling`'s short_factor field must be a list of numbers, got {rope_scaling_short_factor}"
+            )
+        if not len(rope_scaling_short_factor) == self.hidden_size // self.num_attention_heads // 2:
+            raise ValueError(
+                f"`rope_scaling`'s short_factor field must have length {self.hidden_size // self.num_attention_heads // 2}, got {len(rope_scaling_short_factor)}"
+            )
+        if not (
+            isinstance(rope_scaling_long_factor, list)
+            and all(isinstance(x, (int, float)) for x in rope_scaling_long_factor)
+        ):
+            raise ValueError(
+                f"`rope_scaling`'s long_factor field must be a list of numbers, got {rope_scaling_long_factor}"
+            )
+        if not len(rope_scaling_long_factor) == self.hidden_size // self.num_attention_heads // 2:
+            raise ValueError(
+                f"`rope_scaling`'s long_factor field must have length {self.hidden_size // self.num_attention_heads // 2}, got {len(rope_scaling_long_factor)}"
+            )
 '''
 
 # modeling_phi3.py of microsoft/Phi-3-mini-4k-instruct, eager path only. Everything the generation
@@ -215,6 +269,47 @@ class Phi3RotaryEmbedding(nn.Module):
         return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
 
 
+class Phi3LongRoPEScaledRotaryEmbedding(Phi3RotaryEmbedding):
+    def __init__(self, dim, config, device=None):
+        super().__init__(dim, config.max_position_embeddings, config.rope_theta, device)
+
+        self.short_factor = config.rope_scaling["short_factor"]
+        self.long_factor = config.rope_scaling["long_factor"]
+        self.original_max_position_embeddings = config.original_max_position_embeddings
+
+    @torch.no_grad()
+    def forward(self, x, position_ids, seq_len=None):
+        seq_len = torch.max(position_ids) + 1
+        if seq_len > self.original_max_position_embeddings:
+            ext_factors = torch.tensor(self.long_factor, dtype=torch.float32, device=x.device)
+        else:
+            ext_factors = torch.tensor(self.short_factor, dtype=torch.float32, device=x.device)
+
+        inv_freq_shape = torch.arange(0, self.dim, 2, dtype=torch.int64, device=x.device).float() / self.dim
+        self.inv_freq = 1.0 / (ext_factors * self.base**inv_freq_shape)
+
+        inv_freq_expanded = self.inv_freq[None, :, None].float().expand(position_ids.shape[0], -1, 1)
+        position_ids_expanded = position_ids[:, None, :].float()
+
+        # Force float32 since bfloat16 loses precision on long contexts
+        # See https://github.com/huggingface/transformers/pull/29285
+        device_type = x.device.type
+        device_type = device_type if isinstance(device_type, str) and device_type != "mps" else "cpu"
+        with torch.autocast(device_type=device_type, enabled=False):
+            freqs = (inv_freq_expanded.float() @ position_ids_expanded.float()).transpose(1, 2)
+            emb = torch.cat((freqs, freqs), dim=-1)
+
+            scale = self.max_position_embeddings / self.original_max_position_embeddings
+            if scale <= 1.0:
+                scaling_factor = 1.0
+            else:
+                scaling_factor = math.sqrt(1 + math.log(scale) / math.log(self.original_max_position_embeddings))
+
+            cos = emb.cos() * scaling_factor
+            sin = emb.sin() * scaling_factor
+        return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
+
+
 # Copied from transformers.models.llama.modeling_llama.rotate_half
 def rotate_half(x):
     """Rotates half the hidden dims of the input."""
@@ -293,7 +388,11 @@ class Phi3Attention(nn.Module):
                 base=self.rope_theta,
             )
         else:
-            raise ValueError(f"Unknown RoPE scaling type {self.config.rope_scaling}")
+            scaling_type = self.config.rope_scaling["type"]
+            if scaling_type == "longrope":
+                self.rotary_emb = Phi3LongRoPEScaledRotaryEmbedding(self.head_dim, self.config)
+            else:
+                raise ValueError(f"Unknown RoPE scaling type {scaling_type}")
 
     def forward(
         self,
@@ -813,6 +912,43 @@ AUTO_MAP = {
 }
 
 
+def _hub_style_config(native: dict) -> dict:
+    """config.json as the hub repo ships it (its keys and fixed values), with the tiny model's sizes.
+
+    The tiny model's own config.json is written by whichever transformers built it (5.x writes
+    ``rope_parameters``); the hub's file predates that, so the remote config must read the hub form.
+    """
+    rope_theta = native.get("rope_theta") or (native.get("rope_parameters") or {}).get("rope_theta") or 10000.0
+    return {
+        "architectures": ["Phi3ForCausalLM"],
+        "attention_dropout": 0.0,
+        "auto_map": AUTO_MAP,
+        "bos_token_id": native["bos_token_id"],
+        "embd_pdrop": 0.0,
+        "eos_token_id": native["eos_token_id"],
+        "hidden_act": "silu",
+        "hidden_size": native["hidden_size"],
+        "initializer_range": 0.02,
+        "intermediate_size": native["intermediate_size"],
+        "max_position_embeddings": native["max_position_embeddings"],
+        "model_type": "phi3",
+        "num_attention_heads": native["num_attention_heads"],
+        "num_hidden_layers": native["num_hidden_layers"],
+        "num_key_value_heads": native["num_key_value_heads"],
+        "original_max_position_embeddings": native["max_position_embeddings"],
+        "pad_token_id": native["pad_token_id"],
+        "resid_pdrop": 0.0,
+        "rms_norm_eps": native["rms_norm_eps"],
+        "rope_scaling": None,
+        "rope_theta": rope_theta,
+        "sliding_window": 2047,
+        "tie_word_embeddings": False,
+        "torch_dtype": "float32",  # the hub says bfloat16; the tiny weights are float32
+        "use_cache": True,
+        "vocab_size": native["vocab_size"],
+    }
+
+
 def _cache_facts(cache):
     """Describe a returned cache without assuming which Cache API this release has."""
     if cache is None:
@@ -837,7 +973,8 @@ def _generate_and_check(model_dir, trust_remote_code):
     cls = type(model)
     record(model_class=f"{cls.__module__}.{cls.__qualname__}")
 
-    enc = tok(PROMPT, return_tensors="pt")
+    # Only what a causal LM takes: some tokenizer releases also return token_type_ids.
+    enc = {k: v for k, v in tok(PROMPT, return_tensors="pt").items() if k in ("input_ids", "attention_mask")}
     prompt_len = enc["input_ids"].shape[1]
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     gen_kwargs = dict(
@@ -888,7 +1025,5 @@ def test_remote_code(model, tmp_path):
         (dest / "configuration_phi3.py").write_text(REMOTE_CONFIGURATION)
         (dest / "modeling_phi3.py").write_text(REMOTE_MODELING)
         cfg_path = dest / "config.json"
-        cfg = json.loads(cfg_path.read_text())
-        cfg["auto_map"] = AUTO_MAP
-        cfg_path.write_text(json.dumps(cfg, indent=2))
+        cfg_path.write_text(json.dumps(_hub_style_config(json.loads(cfg_path.read_text())), indent=2))
     _generate_and_check(str(dest), trust_remote_code=True)

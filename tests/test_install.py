@@ -54,7 +54,8 @@ def test_canary_is_never_reused(tmp_path, fixture_matrix):
 def test_uv_resolver_failure_summary():
     out = """Using Python 3.11.7
   × No solution found when resolving dependencies:
-  ╰─▶ Because trl==0.22.2 depends on transformers>=4.56.1 and you require transformers==4.47.1, we can conclude that your requirements are unsatisfiable.
+  ╰─▶ Because trl==0.22.2 depends on transformers>=4.56.1 and you require transformers==4.47.1, we
+      can conclude that your requirements are unsatisfiable.
 """
     got = install.failure_summary(out)
     assert got.startswith("No solution found when resolving dependencies: Because trl==0.22.2 depends")

@@ -31,7 +31,7 @@ def planned_cells(matrix: Matrix, combo: Combo, cases: dict[str, CaseFile]) -> l
     cells = []
     for cid in combo_cases(matrix, combo):
         case = cases[cid]
-        for variant, uses_model in zip(case.variants, case.uses_model):
+        for variant, uses_model in zip(case.variants, case.uses_model, strict=True):
             if uses_model:
                 cells.extend(Cell(combo.id, cid, variant, m) for m in matrix.cases[cid].models)
             else:

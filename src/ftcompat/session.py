@@ -29,7 +29,8 @@ def pytest_args(root: Path, plan_file: Path, out: Path, case_files: list[Path]) 
     ini.write_text("[pytest]\naddopts =\n")
     return ["python", "-m", "pytest", "-p", "ftcompat.harness.plugin", "-p", "no:cacheprovider",
             "-c", str(ini), "--rootdir", str(root), "--ftcompat-plan", str(plan_file),
-            "--ftcompat-out", str(out), "-n", workers(), "-q", "-rN", *map(str, case_files)]
+            "--ftcompat-out", str(out), "-n", workers(), "-q", "-rN", "--tb=line",
+            "--disable-warnings", *map(str, case_files)]
 
 
 def run_combo(session, combo_id: str, root: Path | None = None) -> None:

@@ -37,7 +37,19 @@ def device_info() -> dict[str, str | None]:
         return {"type": "unknown", "name": f"torch import failed: {type(exc).__name__}", "cuda": None}
     if torch.cuda.is_available():
         return {"type": "cuda", "name": torch.cuda.get_device_name(0), "cuda": torch.version.cuda}
-    return {"type": "cpu", "name": platform.processor() or platform.machine(), "cuda": None}
+    return {"type": "cpu", "name": cpu_name(), "cuda": None}
+
+
+def cpu_name() -> str:
+    """Return the CPU model name where the OS tells it, else the machine architecture."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def collect() -> dict:
