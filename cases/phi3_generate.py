@@ -906,6 +906,10 @@ class Phi3ForCausalLM(Phi3PreTrainedModel):
         return reordered_past
 '''
 
+# What the hub code calls on a Cache, in the order a generate() call reaches it.
+HUB_CACHE_API = ("get_seq_length", "seen_tokens", "get_max_length", "get_usable_length", "from_legacy_cache",
+                 "to_legacy_cache")
+
 AUTO_MAP = {
     "AutoConfig": "configuration_phi3.Phi3Config",
     "AutoModelForCausalLM": "modeling_phi3.Phi3ForCausalLM",
@@ -1026,4 +1030,9 @@ def test_remote_code(model, tmp_path):
         (dest / "modeling_phi3.py").write_text(REMOTE_MODELING)
         cfg_path = dest / "config.json"
         cfg_path.write_text(json.dumps(_hub_style_config(json.loads(cfg_path.read_text())), indent=2))
+    with setup("read this release's Cache API"):
+        from transformers.cache_utils import DynamicCache
+
+        # Facts for the grid only; the cell's status comes from running the hub code.
+        record(dynamic_cache_api={n: hasattr(DynamicCache, n) for n in HUB_CACHE_API})
     _generate_and_check(str(dest), trust_remote_code=True)

@@ -56,7 +56,7 @@ def run_combo(session, combo_id: str, root: Path | None = None) -> None:
     # Exit codes 1 (some case failed) and 2-5 (interrupted, crashed) are results, not session errors:
     # whatever the harness wrote stays, and cells it never reached are filled in below.
     session.run(*pytest_args(root, plan_file, out, files), success_codes=list(range(0, 6)),
-                env={"HF_HUB_OFFLINE": "1"})
+                env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
     records = complete(read_cells(out), planned, combo,
                        "no result recorded: the harness stopped before this cell (see the session log)")
     write_cells(out, combo.id, records)

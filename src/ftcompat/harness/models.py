@@ -73,12 +73,27 @@ def _hub(name: str, spec: dict) -> ModelRef:
 
         if torch_device() != "cuda":
             pytest.skip(f"model {name} needs CUDA and this machine has none")
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        pytest.skip(f"model {name} needs the Hugging Face Hub and HF_HUB_OFFLINE=1 (no network)")
+    if os.environ.get("HF_HUB_OFFLINE", "1").lower() not in ("0", "false", "no"):
+        pytest.skip(f"model {name} needs the Hugging Face Hub; HF_HUB_OFFLINE=1 (set HF_HUB_OFFLINE=0 to allow)")
+    if not _hub_reachable():
+        pytest.skip(f"model {name} needs the Hugging Face Hub, which this machine cannot reach")
     from huggingface_hub import snapshot_download
 
     path = snapshot_download(spec["repo"], revision=spec["revision"])
     return ModelRef(name, path, spec.get("arch"), "hub", spec)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Answer within seconds whether the Hub endpoint accepts a connection, so a cell never hangs."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def _key(spec: dict) -> str:
