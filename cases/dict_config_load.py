@@ -24,8 +24,10 @@ processor class (the VLMs in the mlx-vlm / ComfyUI reports) get the AttributeErr
 processor's tokenizer load. The same tokenizer files load fine from a directory without
 ``config.json``; that is the control variant here.
 
-Which releases raise: only transformers 4.57.2. 4.57.1 has no such check. 4.57.3 (PR #42389) reads
-``_config.get("model_type")``; later 4.57.x and 5.x keep the ``.get``.
+Which releases raise: only transformers 4.57.2 (run: 4.57.1-4.57.6, 5.0.0, 5.23.0). 4.57.1 has no
+such check. 4.57.3 (PR #42389) reads ``_config.get("model_type")``, and later 4.57.x and 5.x keep
+the ``.get``. bitsandbytes, peft and torch play no part: the exact report combo (torch 2.9.1,
+bnb 0.49.0, peft 0.18.0) fails the same way and passes once transformers is 4.57.3.
 
 Upstream: https://github.com/huggingface/transformers/issues/42374 (same traceback, local Qwen3
 directory), fixed by https://github.com/huggingface/transformers/pull/42389 ("Fix tokenizer
@@ -36,7 +38,9 @@ https://github.com/unslothai/unsloth/issues/3646 (local Qwen3-4B, 4-bit QLoRA: t
 
 Surprising: the trigger is in config.json, not in the tokenizer files. The failing code reads
 ``transformers_version`` from it, so a tiny model written by this environment's transformers must be
-restamped with the real checkpoint's ``4.45.0.dev0``, or a post-4.57.2 writer would hide the bug.
+restamped with the real checkpoint's ``4.45.0.dev0``, or a post-4.57.2 writer would hide the bug
+(on 4.57.2 a config.json stamped 4.57.3, or with no ``transformers_version``, loads without error
+but logs the "incorrect regex pattern ... fix_mistral_regex=True" warning for a Llama tokenizer).
 The large vocabulary is needed too: a 512-token tokenizer never reaches the check. The model was
 never the problem: nothing in ``from_pretrained(config=..., quantization_config=...)`` turns the
 config into a dict.

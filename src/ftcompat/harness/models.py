@@ -19,6 +19,7 @@ from typing import Any
 BUILTIN = {
     "tiny-llama": {"kind": "tiny", "arch": "llama", "tokenizer": "llama2-chat"},
     "tiny-phi3": {"kind": "tiny", "arch": "phi3", "tokenizer": "llama2-chat"},
+    "tiny-llama3": {"kind": "tiny", "arch": "llama", "tokenizer": "llama3"},
 }
 
 # Small enough to build in a second, big enough for 4-bit blocks (multiples of 64) and a 512-token
