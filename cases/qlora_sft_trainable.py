@@ -18,16 +18,22 @@ recorded.
 
 Why it fails (read in TRL's code, confirmed by running): from TRL 0.20.0 SFTTrainer routes a bare
 ``PeftModel`` (``peft_config is None``) through its PEFT preparation too
-(``if peft_config is not None or isinstance(model, PeftModel)``; 0.19.x returned early for a
-PeftModel). That preparation (``SFTTrainer._prepare_peft_model`` in 0.20-0.21,
-``trl.models.utils.prepare_peft_model`` in 0.22-0.26) calls peft's ``prepare_model_for_kbit_training``
-whenever the model is 4-bit and "not sharded" - and that function sets ``requires_grad=False`` on
+(``if peft_config is not None or isinstance(model, PeftModel)``; 0.19.x only prepared the model
+when a ``peft_config`` was given, and returned a PeftModel untouched; the change most likely came with
+https://github.com/huggingface/trl/pull/3785, "Support training peft model with gradient
+checkpointing", merged the day before 0.20.0 - inferred from its test, not read in its diff). That preparation
+(``SFTTrainer._prepare_peft_model`` in 0.20-0.21, ``trl.models.utils.prepare_peft_model`` in
+0.22-0.25) calls ``prepare_model_for_kbit_training`` whenever the model is 4-bit and "not
+sharded" - and that function sets ``requires_grad=False`` on
 *every* parameter, the already-attached adapters included. With no ``peft_config`` nothing re-adds
 trainable adapters, so trainable=0. Fixed by https://github.com/huggingface/trl/pull/4081
-(``and not isinstance(model, PeftModel)``), released in 0.23.1 and 0.24.0. TRL 0.27 dropped the
-kbit preparation from SFTTrainer altogether. The recommended pattern is unaffected everywhere.
+(``and not isinstance(model, PeftModel)``), released in 0.23.1 and 0.24.0. From 0.26 SFTTrainer no
+longer does any kbit preparation (https://github.com/huggingface/trl/pull/4577, it just calls
+``get_peft_model``). The recommended pattern is unaffected everywhere. Measured on CPU with the
+device check below: 0.19.1 pass; 0.20.0, 0.21.0, 0.22.0-0.22.2, 0.23.0 legacy fail with
+trainable 0 != LoRA 7168; 0.23.1, 0.24.0, 0.25.1, 0.26.2, 0.27.2, 0.29.1, 1.0.0, 1.16.0 pass.
 
-CPU versus CUDA, and how this case drives the GPU user's path on CPU: TRL (0.12 - 0.26) decides
+CPU versus CUDA, and how this case drives the GPU user's path on CPU: SFTTrainer (TRL 0.12 - 0.25) decides
 "sharded QLoRA (FSDP / DeepSpeed ZeRO-3)" by looking at the first ``Params4bit`` and testing
 ``param.data.device.type in {"cpu", "meta"}``. On a GPU the packed 4-bit weights sit on ``cuda``, so
 the check is False and ``prepare_model_for_kbit_training`` runs (the bug). With bitsandbytes' CPU
@@ -38,22 +44,32 @@ source contains exactly that device test (feature detection: SFTTrainer's method
 module-level functions in ``trl.trainer.sft_trainer``'s namespace), recompiles each with that one
 set literal changed to ``{"meta"}`` (what a CUDA tensor gives: not cpu, not meta), and restores the
 originals right after. Nothing else in TRL, peft or bitsandbytes is touched; the behaviour under
-test (the kbit preparation and what it freezes) runs unmodified. Where no such check exists (TRL
->= 0.27) nothing is patched; on CUDA nothing is patched. Which functions were patched is recorded as
+test (the kbit preparation and what it freezes) runs unmodified. Where SFTTrainer reaches no such check (TRL
+>= 0.26) nothing is patched; on CUDA nothing is patched. Which functions were patched is recorded as
 ``device_check_patched``. If the check sits somewhere it cannot be safely recompiled (TRL <= 0.14
-has it inline in ``SFTTrainer.__init__``, which uses ``super()``), the cell is skipped on CPU
-rather than reporting the CPU path as if it were the GPU one.
+has it inline in ``SFTTrainer.__init__``, which uses ``super()``; not run here), the cell is skipped
+on CPU rather than reporting the CPU path as if it were the GPU one. Without this, TRL 0.22.0 on CPU
+passes both variants (checked) although GPU users get trainable=0.
 
 Other notes: gradient checkpointing is off (both in ``prepare_model_for_kbit_training`` and in
-``SFTConfig``) to keep the cells fast; the freeze does not depend on it. The learning rate is 1e-3
-because TRL >= 0.27 casts the adapters of a 4-bit model to bf16, where a 2e-4 Adam step is below
-half an ulp for most ``lora_A`` entries and would not move them.
+``SFTConfig``) to keep the cells fast; the freeze does not depend on it. "Changed" means each LoRA
+tensor differs somewhere after the two steps (``lora_A`` only moves at step 2, once ``lora_B`` is
+non-zero); the learning rate is 1e-3 so that happens comfortably even where TRL (>= 0.26) keeps a
+4-bit model's adapters in bf16 (``lora_dtypes`` is recorded).
+
+The non-quantized weights are loaded in the bnb compute dtype (fp32 on CPU, bf16 on CUDA) as QLoRA
+recipes do. Left unset, transformers loads them in fp16; TRL 0.25.x then runs its own
+``prepare_model_for_kbit_training`` that upcasts only the norms, and fp32 training (no autocast, as
+on CPU) dies in ``lm_head`` with "expected m1 and m2 to have the same dtype, but got: float !=
+c10::Half" - a different breakage (see https://github.com/huggingface/trl/pull/4457), kept out of
+this case so it checks one thing.
 """
 
 from ftcompat.harness import record, setup, step
 
 DEFAULT_MODELS = ["tiny-llama"]
 
+_MISSING = object()
 _DEVICE_CHECK = r"""\.device\.type\s+in\s+\{\s*["']cpu["']\s*,\s*["']meta["']\s*\}"""
 
 _TEXTS = [
@@ -82,15 +98,25 @@ def _lora_config():
 
 
 def _load_4bit(model, device):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import inspect
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
     from ftcompat.harness.quant import bnb_config
 
     tokenizer = AutoTokenizer.from_pretrained(model.path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    quant = bnb_config()
+    # Non-quantized weights (embeddings, norms, lm_head) in the compute dtype, as QLoRA recipes load
+    # them; left unset, transformers makes them fp16 (see the module docstring on TRL 0.25).
+    takes_dtype = 'kwargs.pop("dtype"' in inspect.getsource(PreTrainedModel.from_pretrained)
+    dtype_kw = "dtype" if takes_dtype else "torch_dtype"
     base = AutoModelForCausalLM.from_pretrained(
-        model.path, quantization_config=bnb_config(), device_map={"": device}
+        model.path,
+        quantization_config=quant,
+        device_map={"": device},
+        **{dtype_kw: quant.bnb_4bit_compute_dtype},
     )
     return base, tokenizer
 
@@ -204,7 +230,8 @@ class _GpuViewOfDeviceCheck:
                 )
             new_source = pattern.sub('.device.type in {"meta"}', textwrap.dedent(source))
             namespace = {}
-            exec(compile(new_source, inspect.getsourcefile(fn) or "<trl>", "exec"), fn.__globals__, namespace)
+            code = compile(new_source, inspect.getsourcefile(fn) or "<trl>", "exec")
+            exec(code, fn.__globals__, namespace)  # noqa: S102 - TRL's own source, one literal changed
             new_fn = namespace[fn.__name__]
             new_fn.__qualname__ = fn.__qualname__
             self._patches.append((owner, name, new_fn))
@@ -212,13 +239,16 @@ class _GpuViewOfDeviceCheck:
 
     def __enter__(self):
         for owner, name, new_fn in self._patches:
-            self._undo.append((owner, name, owner.__dict__[name]))
+            self._undo.append((owner, name, vars(owner).get(name, _MISSING)))
             setattr(owner, name, new_fn)
         return self
 
     def __exit__(self, *exc):
         for owner, name, original in reversed(self._undo):
-            setattr(owner, name, original)
+            if original is _MISSING:
+                delattr(owner, name)  # it was inherited: drop the override
+            else:
+                setattr(owner, name, original)
         self._undo.clear()
         return False
 
@@ -251,8 +281,7 @@ def _train_and_check(trainer, before):
     assert trainer.state.global_step == 2, f"ran {trainer.state.global_step} optimizer steps, expected 2"
     assert before, "no LoRA tensors found in trainer.model"
     assert not unchanged, (
-        f"{len(unchanged)} of {len(before)} LoRA tensors unchanged after 2 optimizer steps "
-        f"(e.g. {unchanged[:2]})"
+        f"{len(unchanged)} of {len(before)} LoRA tensors unchanged after 2 optimizer steps (e.g. {unchanged[:2]})"
     )
 
 
@@ -264,7 +293,13 @@ def _dataset():
 
 def _check_trainable(trainer):
     lora, trainable = _count(trainer.model)
-    record(lora_params=lora, trainable_params=trainable, model_class=type(trainer.model).__name__)
+    dtypes = sorted({str(p.dtype) for n, p in trainer.model.named_parameters() if "lora_" in n})
+    record(
+        lora_params=lora,
+        trainable_params=trainable,
+        lora_dtypes=dtypes,
+        model_class=type(trainer.model).__name__,
+    )
     if trainable != lora:
         odd = [n for n, p in trainer.model.named_parameters() if p.requires_grad and "lora_" not in n]
         record(non_lora_trainable_examples=odd[:4])
@@ -293,9 +328,9 @@ def test_legacy(model, device, tmp_path):
     gpu_view = _GpuViewOfDeviceCheck(device)
     with setup("find TRL's 4-bit device check"):
         gpu_view.prepare()
+    record(device_check_patched=gpu_view.patched)
     with gpu_view, step("SFTTrainer(model=PeftModel, no peft_config)"):
         trainer = _make_trainer(peft_model, tokenizer, args, dataset)
-    record(device_check_patched=gpu_view.patched)
     _check_trainable(trainer)
     _train_and_check(trainer, _lora_snapshot(trainer.model))
 
@@ -315,9 +350,8 @@ def test_recommended(model, device, tmp_path):
     gpu_view = _GpuViewOfDeviceCheck(device)
     with setup("find TRL's 4-bit device check"):
         gpu_view.prepare()
+    record(device_check_patched=gpu_view.patched)
     with gpu_view, step("SFTTrainer(model=base, peft_config=LoraConfig)"):
         trainer = _make_trainer(base, tokenizer, args, dataset, peft_config=_lora_config())
-    record(device_check_patched=gpu_view.patched)
     _check_trainable(trainer)
     _train_and_check(trainer, _lora_snapshot(trainer.model))
-
