@@ -43,7 +43,7 @@ preparation, and the bug can never show on CPU - a false "pass". So on CPU only,
 source contains exactly that device test (feature detection: SFTTrainer's methods and the
 module-level functions in ``trl.trainer.sft_trainer``'s namespace), recompiles each with that one
 set literal changed to ``{"meta"}`` (what a CUDA tensor gives: not cpu, not meta), and restores the
-originals right after. Nothing else in TRL, peft or bitsandbytes is touched; the behaviour under
+originals right after (``ftcompat.harness.trlpath``). Nothing else in TRL, peft or bitsandbytes is touched; the behaviour under
 test (the kbit preparation and what it freezes) runs unmodified. Where SFTTrainer reaches no such check (TRL
 >= 0.26) nothing is patched; on CUDA nothing is patched. Which functions were patched is recorded as
 ``device_check_patched``. If the check sits somewhere it cannot be safely recompiled (TRL <= 0.14
@@ -66,11 +66,9 @@ this case so it checks one thing.
 """
 
 from ftcompat.harness import record, setup, step
+from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
 
 DEFAULT_MODELS = ["tiny-llama"]
-
-_MISSING = object()
-_DEVICE_CHECK = r"""\.device\.type\s+in\s+\{\s*["']cpu["']\s*,\s*["']meta["']\s*\}"""
 
 _TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -175,84 +173,6 @@ def _make_trainer(model_obj, tokenizer, args, dataset, peft_config=None):
     return SFTTrainer(**kwargs)
 
 
-class _GpuViewOfDeviceCheck:
-    """While active on CPU, TRL's 'Params4bit on cpu/meta => sharded QLoRA' test sees what CUDA gives.
-
-    Recompiles only the functions SFTTrainer reaches whose source contains that exact test, with
-    ``{"cpu", "meta"}`` replaced by ``{"meta"}``, and puts the originals back on exit.
-    """
-
-    def __init__(self, device):
-        self.device = device
-        self.patched = []
-        self._patches = []  # (owner, attribute name, replacement)
-        self._undo = []
-
-    def prepare(self):
-        """Find and recompile the device checks (CPU only); skip where that cannot be done."""
-        if self.device != "cpu":
-            return
-        import inspect
-        import re
-        import textwrap
-
-        import pytest
-        import trl.trainer.sft_trainer as st
-
-        pattern = re.compile(_DEVICE_CHECK)
-        targets = []  # (owner, attribute name, function)
-        for name, obj in list(vars(st).items()):
-            if inspect.isfunction(obj) and (obj.__module__ or "").startswith("trl"):
-                targets.append((st, name, obj))
-        for klass in st.SFTTrainer.__mro__:
-            if not (klass.__module__ or "").startswith("trl"):
-                continue
-            for name, obj in list(vars(klass).items()):
-                if inspect.isfunction(obj):
-                    targets.append((st.SFTTrainer, name, obj))
-        seen = set()
-        for owner, name, fn in targets:
-            if (owner, name) in seen:
-                continue
-            try:
-                source = inspect.getsource(fn)
-            except (OSError, TypeError):
-                continue
-            if not pattern.search(source):
-                continue
-            seen.add((owner, name))
-            label = f"{fn.__module__}.{fn.__qualname__}"
-            if fn.__code__.co_freevars:
-                pytest.skip(
-                    f"TRL's 4-bit device check sits in {label}, which has a closure "
-                    f"({fn.__code__.co_freevars}) and cannot be recompiled; on CPU this case could "
-                    "only drive the sharded-QLoRA path, not the one a GPU user hits"
-                )
-            new_source = pattern.sub('.device.type in {"meta"}', textwrap.dedent(source))
-            namespace = {}
-            code = compile(new_source, inspect.getsourcefile(fn) or "<trl>", "exec")
-            exec(code, fn.__globals__, namespace)  # noqa: S102 - TRL's own source, one literal changed
-            new_fn = namespace[fn.__name__]
-            new_fn.__qualname__ = fn.__qualname__
-            self._patches.append((owner, name, new_fn))
-            self.patched.append(label)
-
-    def __enter__(self):
-        for owner, name, new_fn in self._patches:
-            self._undo.append((owner, name, vars(owner).get(name, _MISSING)))
-            setattr(owner, name, new_fn)
-        return self
-
-    def __exit__(self, *exc):
-        for owner, name, original in reversed(self._undo):
-            if original is _MISSING:
-                delattr(owner, name)  # it was inherited: drop the override
-            else:
-                setattr(owner, name, original)
-        self._undo.clear()
-        return False
-
-
 def _count(peft_model):
     lora = sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
@@ -325,7 +245,7 @@ def test_legacy(model, device, tmp_path):
         record(lora_params_before_trainer=lora0, trainable_params_before_trainer=trainable0)
         args = _sft_config(tmp_path, device)
         dataset = _dataset()
-    gpu_view = _GpuViewOfDeviceCheck(device)
+    gpu_view = GpuViewOfDeviceCheck(device)
     with setup("find TRL's 4-bit device check"):
         gpu_view.prepare()
     record(device_check_patched=gpu_view.patched)
@@ -347,7 +267,7 @@ def test_recommended(model, device, tmp_path):
         base, tokenizer = _load_4bit(model, device)
         args = _sft_config(tmp_path, device)
         dataset = _dataset()
-    gpu_view = _GpuViewOfDeviceCheck(device)
+    gpu_view = GpuViewOfDeviceCheck(device)
     with setup("find TRL's 4-bit device check"):
         gpu_view.prepare()
     record(device_check_patched=gpu_view.patched)
