@@ -13,26 +13,44 @@ c10::BFloat16``), https://github.com/huggingface/trl/issues/1398 (the cause is T
 https://github.com/huggingface/transformers/pull/29974 (same; closed with "use
 ``torch.autocast(device_type='cuda', dtype=torch.bfloat16)`` around generate").
 
-What really happens (measured, see the lead's report for the per-version table):
+What really happens (measured on CPU with torch 2.8.0 / 2.13.0, transformers 4.53-5.23, TRL
+0.13-1.16; no GPU was available to this case's author, so the CUDA outcome below is read from TRL's
+source and peft#1515, not run):
 - The report's diagnosis is wrong. No autocast is active while callbacks run: accelerate wraps only
-  the *prepared model's* ``forward`` in autocast (``model.forward = autocast(forward)`` on the
-  PeftModel); ``PeftModel.generate`` calls the base model's own, unwrapped forward, so generate runs
-  with autocast *off*. The cell records ``autocast_in_callback`` (always False here).
-- The trigger is the mixed-dtype layout TRL's SFTTrainer gives a 4-bit model when ``bf16=True``
-  (TRL <= 0.25: ``prepare_model_for_kbit_training`` upcasts the norms to fp32, then
-  ``peft_module_casting_to_bf16`` leaves norms fp32 and puts embed_tokens/lm_head in bf16). Under
-  the autocast of the wrapped forward (training, evaluation) that is fine; in generate without
-  autocast the last fp32 norm feeds the bf16 ``lm_head`` and F.linear raises (on CPU: ``expected m1
-  and m2 to have the same dtype, but got: float != c10::BFloat16``; on CUDA peft#1515 shows
-  ``mat1 and mat2``; a bmm on mixed dtypes gives the report's ``expected scalar type Float but
-  found BFloat16``). Disabling autocast around generate therefore cannot help (it was already
-  off); enabling bf16 autocast does. TRL 0.26 replaced this with a bf16 cast of the trainable
-  (LoRA) parameters only, which leaves a consistent model.
-- TRL (<= 0.25) takes that branch only when the first ``Params4bit`` is NOT on cpu/meta: it treats
-  4-bit weights on cpu/meta as "sharded QLoRA (FSDP / ZeRO-3)" and then skips both casts. On a
-  CPU-only machine the 4-bit weights are on cpu, so the problem layout is never built and this
-  case passes there for that reason; only CUDA runs reproduce the report. The cell records the
-  layout it saw (``dtypes``) so the reason is visible per cell.
+  the prepared model's ``forward`` in autocast (``model.forward = autocast(forward)`` on the
+  PeftModel); ``PeftModel.generate`` goes to the base model's own, unwrapped forward, so generate
+  runs with autocast off. Every cell records ``autocast_in_callback`` (False in every combo run).
+- The trigger is the mixed-dtype layout TRL's SFTTrainer (<= 0.25.x) gives a 4-bit model when
+  ``bf16=True``: ``prepare_model_for_kbit_training`` upcasts the norms to fp32, then
+  ``peft_module_casting_to_bf16`` keeps norms fp32 and puts embed_tokens/lm_head in bf16. Training
+  and evaluation run inside the wrapped forward's autocast and work; generate without autocast
+  feeds the last fp32 norm output into the bf16 ``lm_head`` and F.linear raises (CPU: ``expected m1
+  and m2 to have the same dtype, but got: float != c10::BFloat16``; CUDA in peft#1515: ``expected
+  mat1 and mat2 ...``; the report's ``expected scalar type Float but found BFloat16`` is what
+  torch says when the same fp32/bf16 pair meets in a bmm or 4-D matmul instead; which op the
+  user's Qwen3 hit on CUDA is not known). Building exactly that layout with TRL's
+  own helpers on CPU reproduces it with llama and qwen3, eager and sdpa, 4-bit or bf16: the plain
+  call fails, ``autocast(enabled=False)`` fails identically (autocast was already off), and
+  ``torch.autocast(device, dtype=torch.bfloat16)`` around generate succeeds. It is not autocast,
+  not fp32 LoRA adapters on a bf16 base (peft casts the adapter input), not the 4-bit compute
+  dtype (bitsandbytes casts and casts back). TRL 0.26.0 (https://github.com/huggingface/trl/pull/4577,
+  "Clean up model preparation") dropped both casts and only casts the trainable LoRA parameters to
+  bf16, which leaves a consistent model: fixed there.
+- CPU versus CUDA: TRL <= 0.25 treats 4-bit weights that sit on cpu/meta as "sharded QLoRA
+  (FSDP / ZeRO-3)" and then skips both casts (https://github.com/huggingface/trl/pull/1416); with
+  bitsandbytes' CPU backend the weights are on cpu, so a plain CPU run never builds the layout and
+  passes for the wrong reason. So, as in ``qlora_sft_trainable``, the trainer is built under
+  ``ftcompat.harness.trlpath.GpuViewOfDeviceCheck``: on CPU only, and only while ``SFTTrainer(...)``
+  is constructed, TRL's own device test sees what a CUDA tensor gives; nothing else is changed. The
+  cell records which TRL function that touched (``device_check_patched``) and the layout it saw
+  (``dtypes``: norms fp32 and embed/lm_head bf16 on TRL <= 0.25; all bf16 on TRL >= 0.26).
+  Measured on CPU that way: ``plain`` and ``autocast_off`` fail with ``RuntimeError: expected m1
+  and m2 to have the same dtype, but got: float != c10::BFloat16`` on TRL 0.22.2 and 0.25.1 and
+  pass on 0.26+; ``autocast_bf16`` passes on all of them. 4-bit on CPU needs transformers >= 4.53
+  with bitsandbytes >= 0.46; older combos skip through ``require_4bit``.
+
+Variants: ``plain`` (the report's code before its fix), ``autocast_off`` (the report's workaround)
+and ``autocast_bf16`` (the maintainers' advice in trl#1398: an enabled bf16 autocast).
 
 Setup follows the report as far as the device allows: tiny model, 4-bit nf4 with bf16 compute
 (``require_4bit`` skips where this combo cannot run 4-bit here), ``dtype=bfloat16``, SFTTrainer
@@ -46,6 +64,7 @@ import contextlib
 import inspect
 
 from ftcompat.harness import record, setup, step
+from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
 
 DEFAULT_MODELS = ["tiny-llama"]
 
@@ -68,6 +87,10 @@ def _layout(model) -> dict:
                     "layers.0.self_attn.q_proj.lora_A"):
             if key in name and key not in picks:
                 picks[key] = str(param.dtype).removeprefix("torch.")
+    if "lm_head" not in picks:  # tied to embed_tokens (Qwen3-1.7B): named_parameters lists it once
+        out = model.get_output_embeddings()
+        if out is not None:
+            picks["lm_head"] = str(out.weight.dtype).removeprefix("torch.")
     return picks
 
 
@@ -136,11 +159,15 @@ def _run(model_ref, device: str, tmp_path, wrap_generate) -> None:
         args = SFTConfig(**cfg)
         trainer_params = inspect.signature(SFTTrainer.__init__).parameters
         tok_kw = {"processing_class" if "processing_class" in trainer_params else "tokenizer": tok}
-        trainer = SFTTrainer(
-            model=model, args=args, train_dataset=ds, eval_dataset=ds,
-            peft_config=LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"),
-            callbacks=[GenerateOnEvaluate()], **tok_kw,
-        )
+        gpu_view = GpuViewOfDeviceCheck(device)
+        gpu_view.prepare()
+        with gpu_view:
+            trainer = SFTTrainer(
+                model=model, args=args, train_dataset=ds, eval_dataset=ds,
+                peft_config=LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"),
+                callbacks=[GenerateOnEvaluate()], **tok_kw,
+            )
+        record(device_check_patched=gpu_view.patched)
 
     with step("trainer.train (bf16 QLoRA, eval at step 2)"):
         trainer.train()
@@ -172,3 +199,10 @@ def test_autocast_off(model, device, tmp_path):
     import torch
 
     _run(model, device, tmp_path, lambda: torch.amp.autocast(device, enabled=False))
+
+
+def test_autocast_bf16(model, device, tmp_path):
+    """The maintainers' advice (trl#1398): generate inside an enabled bf16 autocast."""
+    import torch
+
+    _run(model, device, tmp_path, lambda: torch.autocast(device, dtype=torch.bfloat16))

@@ -43,7 +43,8 @@ preparation, and the bug can never show on CPU - a false "pass". So on CPU only,
 source contains exactly that device test (feature detection: SFTTrainer's methods and the
 module-level functions in ``trl.trainer.sft_trainer``'s namespace), recompiles each with that one
 set literal changed to ``{"meta"}`` (what a CUDA tensor gives: not cpu, not meta), and restores the
-originals right after (``ftcompat.harness.trlpath``). Nothing else in TRL, peft or bitsandbytes is touched; the behaviour under
+originals right after (``ftcompat.harness.trlpath``). Nothing else in TRL, peft or bitsandbytes is
+touched; the behaviour under
 test (the kbit preparation and what it freezes) runs unmodified. Where SFTTrainer reaches no such check (TRL
 >= 0.26) nothing is patched; on CUDA nothing is patched. Which functions were patched is recorded as
 ``device_check_patched``. If the check sits somewhere it cannot be safely recompiled (TRL <= 0.14
