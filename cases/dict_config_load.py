@@ -54,7 +54,7 @@ from pathlib import Path
 
 from ftcompat.harness import record, setup, step
 
-DEFAULT_MODELS = ["tiny-llama3"]  # not built in: run with a plan that defines it (see the report)
+DEFAULT_MODELS = ["tiny-llama3"]
 
 # What a local download of meta-llama/Llama-3.2-3B has in config.json, where it matters to the bug:
 # the transformers version the checkpoint was saved with (Llama 3.2 was released saved by a 4.45

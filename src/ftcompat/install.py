@@ -14,7 +14,9 @@ from pathlib import Path
 from ftcompat.domain import Combo
 
 # Packages the harness itself needs inside every pinned env; none of them touches the stack's pins.
-HARNESS_REQUIREMENTS = ("pytest", "pytest-xdist")
+# setuptools too: a pip-made venv on Python <= 3.11 has it and users' code relies on that without
+# knowing (triton 3.1, torch 2.5's, imports it), while uv's venvs start without it.
+HARNESS_REQUIREMENTS = ("pytest", "pytest-xdist", "setuptools")
 STAMP = "ftcompat-stamp.json"
 
 

@@ -39,13 +39,19 @@ class _Notes:
         key = (record["status"], record.get("signature") or "")
         n = self.keys.setdefault(key, len(self.keys) + 1)
         self.where.setdefault(n, []).append(record["id"])
-        if record.get("step"):
+        if record.get("step") and record["status"] in ("fail", "error"):
             self.steps.setdefault(n, set()).add(record["step"])
         return n
 
     def rows(self):
         for (status, signature), n in self.keys.items():
             yield n, status, signature, self.where[n], sorted(self.steps.get(n, ()))
+
+
+def _cells(where: list[str], limit: int = 6) -> str:
+    """List the cells a note covers, cut to ``limit`` so one common skip does not flood the page."""
+    shown = ", ".join(f"`{w}`" for w in where[:limit])
+    return shown + (f" and {len(where) - limit} more" if len(where) > limit else "")
 
 
 def _cell_text(record: Mapping | None, notes: _Notes, words: dict) -> str:
@@ -109,7 +115,7 @@ def markdown(grid: Grid) -> str:
         for n, status, signature, where, steps in notes.rows():
             at = f" (at step `{', '.join(steps)}`)" if steps else ""
             out.append(f"{n}. **{status}**{at}: `{signature}`  ")
-            out.append("   cells: " + ", ".join(f"`{w}`" for w in where))
+            out.append("   cells: " + _cells(where))
         out.append("")
     out += ["## Legend", ""]
     out += [f"- {SYMBOLS[s]}: {LEGEND[s]}" for s in Status]

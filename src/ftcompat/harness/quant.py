@@ -47,12 +47,22 @@ def why_no_4bit(model_path: str) -> str | None:
             model(torch.tensor([[1, 2, 3]], device=device))
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot run 4-bit here"
         v = versions()
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        root = _root_cause(exc)
+        first = str(root).strip().splitlines()[0][:200] if str(root).strip() else ""
         return (
             f"bitsandbytes {v['bitsandbytes']} with transformers {v['transformers']} cannot run "
-            f"4-bit on {device}: {type(exc).__name__}: {first}"
+            f"4-bit on {device}: {type(root).__name__}: {first}"
         )
     return None
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """Follow the exception chain to the error that started it (import wrappers hide it)."""
+    seen = set()
+    while (nxt := exc.__cause__ or exc.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(exc))
+        exc = nxt
+    return exc
 
 
 def require_4bit(model_path: str) -> None:
