@@ -55,3 +55,20 @@ def test_complete_adds_only_missing(fixture_matrix):
     out = grid_mod.complete(have, planned, combo, "harness stopped")
     assert [r["status"] for r in out] == ["pass", "error"]
     assert out[1]["signature"] == "harness stopped"
+
+
+def test_triage_marks_known_fixed_and_new(fixture_matrix, fixture_cases):
+    grid = grid_mod.merge(fixture_matrix, fixture_cases, FIXTURES / "cells")
+    remote = grid.cell("old", "gen[remote@tiny-a]")
+    assert remote["triage"] == "known" and remote["known_issue"]["id"] == "seen-tokens"
+    assert grid.cell("old", "gen[native@tiny-a]")["triage"] == "fixed?"
+    assert grid.cell("old", "gen[native@tiny-b]")["triage"] is None
+    assert grid.cell("canary", "gen[native@tiny-a]")["known_issue"] is None
+
+
+def test_uncovered_failure_is_new(fixture_matrix, fixture_cases):
+    import dataclasses
+
+    bare = dataclasses.replace(fixture_matrix, known_issues=())
+    grid = grid_mod.merge(bare, fixture_cases, FIXTURES / "cells")
+    assert grid.cell("old", "gen[remote@tiny-a]")["triage"] == "new"

@@ -137,3 +137,41 @@ def test_invalid_yaml_names_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(MatrixError, match="no such file"):
         load(tmp_path / "matrix.yaml")
+
+
+def test_known_issue_validation(matrix_data, fixture_cases):
+    matrix_data["known_issues"][0]["when"] = {"transformers": "=>4.47"}
+    matrix_data["known_issues"][1]["cells"] = ["gne[native@*]"]
+    matrix_data["known_issues"][2]["url"] = "issue 3"
+    matrix_data["known_issues"][2]["summry"] = "x"
+    out = problems(matrix_data, fixture_cases)
+    assert any("known_issues[0].when.transformers: '=>4.47' is not a version specifier" in x for x in out)
+    assert any("known_issues[1].cells[0]: 'gne[native@*]' names no case; did you mean 'gen'?" in x for x in out)
+    assert any("known_issues[2].url: 'issue 3' is not a link" in x for x in out)
+    assert any("known_issues[2].summry: unknown key 'summry'; did you mean 'summary'?" in x for x in out)
+
+
+def test_known_issue_covers_by_selector_and_versions(fixture_matrix):
+    issue = fixture_matrix.known_issues[0]
+    assert issue.covers("gen[remote@tiny-b]", {"transformers": "4.56.2"})
+    assert not issue.covers("gen[remote@tiny-b]", {"transformers": "4.46.0"})
+    assert not issue.covers("gen[native@tiny-b]", {"transformers": "4.56.2"})
+    assert not issue.covers("gen[remote@tiny-b]", {})
+
+
+def test_floor_and_as_of_fields(matrix_data, fixture_cases):
+    import datetime
+
+    matrix_data["combos"][1]["resolution"] = "lowest-direct"
+    matrix_data["combos"][1]["exclude_newer"] = datetime.date(2025, 9, 15)
+    from ftcompat.matrix import parse
+
+    combo = parse(matrix_data, "matrix.yaml", fixture_cases).combo("canary")
+    assert (combo.resolution, combo.exclude_newer) == ("lowest-direct", "2025-09-15")
+    assert not combo.tracks_newest
+    matrix_data["combos"][1]["resolution"] = "lowest"
+    matrix_data["combos"][1]["exclude_newer"] = "last week"
+    out = problems(matrix_data, fixture_cases)
+    assert any("combos[1].resolution: 'lowest' is not a resolution; did you mean 'lowest-direct'?" in x
+               for x in out)
+    assert any("combos[1].exclude_newer: 'last week' is not a date" in x for x in out)

@@ -36,7 +36,15 @@ def test_terminal_golden(grid):
 def test_same_signature_shares_one_note(grid):
     text = render.markdown(grid)
     assert text.count("'DynamicCache' object has no attribute 'seen_tokens'") == 1
-    assert "❌ fail [1]" in text
+    assert text.count("📌 known [1]") == 2
+
+
+def test_known_fixed_and_stale_entries(grid):
+    text = render.markdown(grid)
+    assert "## Known issues" in text and "https://github.com/example/upstream/issues/1" in text
+    assert "❓ fixed? [2]" in text
+    assert "known issue 'stale' covers no cell in this grid" in text
+    assert text.index("## Known issues") < text.index("## Possibly fixed") < text.index("## Skipped")
 
 
 def test_unpinned_versions_say_newest(grid):

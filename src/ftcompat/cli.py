@@ -38,6 +38,55 @@ def cmd_show(args) -> int:
     return 0
 
 
+def _root(matrix: str) -> Path:
+    return Path(matrix).resolve().parent
+
+
+def _matrix_path(given: str) -> str:
+    """matrix.yaml here, else the one of the checkout ftcompat was installed from."""
+    if Path(given).exists() or given != "matrix.yaml":
+        return given
+    checkout = Path(__file__).resolve().parents[2] / "matrix.yaml"
+    return str(checkout) if checkout.exists() else given
+
+
+def cmd_adhoc(args) -> int:
+    """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
+    from ftcompat import adhoc
+
+    try:
+        pins = adhoc.parse_pins(args.pins)
+    except ValueError as exc:
+        print(f"ftcompat adhoc: {exc}", file=sys.stderr)
+        return 2
+    matrix = load(args.matrix)
+    combo = adhoc.adhoc_combo(pins, args.python, args.cases, args.floor, args.as_of)
+    out = Path(args.out or f"results/adhoc/{combo.id}.json")
+    grid = adhoc.run_adhoc(matrix, _root(args.matrix), combo, out)
+    print(render.terminal(grid))
+    print(f"\nwrote {out}")
+    return 0
+
+
+def cmd_here(args) -> int:
+    """Run the cases in the current environment, creating nothing, and list the known issues it has."""
+    from ftcompat import adhoc
+
+    matrix = load(args.matrix)
+    combo = adhoc.current_combo(args.cases)
+    out = Path(args.out)
+    grid = adhoc.run_here(matrix, _root(args.matrix), combo, out)
+    print(render.terminal(grid))
+    hits = adhoc.issues_affecting(matrix, dict(combo.pins))
+    print("\nKnown issues that affect this environment's versions:" if hits else
+          "\nNo known issue in the registry matches this environment's versions.")
+    for issue in hits:
+        fix = f"\n    workaround: {issue.workaround}" if issue.workaround else ""
+        print(f"  - {issue.id}: {issue.summary}\n    {issue.url}{fix}")
+    print(f"\nwrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for ``ftcompat``."""
     parser = argparse.ArgumentParser(prog="ftcompat", description=__doc__)
@@ -47,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help=cmd_render.__doc__)
     p.add_argument("--results", default="results")
     p.set_defaults(func=cmd_render)
+    p = sub.add_parser("adhoc", help=cmd_adhoc.__doc__)
+    p.add_argument("pins", nargs="*", help="PACKAGE==VERSION pins, e.g. transformers==4.53.3 trl==0.19.1")
+    p.add_argument("--python", default="3.11", help="Python version for the env (default 3.11)")
+    p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")
+    p.add_argument("--out", help="grid JSON to write (default results/adhoc/<id>.json)")
+    p.add_argument("--floor", action="store_true",
+                   help="unpinned packages take the lowest versions the pins' metadata allows")
+    p.add_argument("--as-of", metavar="DATE", help="resolve as a plain install would have on DATE")
+    p.set_defaults(func=cmd_adhoc)
+    p = sub.add_parser("here", help=cmd_here.__doc__)
+    p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")
+    p.add_argument("--out", default="ftcompat-current.json", help="grid JSON to write")
+    p.set_defaults(func=cmd_here)
     p = sub.add_parser("show", help=cmd_show.__doc__)
     p.add_argument("grid", nargs="?", default="results/grid.json")
     p.set_defaults(func=cmd_show)
@@ -56,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point for the ``ftcompat`` command."""
     args = build_parser().parse_args(argv)
+    args.matrix = _matrix_path(args.matrix)
     try:
         return args.func(args)
     except MatrixError as exc:

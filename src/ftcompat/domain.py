@@ -25,6 +25,13 @@ class Combo:
     tags: tuple[str, ...] = ()
     cases: tuple[str, ...] = ("*",)
     description: str = ""
+    resolution: str = "highest"
+    exclude_newer: str | None = None
+
+    @property
+    def tracks_newest(self) -> bool:
+        """True when what the unpinned packages resolve to can change from one run to the next."""
+        return bool(self.unpinned) and self.exclude_newer is None and self.resolution == "highest"
 
     @property
     def unpinned(self) -> tuple[str, ...]:
@@ -71,6 +78,42 @@ class CaseSpec:
 
 
 @dataclass(frozen=True)
+class KnownIssue:
+    """A registered upstream bug: which cells it covers and where to read about it."""
+
+    id: str
+    cells: tuple[str, ...]
+    when: Mapping[str, str]
+    url: str
+    summary: str
+    workaround: str = ""
+
+    def covers(self, column: str, versions: Mapping[str, str | None]) -> bool:
+        """True when ``column`` matches a selector and every version specifier holds."""
+        from packaging.specifiers import SpecifierSet
+        from packaging.version import InvalidVersion, Version
+
+        from ftcompat.selector import match_column
+
+        if not any(match_column(sel, column) for sel in self.cells):
+            return False
+        for pkg, spec in self.when.items():
+            got = versions.get(pkg)
+            if not got:
+                return False
+            try:
+                if Version(got) not in SpecifierSet(spec, prereleases=True):
+                    return False
+            except InvalidVersion:
+                return False
+        return True
+
+    def to_dict(self) -> dict:
+        """Return the JSON form carried by covered cells."""
+        return {"id": self.id, "url": self.url, "summary": self.summary, "workaround": self.workaround}
+
+
+@dataclass(frozen=True)
 class Matrix:
     """Everything matrix.yaml declares, validated."""
 
@@ -78,6 +121,7 @@ class Matrix:
     models: Mapping[str, ModelSpec]
     cases: Mapping[str, CaseSpec]
     source: str = "matrix.yaml"
+    known_issues: tuple[KnownIssue, ...] = ()
 
     def combo(self, combo_id: str) -> Combo:
         """Return the combo with this id."""

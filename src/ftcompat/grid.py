@@ -111,9 +111,28 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path) -> Grid:
     for path in sorted(Path(cells_dir).glob("*.json")):
         if path.stem not in known:
             warnings.append(f"{path.name}: combo {path.stem!r} is not in {matrix.source}; ignored")
+    cells = [triage(r, matrix.known_issues) for r in cells]
     cells.sort(key=lambda r: r["id"])
+    for issue in matrix.known_issues:
+        if not any((r.get("known_issue") or {}).get("id") == issue.id for r in cells):
+            warnings.append(f"known issue {issue.id!r} covers no cell in this grid; is it stale?")
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return Grid(tuple(cells), tuple(combos), tuple(columns), stamp, tuple(warnings))
+
+
+def triage(record: dict, issues) -> dict:
+    """Mark a cell ``known`` (a registered bug explains its failure), ``fixed?`` or ``new``."""
+    versions = (record.get("env") or {}).get("versions") or {}
+    issue = next((i for i in issues if i.covers(column_of(record), versions)), None)
+    status = record["status"]
+    if status in ("fail", "error"):
+        verdict = "known" if issue else "new"
+    elif status == "pass" and issue:
+        verdict = "fixed?"
+    else:
+        verdict = None
+    covered = issue.to_dict() if issue and verdict else None
+    return {**record, "known_issue": covered, "triage": verdict}
 
 
 def save(grid: Grid, path: Path) -> None:

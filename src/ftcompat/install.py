@@ -30,7 +30,13 @@ class InstallResult:
 
 
 def requirements(combo: Combo) -> list[str]:
-    """Return everything to install in one resolve: the pins plus the harness's test runner."""
+    """Return everything to install in one resolve: the pins plus the harness's test runner.
+
+    A floor combo resolves its direct requirements to their lowest allowed versions, which must
+    not drag the harness's own tools back a decade, so those go in a second, ordinary step there.
+    """
+    if combo.resolution != "highest":
+        return combo.requirements()
     return combo.requirements() + list(HARNESS_REQUIREMENTS)
 
 
@@ -64,30 +70,38 @@ def find_uv() -> str | None:
 
 
 def install_command(venv: Path, reqs: list[str], environ: dict, upgrade: bool,
-                    uv: str | None) -> list[str]:
+                    uv: str | None, resolution: str = "highest",
+                    exclude_newer: str | None = None) -> list[str]:
     """Return the command that installs ``reqs`` into ``venv`` in one resolve."""
     python = str(venv / "bin" / "python")
     if uv:
         cmd = [uv, "pip", "install", "--python", python]
         installer = "uv"
     else:
+        if resolution != "highest" or exclude_newer:
+            raise RuntimeError("floor (resolution: lowest-direct) and as-of (exclude_newer) combos need uv")
         cmd = [python, "-m", "pip", "install", "--disable-pip-version-check"]
         installer = "pip"
     if upgrade:
         cmd.append("--upgrade")
+    if resolution != "highest":
+        cmd += ["--resolution", resolution]
+    if exclude_newer:
+        cmd += ["--exclude-newer", exclude_newer]
     return cmd + index_args(environ, installer) + reqs
 
 
 def stamp_for(combo: Combo, environ: dict) -> dict:
     """What the environment was built from; the same stamp means the env can be reused as is."""
     return {"python": combo.python, "requirements": requirements(combo),
-            "index": index_args(environ, "uv")}
+            "index": index_args(environ, "uv"), "resolution": combo.resolution,
+            "exclude_newer": combo.exclude_newer, "harness": list(HARNESS_REQUIREMENTS)}
 
 
 def can_reuse(venv: Path, combo: Combo, environ: dict) -> bool:
     """True when the env was built from identical pins and none of them tracks the newest release."""
     stamp = venv / STAMP
-    if combo.unpinned or not stamp.exists() or not (venv / "bin" / "python").exists():
+    if combo.tracks_newest or not stamp.exists() or not (venv / "bin" / "python").exists():
         return False
     try:
         return json.loads(stamp.read_text()) == stamp_for(combo, environ)
@@ -103,12 +117,17 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None,
         return InstallResult(True, "pins unchanged: reusing the environment", reused=True)
     (venv / STAMP).unlink(missing_ok=True)
     uv = find_uv()
-    cmd = install_command(venv, requirements(combo), environ, bool(combo.unpinned), uv)
+    cmd = install_command(venv, requirements(combo), environ, combo.tracks_newest, uv,
+                          combo.resolution, combo.exclude_newer)
     log(" ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=environ)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
         return InstallResult(False, output)
+    if combo.resolution != "highest":
+        tools = install_command(venv, list(HARNESS_REQUIREMENTS), environ, False, uv)
+        log(" ".join(tools))
+        subprocess.run(tools, check=True, capture_output=True, text=True, env=environ)
     harness = install_command(venv, ["--no-deps", "-e", str(root)], environ, False, uv)
     log(" ".join(harness))
     subprocess.run(harness, check=True, capture_output=True, text=True, env=environ)

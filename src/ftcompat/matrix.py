@@ -8,17 +8,20 @@ costs one edit and nothing runs on a half-valid matrix.
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ftcompat.cases import CaseFile, discover
-from ftcompat.domain import STACK, CaseSpec, Combo, Matrix, ModelSpec, frozen_map
+from ftcompat.domain import STACK, CaseSpec, Combo, KnownIssue, Matrix, ModelSpec, frozen_map
+from ftcompat.selector import match
 
-TOP_KEYS = ("version", "combos", "models", "cases")
-COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description")
+TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
+COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer")
+ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround")
+RESOLUTIONS = ("highest", "lowest-direct")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
 HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description")
 CASE_KEYS = ("models",)
@@ -144,12 +147,64 @@ class _Checker:
                 self.add(f"{path}.tags[{j}]", f"{tag!r} is not a lowercase tag")
         selectors = self.str_list(data.get("cases", ["*"]), f"{path}.cases")
         for j, sel in enumerate(selectors):
-            if not any(fnmatch.fnmatchcase(c, sel) for c in self.cases):
+            if not any(match(sel, c) for c in self.cases):
                 self.add(f"{path}.cases[{j}]", f"{sel!r} selects no case{suggest(sel, self.cases)}")
+        resolution = data.get("resolution", "highest")
+        if resolution not in RESOLUTIONS:
+            self.add(f"{path}.resolution", f"{resolution!r} is not a resolution{suggest(resolution, RESOLUTIONS)}")
+        exclude_newer = self.date(data.get("exclude_newer"), f"{path}.exclude_newer")
         if not (cid and python and pins is not None):
             return None
         return Combo(cid, python, frozen_map(pins), tuple(tags), tuple(selectors),
-                     str(data.get("description", "")))
+                     str(data.get("description", "")), resolution, exclude_newer)
+
+    def date(self, value, path: str) -> str | None:
+        import datetime
+
+        if value is None:
+            return None
+        if isinstance(value, datetime.date):  # YAML reads an unquoted 2025-09-15 as a date
+            return value.isoformat()
+        if isinstance(value, str) and DATE_RE.match(value):
+            return value
+        self.add(path, f"{value!r} is not a date (YYYY-MM-DD, or an RFC 3339 UTC time)")
+        return None
+
+    def known_issue(self, raw, i: int, seen: set[str]) -> KnownIssue | None:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        path = f"known_issues[{i}]"
+        data = self.mapping(raw, path, ISSUE_KEYS, ("id", "cells", "url", "summary"))
+        if not data:
+            return None
+        iid = self.string(data.get("id"), f"{path}.id", ID_RE, "a lowercase id") if "id" in data else None
+        if iid in seen:
+            self.add(f"{path}.id", f"duplicate known issue id {iid!r}")
+        seen.add(iid)
+        cells = self.str_list(data.get("cells", []), f"{path}.cells")
+        for j, sel in enumerate(cells):
+            case = sel.split("[", 1)[0]
+            if not any(match(case, c) for c in self.cases):
+                self.add(f"{path}.cells[{j}]", f"{sel!r} names no case{suggest(case, self.cases)}")
+        when = data.get("when", {})
+        if not isinstance(when, dict):
+            self.add(f"{path}.when", f"expected a mapping of package: specifier, got {when!r}")
+            when = {}
+        for pkg, spec in when.items():
+            try:
+                SpecifierSet(str(spec))
+            except InvalidSpecifier:
+                self.add(f"{path}.when.{pkg}", f"{spec!r} is not a version specifier (e.g. '>=0.20,<0.23.1')")
+        url = data.get("url")
+        if not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+            self.add(f"{path}.url", f"{url!r} is not a link to the upstream report")
+        summary = data.get("summary")
+        if not (isinstance(summary, str) and summary.strip()):
+            self.add(f"{path}.summary", "a one-line summary is required")
+        if not (iid and isinstance(url, str) and isinstance(summary, str)):
+            return None
+        return KnownIssue(iid, tuple(cells), frozen_map({k: str(v) for k, v in when.items()}), url,
+                          summary.strip(), str(data.get("workaround", "")).strip())
 
     def pins(self, raw, path: str) -> dict | None:
         data = self.mapping(raw, path, allowed=list(raw) if isinstance(raw, dict) else STACK)
@@ -251,9 +306,18 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile]) -> Matrix:
         combo = check.combo(raw, i, seen)
         if combo:
             combos.append(combo)
+    raw_issues = top.get("known_issues", [])
+    if not isinstance(raw_issues, list):
+        check.add("known_issues", f"expected a list, got {type(raw_issues).__name__}")
+        raw_issues = []
+    issues, seen_issues = [], set()
+    for i, raw in enumerate(raw_issues):
+        issue = check.known_issue(raw, i, seen_issues)
+        if issue:
+            issues.append(issue)
     if check.problems:
         raise MatrixError(source, check.problems)
-    return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source)
+    return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source, tuple(issues))
 
 
 def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) -> Matrix:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ftcompat.cases import CaseFile
 from ftcompat.domain import Cell, Combo, Matrix
+from ftcompat.selector import match
 
 
 def select_combos(matrix: Matrix, selectors=(), tags=()) -> list[Combo]:
@@ -23,7 +24,7 @@ def select_combos(matrix: Matrix, selectors=(), tags=()) -> list[Combo]:
 
 def combo_cases(matrix: Matrix, combo: Combo) -> list[str]:
     """Return the case ids a combo runs, in matrix order."""
-    return [c for c in matrix.cases if any(fnmatch.fnmatchcase(c, s) for s in combo.cases)]
+    return [c for c in matrix.cases if any(match(s, c) for s in combo.cases)]
 
 
 def planned_cells(matrix: Matrix, combo: Combo, cases: dict[str, CaseFile]) -> list[Cell]:

@@ -13,6 +13,19 @@ from ftcompat.outcome import LEGEND, SYMBOLS, Status
 NOT_RUN = "·"
 NOTED = {Status.FAIL, Status.ERROR, Status.SKIP, Status.NOT_INSTALLABLE}
 WORDS = {s: s.value.upper() if s in (Status.FAIL, Status.ERROR) else s.value for s in Status}
+TRIAGE_SYMBOLS = {"known": "📌 known", "fixed?": "❓ fixed?"}
+TRIAGE_WORDS = {"known": "known", "fixed?": "fixed?"}
+TRIAGE_LEGEND = {
+    "known": "fails, and a registered known issue (matrix.yaml `known_issues`) explains it; see its link",
+    "fixed?": "a known issue covers this cell but it passes: the entry may be stale",
+}
+SECTIONS = (
+    ("new", "New failures and errors"),
+    ("known", "Known issues"),
+    ("fixed?", "Possibly fixed: covered by a known issue, but passing"),
+    ("skip", "Skipped"),
+    ("not-installable", "Not installable"),
+)
 
 
 def _split(column: str) -> tuple[str, str, str | None]:
@@ -27,25 +40,44 @@ def header(column: str, sep: str) -> str:
     return sep.join(p for p in (case, variant, f"@{model}" if model else None) if p)
 
 
+def section_of(record: Mapping) -> str:
+    """Which notes section a cell belongs to: new, known, fixed?, skip or not-installable."""
+    if record.get("triage") in ("known", "fixed?"):
+        return record["triage"]
+    if record["status"] in ("fail", "error"):
+        return "new"
+    return record["status"]
+
+
 class _Notes:
-    """Numbers each distinct (status, signature) once, so repeated failures share a footnote."""
+    """Numbers each distinct finding once, so repeated failures share a footnote."""
 
     def __init__(self):
-        self.keys: dict[tuple[str, str], int] = {}
-        self.where: dict[int, list[str]] = {}
-        self.steps: dict[int, set[str]] = {}
+        self.keys: dict[tuple, int] = {}
+        self.info: dict[tuple, dict] = {}
 
-    def ref(self, record: Mapping) -> int:
-        key = (record["status"], record.get("signature") or "")
-        n = self.keys.setdefault(key, len(self.keys) + 1)
-        self.where.setdefault(n, []).append(record["id"])
+    def ref(self, record: Mapping) -> tuple:
+        """Register the cell under its finding and return the finding's key."""
+        issue = record.get("known_issue") or {}
+        key = (section_of(record), record["status"], record.get("signature") or "", issue.get("id"))
+        info = self.info.setdefault(key, {"section": key[0], "status": key[1], "signature": key[2],
+                                          "issue": issue, "where": [], "steps": set()})
+        info["where"].append(record["id"])
         if record.get("step") and record["status"] in ("fail", "error"):
-            self.steps.setdefault(n, set()).add(record["step"])
-        return n
+            info["steps"].add(record["step"])
+        return key
 
-    def rows(self):
-        for (status, signature), n in self.keys.items():
-            yield n, status, signature, self.where[n], sorted(self.steps.get(n, ()))
+    def number(self) -> None:
+        """Number findings in section order, then in order of first appearance."""
+        order = [s for s, _ in SECTIONS]
+        ranked = sorted(self.info, key=lambda k: order.index(k[0]))
+        self.keys = {k: i + 1 for i, k in enumerate(ranked)}
+
+    def by_section(self):
+        for section, title in SECTIONS:
+            items = sorted((self.keys[k], i) for k, i in self.info.items() if i["section"] == section)
+            if items:
+                yield title, items
 
 
 def _cells(where: list[str], limit: int = 6) -> str:
@@ -54,21 +86,23 @@ def _cells(where: list[str], limit: int = 6) -> str:
     return shown + (f" and {len(where) - limit} more" if len(where) > limit else "")
 
 
-def _cell_text(record: Mapping | None, notes: _Notes, words: dict) -> str:
+def _cell_text(record: Mapping | None, notes: _Notes, words: dict, triage_words: dict):
     if record is None:
         return NOT_RUN
     status = Status(record["status"])
-    text = words[status]
-    if status in NOTED:
-        text += f" [{notes.ref(record)}]"
+    text = triage_words.get(record.get("triage"), words[status])
+    if status in NOTED or record.get("triage") == "fixed?":
+        return (text, notes.ref(record))
     return text
 
 
-def _table(grid: Grid, words: dict, sep: str):
+def _table(grid: Grid, words: dict, triage_words: dict, sep: str):
     notes = _Notes()
     headers = ["combo"] + [header(c, sep) for c in grid.columns]
-    rows = [[combo["id"]] + [_cell_text(grid.cell(combo["id"], col), notes, words)
+    rows = [[combo["id"]] + [_cell_text(grid.cell(combo["id"], col), notes, words, triage_words)
                              for col in grid.columns] for combo in grid.combos]
+    notes.number()
+    rows = [[f"{c[0]} [{notes.keys[c[1]]}]" if isinstance(c, tuple) else c for c in row] for row in rows]
     return headers, rows, notes
 
 
@@ -98,9 +132,14 @@ def _devices(grid: Grid) -> str:
     return ", ".join(seen) if seen else "nothing ran yet"
 
 
+def _issue_line(issue: Mapping) -> str:
+    fix = f" Workaround: {issue['workaround']}" if issue.get("workaround") else ""
+    return f"{issue['summary']} ({issue['url']}).{fix}"
+
+
 def markdown(grid: Grid) -> str:
-    """Return GRID.md: the grid, its footnotes, the legend and the resolved versions."""
-    headers, rows, notes = _table(grid, SYMBOLS, "<br>")
+    """Return GRID.md: the grid, its notes by section, the legend and the resolved versions."""
+    headers, rows, notes = _table(grid, SYMBOLS, TRIAGE_SYMBOLS, "<br>")
     out = [
         "# ftcompat grid",
         "",
@@ -110,15 +149,19 @@ def markdown(grid: Grid) -> str:
         tabulate(rows, headers=headers, tablefmt="github"),
         "",
     ]
-    if notes.keys:
-        out += ["## What failed, errored or was skipped", ""]
-        for n, status, signature, where, steps in notes.rows():
-            at = f" (at step `{', '.join(steps)}`)" if steps else ""
-            out.append(f"{n}. **{status}**{at}: `{signature}`  ")
-            out.append("   cells: " + _cells(where))
+    for title, items in notes.by_section():
+        out += [f"## {title}", ""]
+        for n, info in items:
+            at = f" (at step `{', '.join(sorted(info['steps']))}`)" if info["steps"] else ""
+            sig = f": `{info['signature']}`" if info["signature"] else ""
+            out.append(f"{n}. **{info['status']}**{at}{sig}  ")
+            if info["issue"]:
+                out.append(f"   known issue `{info['issue']['id']}`: {_issue_line(info['issue'])}  ")
+            out.append("   cells: " + _cells(info["where"]))
         out.append("")
     out += ["## Legend", ""]
     out += [f"- {SYMBOLS[s]}: {LEGEND[s]}" for s in Status]
+    out += [f"- {TRIAGE_SYMBOLS[t]}: {TRIAGE_LEGEND[t]}" for t in TRIAGE_SYMBOLS]
     out += [f"- {NOT_RUN}: not run in this grid", ""]
     out += ["## Resolved versions", "", versions_table(grid, "github"), ""]
     if grid.warnings:
@@ -127,12 +170,18 @@ def markdown(grid: Grid) -> str:
 
 
 def terminal(grid: Grid) -> str:
-    """Return the grid for a terminal: plain words, numbered notes, resolved versions."""
-    headers, rows, notes = _table(grid, WORDS, "\n")
+    """Return the grid for a terminal: plain words, numbered notes by section, resolved versions."""
+    headers, rows, notes = _table(grid, WORDS, TRIAGE_WORDS, "\n")
     out = [tabulate(rows, headers=headers, tablefmt="simple"), ""]
-    for n, status, signature, where, steps in notes.rows():
-        at = f" at {', '.join(steps)}" if steps else ""
-        out.append(f"[{n}] {status}{at}: {signature}  ({len(where)} cell{'s' * (len(where) > 1)})")
+    for title, items in notes.by_section():
+        out.append(f"{title}:")
+        for n, info in items:
+            at = f" at {', '.join(sorted(info['steps']))}" if info["steps"] else ""
+            count = len(info["where"])
+            sig = f": {info['signature']}" if info["signature"] else ""
+            out.append(f"  [{n}] {info['status']}{at}{sig}  ({count} cell{'s' * (count > 1)})")
+            if info["issue"]:
+                out.append(f"      known issue {info['issue']['id']}: {info['issue']['url']}")
     out += ["", versions_table(grid, "simple")]
     out += [f"warning: {w}" for w in grid.warnings]
     return "\n".join(out)

@@ -1,0 +1,98 @@
+"""Run one combo's cases in a given interpreter and leave a complete cell file behind.
+
+Shared by the nox sessions (one pinned env per combo), ad-hoc pins and the current environment.
+The caller says how to log and how to run a command; this module does not care whether nox does it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftcompat import install, plan
+from ftcompat.cases import CaseFile
+from ftcompat.domain import Combo, Matrix
+from ftcompat.grid import complete, missing_record, read_cells
+from ftcompat.harness.cellfile import atomic_write, dumps, write_cells
+from ftcompat.outcome import Status
+
+WORK = Path(".ftcompat")
+
+
+@dataclass
+class Runner:
+    """How to talk to the world: print a line, run a command (cwd = project root)."""
+
+    log: Callable[[str], None] = print
+    run: Callable[..., object] | None = None
+
+    def __call__(self, cmd: list[str], env: dict) -> None:
+        """Run ``cmd``; exit codes are results here, never exceptions."""
+        if self.run is not None:
+            self.run(*cmd, env=env)
+            return
+        subprocess.run(cmd, env={**os.environ, **env}, check=False)
+
+
+def workers() -> str:
+    """Return the number of xdist workers: FTCOMPAT_WORKERS, else up to 2 (each case in a process)."""
+    return os.environ.get("FTCOMPAT_WORKERS") or str(min(2, os.cpu_count() or 1))
+
+
+def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files: list[Path]) -> list[str]:
+    """Return the harness command line run inside the target environment."""
+    ini = plan_file.with_suffix(".ini")
+    ini.write_text("[pytest]\naddopts =\n")
+    return [python, "-m", "pytest", "-p", "ftcompat.harness.plugin", "-p", "no:cacheprovider",
+            "-c", str(ini), "--rootdir", str(root), "--ftcompat-plan", str(plan_file),
+            "--ftcompat-out", str(out), "-n", workers(), "-q", "-rN", "--tb=line",
+            "--disable-warnings", *map(str, case_files)]
+
+
+def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, python: str,
+              out: Path, runner: Runner) -> list[dict]:
+    """Run the combo's cases with ``python`` and return its completed cell records (also on disk)."""
+    planned = plan.planned_cells(matrix, combo, cases)
+    work = root / WORK / "work" / combo.id
+    plan_file = root / WORK / "plans" / f"{combo.id}.json"
+    atomic_write(plan_file, dumps(plan.harness_plan(matrix, combo, out, work)))
+    files = [cases[c].path for c in plan.combo_cases(matrix, combo)]
+    out.unlink(missing_ok=True)
+    # Exit code 1 (a case failed) and 2-5 (interrupted, crashed) are results, not errors: what the
+    # harness wrote stays, and cells it never reached are filled in below.
+    runner(pytest_args(python, root, plan_file, out, files),
+           env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+    records = complete(read_cells(out), planned, combo,
+                       "no result recorded: the harness stopped before this cell (see the log)")
+    write_cells(out, combo.id, records)
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    runner.log(f"{combo.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return records
+
+
+def not_installable(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, out: Path,
+                    output: str) -> str:
+    """Record every planned cell as not-installable with the installer's reason; return the reason."""
+    reason = install.failure_summary(output)
+    tail = "\n".join(output.strip().splitlines()[-40:])
+    planned = plan.planned_cells(matrix, combo, cases)
+    write_cells(out, combo.id, [missing_record(c, combo, Status.NOT_INSTALLABLE, reason, tail)
+                                for c in planned])
+    return reason
+
+
+def install_and_run(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, venv: Path,
+                    out: Path, runner: Runner) -> str | None:
+    """Install the combo into ``venv`` and run its cases; return the reason when it is not installable."""
+    result = install.install(venv, combo, root, log=runner.log)
+    if not result.ok:
+        runner.log("\n".join(result.output.strip().splitlines()[-40:]))
+        return not_installable(matrix, cases, combo, out, result.output)
+    runner.log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
+    run_cases(root, matrix, cases, combo, str(venv / "bin" / "python"), out, runner)
+    return None

@@ -1,0 +1,82 @@
+"""Ad-hoc pins and the current-environment mode."""
+
+import json
+import textwrap
+
+import pytest
+
+from ftcompat import adhoc
+from ftcompat.matrix import load
+
+
+def test_parse_pins_leaves_the_rest_unpinned():
+    pins = adhoc.parse_pins(["transformers==4.53.3", "trl==0.19.1", "datasets==3.6.0"])
+    assert pins["transformers"] == "4.53.3" and pins["trl"] == "0.19.1" and pins["datasets"] == "3.6.0"
+    assert pins["torch"] is None and pins["peft"] is None
+
+
+@pytest.mark.parametrize("bad", ["transformers>=4.53", "trl==", "trl==0.19.x", "==1.0"])
+def test_parse_pins_rejects_non_pins(bad):
+    with pytest.raises(ValueError, match="PACKAGE==VERSION|not a valid version"):
+        adhoc.parse_pins([bad])
+
+
+def test_adhoc_combo_ids_and_lanes():
+    pins = adhoc.parse_pins(["trl==0.19.1", "transformers==4.53.3"])
+    combo = adhoc.adhoc_combo(pins, "3.11", ["qlora*"])
+    assert combo.id == "adhoc-transformers4.53.3-trl0.19.1"
+    assert combo.tracks_newest and combo.cases == ("qlora*",)
+    floor = adhoc.adhoc_combo(pins, "3.11", floor=True)
+    assert floor.id.endswith("-floor") and floor.resolution == "lowest-direct" and not floor.tracks_newest
+    asof = adhoc.adhoc_combo(adhoc.parse_pins([]), "3.11", as_of="2025-09-15")
+    assert asof.id == "adhoc-asof2025-09-15" and asof.exclude_newer == "2025-09-15"
+
+
+MATRIX = """
+version: 1
+combos: []
+models: {}
+cases:
+  smoke: {}
+known_issues:
+  - id: old-pytest
+    cells: [smoke]
+    when: {pytest: ">=1"}
+    url: https://github.com/example/upstream/issues/9
+    summary: "pytest exists"
+    workaround: "none needed"
+"""
+
+SMOKE = '''
+"""Smoke case for the current-environment mode: passes and records the pytest it ran under."""
+from ftcompat.harness import record
+
+
+def test_runs():
+    """Records a fact and passes."""
+    import pytest
+
+    record(pytest=pytest.__version__)
+
+
+def test_breaks():
+    """Fails with a real exception."""
+    raise KeyError("type")
+'''
+
+
+def test_here_runs_in_this_interpreter(tmp_path):
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "smoke.py").write_text(textwrap.dedent(SMOKE))
+    (tmp_path / "matrix.yaml").write_text(MATRIX)
+    matrix = load(tmp_path / "matrix.yaml")
+    combo = adhoc.current_combo()
+    out = tmp_path / "current.json"
+    grid = adhoc.run_here(matrix, tmp_path, combo, out, log=lambda *_: None)
+    cells = {c["variant"]: c for c in json.loads(out.read_text())["cells"]}
+    assert cells["runs"]["status"] == "pass" and cells["runs"]["id"] == "current::smoke[runs]"
+    assert cells["breaks"]["signature"] == "KeyError: 'type'"
+    assert grid.combos[0]["id"] == "current"
+    hits = adhoc.issues_affecting(matrix, {"pytest": "8.0.0"})
+    assert [i.id for i in hits] == ["old-pytest"]
+    assert adhoc.issues_affecting(matrix, {}) == []
