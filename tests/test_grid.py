@@ -12,7 +12,7 @@ from ftcompat.domain import Cell
 def test_merge_orders_columns_and_records_resolved_versions(fixture_matrix, fixture_cases):
     grid = grid_mod.merge(fixture_matrix, fixture_cases, FIXTURES / "cells")
     assert grid.columns == ("gen[native@tiny-a]", "gen[native@tiny-b]", "gen[remote@tiny-a]",
-                            "gen[remote@tiny-b]", "api[import]")
+                            "gen[remote@tiny-b]", "api[import]", "gen[native@real]", "gen[remote@real]")
     old = grid.combos[0]
     assert old["resolved"]["transformers"] == "4.47.1"
     assert old["device"]["type"] == "cpu"

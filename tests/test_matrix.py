@@ -14,13 +14,13 @@ def problems(data, cases):
 
 
 def test_fixture_matrix_parses(fixture_matrix):
-    assert [c.id for c in fixture_matrix.combos] == ["old", "canary"]
+    assert [c.id for c in fixture_matrix.combos] == ["old", "canary", "gpu-nightly"]
     canary = fixture_matrix.combo("canary")
     assert canary.unpinned == ("accelerate", "bitsandbytes", "peft", "torch", "transformers", "trl")
     assert canary.pins["datasets"] == "3.6.0"
     assert fixture_matrix.models["real"].needs == ("cuda", "network")
     assert fixture_matrix.models["tiny-a"].tokenizer == "llama2-chat"
-    assert fixture_matrix.cases["gen"].models == ("tiny-a", "tiny-b")
+    assert fixture_matrix.cases["gen"].models == ("tiny-a", "tiny-b", "real")
 
 
 def test_repo_matrix_is_valid():
@@ -68,7 +68,7 @@ def test_unquoted_version_number_is_rejected(matrix_data, fixture_cases):
 def test_duplicate_combo_id(matrix_data, fixture_cases):
     matrix_data["combos"].append(copy.deepcopy(matrix_data["combos"][0]))
     out = problems(matrix_data, fixture_cases)
-    assert out == ["matrix.yaml: combos[2].id: duplicate combo id 'old'"]
+    assert out == ["matrix.yaml: combos[3].id: duplicate combo id 'old'"]
 
 
 def test_unknown_case_suggests_closest(matrix_data, fixture_cases):

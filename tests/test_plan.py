@@ -8,7 +8,7 @@ from ftcompat.plan import combo_cases, harness_plan, planned_cells, select_combo
 def test_select_by_glob_and_tag(fixture_matrix):
     assert [c.id for c in select_combos(fixture_matrix, ["o*"])] == ["old"]
     assert [c.id for c in select_combos(fixture_matrix, tags=["latest"])] == ["canary"]
-    assert [c.id for c in select_combos(fixture_matrix)] == ["old", "canary"]
+    assert [c.id for c in select_combos(fixture_matrix)] == ["old", "canary", "gpu-nightly"]
 
 
 def test_planned_cell_ids_are_stable(fixture_matrix, fixture_cases):
@@ -30,4 +30,13 @@ def test_harness_plan_carries_only_needed_models(fixture_matrix):
     assert plan["models"]["tiny-b"] == {"kind": "tiny", "arch": "phi3", "tokenizer": "llama3",
                                         "seed": 0, "needs": [], "config": {"hidden_size": 128}}
     assert plan["combo"]["pins"]["torch"] is None
-    assert plan["cases"] == {"gen": {"models": ["tiny-a", "tiny-b"]}}
+    assert plan["cases"] == {"gen": {"models": ["tiny-a", "tiny-b"]}}  # no CUDA model on a cpu combo
+
+
+def test_cuda_models_only_in_gpu_combos(fixture_matrix, fixture_cases):
+    cpu = [c.id for c in planned_cells(fixture_matrix, fixture_matrix.combo("old"), fixture_cases)]
+    gpu = [c.id for c in planned_cells(fixture_matrix, fixture_matrix.combo("gpu-nightly"), fixture_cases)]
+    assert not any("@real" in c for c in cpu)
+    assert "gpu-nightly::gen[native@real]" in gpu and "gpu-nightly::api[import]" in gpu
+    plan = harness_plan(fixture_matrix, fixture_matrix.combo("gpu-nightly"), Path("o"), Path("w"))
+    assert plan["models"]["real"]["needs"] == ["cuda", "network"]

@@ -27,6 +27,12 @@ def combo_cases(matrix: Matrix, combo: Combo) -> list[str]:
     return [c for c in matrix.cases if any(match(s, c) for s in combo.cases)]
 
 
+def combo_models(matrix: Matrix, combo: Combo, case_id: str) -> list[str]:
+    """The case's models this combo runs: a model that needs CUDA only in combos tagged ``gpu``."""
+    return [m for m in matrix.cases[case_id].models
+            if "cuda" not in matrix.models[m].needs or "gpu" in combo.tags]
+
+
 def planned_cells(matrix: Matrix, combo: Combo, cases: dict[str, CaseFile]) -> list[Cell]:
     """Return every cell the combo should produce: each variant on each of its case's models."""
     cells = []
@@ -34,7 +40,7 @@ def planned_cells(matrix: Matrix, combo: Combo, cases: dict[str, CaseFile]) -> l
         case = cases[cid]
         for variant, uses_model in zip(case.variants, case.uses_model, strict=True):
             if uses_model:
-                cells.extend(Cell(combo.id, cid, variant, m) for m in matrix.cases[cid].models)
+                cells.extend(Cell(combo.id, cid, variant, m) for m in combo_models(matrix, combo, cid))
             else:
                 cells.append(Cell(combo.id, cid, variant))
     return cells
@@ -43,11 +49,12 @@ def planned_cells(matrix: Matrix, combo: Combo, cases: dict[str, CaseFile]) -> l
 def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path) -> dict:
     """Return the JSON the harness reads inside the combo's environment."""
     case_ids = combo_cases(matrix, combo)
-    model_names = sorted({m for c in case_ids for m in matrix.cases[c].models})
+    models = {c: combo_models(matrix, combo, c) for c in case_ids}
+    model_names = sorted({m for names in models.values() for m in names})
     return {
         "combo": {"id": combo.id, "python": combo.python, "pins": dict(combo.pins),
                   "tags": list(combo.tags)},
-        "cases": {c: {"models": list(matrix.cases[c].models)} for c in case_ids},
+        "cases": {c: {"models": models[c]} for c in case_ids},
         "models": {m: matrix.models[m].to_plan() for m in model_names},
         "out": str(out),
         "work_dir": str(work_dir),

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from tabulate import tabulate
 
 from ftcompat.domain import STACK
-from ftcompat.grid import Grid
+from ftcompat.grid import Grid, column_of
 from ftcompat.outcome import LEGEND, SYMBOLS, Status
 
 NOT_RUN = "·"
@@ -96,11 +96,18 @@ def _cell_text(record: Mapping | None, notes: _Notes, words: dict, triage_words:
     return text
 
 
+def ran_columns(grid: Grid) -> list[str]:
+    """Columns with at least one result; a lane nothing here could run (a GPU-only model) is left out."""
+    seen = {column_of(r) for r in grid.cells}
+    return [c for c in grid.columns if c in seen]
+
+
 def _table(grid: Grid, words: dict, triage_words: dict, sep: str):
     notes = _Notes()
-    headers = ["combo"] + [header(c, sep) for c in grid.columns]
+    columns = ran_columns(grid)
+    headers = ["combo"] + [header(c, sep) for c in columns]
     rows = [[combo["id"]] + [_cell_text(grid.cell(combo["id"], col), notes, words, triage_words)
-                             for col in grid.columns] for combo in grid.combos]
+                             for col in columns] for combo in grid.combos]
     notes.number()
     rows = [[f"{c[0]} [{notes.keys[c[1]]}]" if isinstance(c, tuple) else c for c in row] for row in rows]
     return headers, rows, notes
@@ -149,6 +156,12 @@ def markdown(grid: Grid) -> str:
         tabulate(rows, headers=headers, tablefmt="github"),
         "",
     ]
+    idle = [c for c in grid.columns if c not in ran_columns(grid)]
+    idle_combos = [c["id"] for c in grid.combos if not c.get("ran")]
+    if idle or idle_combos:
+        out += ["Not run in this grid (they need a machine this run did not have, or were not selected):"]
+        out += [f"combos {', '.join(f'`{c}`' for c in idle_combos)}." if idle_combos else ""]
+        out += [f"columns {', '.join(f'`{c}`' for c in idle)}." if idle else "", ""]
     for title, items in notes.by_section():
         out += [f"## {title}", ""]
         for n, info in items:
