@@ -57,10 +57,13 @@ class ModelSpec:
     revision: str | None = None
     needs: tuple[str, ...] = ()
     description: str = ""
+    gated: bool = False
 
     def to_plan(self) -> dict:
         """Return the JSON form the harness reads."""
         out = {"kind": self.kind, "seed": self.seed, "needs": list(self.needs)}
+        if self.gated:
+            out["gated"] = True
         for key in ("arch", "tokenizer", "repo", "revision"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)

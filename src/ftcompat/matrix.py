@@ -23,7 +23,7 @@ ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround")
 RESOLUTIONS = ("highest", "lowest-direct")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
-HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description")
+HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description", "gated")
 CASE_KEYS = ("models",)
 MODEL_KINDS = ("tiny", "hub")
 NEEDS = ("network", "cuda")
@@ -244,6 +244,8 @@ class _Checker:
             if "revision" in data:
                 self.string(data["revision"], f"{path}.revision", SHA_RE, "a full 40-hex commit")
             needs = sorted(set(needs) | {"network"})
+            if not isinstance(data.get("gated", False), bool):
+                self.add(f"{path}.gated", f"expected true or false, got {data['gated']!r}")
         tokenizer = data.get("tokenizer")
         if tokenizer is not None and tokenizer not in TOKENIZERS:
             self.add(f"{path}.tokenizer", f"unknown tokenizer {tokenizer!r}{suggest(tokenizer, TOKENIZERS)}")
@@ -260,6 +262,7 @@ class _Checker:
             tokenizer=tokenizer or ("llama2-chat" if kind == "tiny" else None), seed=seed,
             config=frozen_map(config), repo=data.get("repo"), revision=data.get("revision"),
             needs=tuple(needs), description=str(data.get("description", "")),
+            gated=bool(data.get("gated", False)),
         )
 
     def case(self, cid, raw, path: str, models: dict) -> CaseSpec | None:

@@ -78,6 +78,7 @@ def _require_arch(name: str, arch: str) -> None:
 
 
 def _hub(name: str, spec: dict) -> ModelRef:
+    """A real model at a pinned revision: from the local Hub cache, else downloaded where allowed."""
     import pytest
 
     needs = set(spec.get("needs", ["network"]))
@@ -86,14 +87,34 @@ def _hub(name: str, spec: dict) -> ModelRef:
 
         if torch_device() != "cuda":
             pytest.skip(f"model {name} needs CUDA and this machine has none")
+    from huggingface_hub import snapshot_download
+
+    repo, revision = spec["repo"], spec["revision"]
+    try:  # already in the Hub cache (or a directory standing in for it): no network needed
+        path = snapshot_download(repo, revision=revision, local_files_only=True)
+        return ModelRef(name, path, spec.get("arch"), "hub", spec)
+    except Exception:  # noqa: BLE001 - not cached: fall through to the network checks
+        pass
+    if spec.get("gated") and not _hf_token():
+        pytest.skip(f"model {name} ({repo}) is gated: set HF_TOKEN to an account that accepted its license")
     if os.environ.get("HF_HUB_OFFLINE", "1").lower() not in ("0", "false", "no"):
         pytest.skip(f"model {name} needs the Hugging Face Hub; HF_HUB_OFFLINE=1 (set HF_HUB_OFFLINE=0 to allow)")
     if not _hub_reachable():
         pytest.skip(f"model {name} needs the Hugging Face Hub, which this machine cannot reach")
-    from huggingface_hub import snapshot_download
-
-    path = snapshot_download(spec["repo"], revision=spec["revision"])
+    path = snapshot_download(repo, revision=revision)
     return ModelRef(name, path, spec.get("arch"), "hub", spec)
+
+
+def _hf_token() -> str | None:
+    """The Hub token from the environment (HF_TOKEN) or huggingface-cli login, never printed."""
+    if os.environ.get("HF_TOKEN"):
+        return os.environ["HF_TOKEN"]
+    try:
+        from huggingface_hub import get_token
+
+        return get_token()
+    except Exception:  # noqa: BLE001 - old huggingface_hub: no stored-token lookup
+        return None
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
