@@ -104,6 +104,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path) -> Grid:
         combos.append({
             "id": combo.id, "python": combo.python, "pins": dict(combo.pins),
             "tags": list(combo.tags), "description": combo.description,
+            "resolution": combo.resolution, "exclude_newer": combo.exclude_newer,
             "resolved": resolved(records), "device": env.get("device"),
             "python_resolved": env.get("python"), "ran": bool(records),
         })
