@@ -76,7 +76,7 @@ def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) ->
                              cells_dir / f"{combo.id}.json", Runner(log=log))
     if reason:
         log(f"not-installable: {reason}")
-    grid = grid_mod.merge(_single(matrix, combo), cases, cells_dir)
+    grid = grid_mod.merge(_single(matrix, combo), cases, cells_dir, partial=True)
     grid_mod.save(grid, out)
     return grid
 
@@ -99,7 +99,7 @@ def run_here(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) -> 
     cells_dir = root / WORK / "current" / "cells"
     run_cases(root, _single(matrix, combo), cases, combo, sys.executable, cells_dir / "current.json",
               Runner(log=log))
-    grid = grid_mod.merge(_single(matrix, combo), cases, cells_dir)
+    grid = grid_mod.merge(_single(matrix, combo), cases, cells_dir, partial=True)
     grid_mod.save(grid, out)
     return grid
 

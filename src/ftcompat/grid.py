@@ -13,6 +13,7 @@ from ftcompat.domain import STACK, Cell, Combo, Matrix
 from ftcompat.harness.cellfile import atomic_write, dumps
 from ftcompat.outcome import Status
 from ftcompat.plan import planned_cells
+from ftcompat.selector import match_column
 
 SCHEMA = "ftcompat-grid/1"
 
@@ -83,8 +84,12 @@ def resolved(records: list[Mapping]) -> dict:
     return {}
 
 
-def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path) -> Grid:
-    """Build the grid from results/cells/*.json for the combos and cases matrix.yaml declares now."""
+def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: bool = False) -> Grid:
+    """Build the grid from results/cells/*.json for the combos and cases matrix.yaml declares now.
+
+    ``partial`` marks a grid of one ad-hoc or current-environment row, where known issues about
+    cases it did not run are not stale.
+    """
     warnings, cells, combos, columns = [], [], [], []
     for combo in matrix.combos:
         planned = planned_cells(matrix, combo, cases)
@@ -115,7 +120,10 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path) -> Grid:
     cells = [triage(r, matrix.known_issues) for r in cells]
     cells.sort(key=lambda r: r["id"])
     for issue in matrix.known_issues:
-        if not any((r.get("known_issue") or {}).get("id") == issue.id for r in cells):
+        if any((r.get("known_issue") or {}).get("id") == issue.id for r in cells):
+            continue
+        in_view = any(match_column(sel, col) for sel in issue.cells for col in columns)
+        if in_view or not partial:  # a grid of a few cases says nothing about the other entries
             warnings.append(f"known issue {issue.id!r} covers no cell in this grid; is it stale?")
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return Grid(tuple(cells), tuple(combos), tuple(columns), stamp, tuple(warnings))
