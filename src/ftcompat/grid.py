@@ -13,7 +13,6 @@ from ftcompat.domain import STACK, Cell, Combo, Matrix
 from ftcompat.harness.cellfile import atomic_write, dumps
 from ftcompat.outcome import Status
 from ftcompat.plan import planned_cells
-from ftcompat.selector import match_column
 
 SCHEMA = "ftcompat-grid/1"
 
@@ -87,8 +86,8 @@ def resolved(records: list[Mapping]) -> dict:
 def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: bool = False) -> Grid:
     """Build the grid from results/cells/*.json for the combos and cases matrix.yaml declares now.
 
-    ``partial`` marks a grid of one ad-hoc or current-environment row, where known issues about
-    cases it did not run are not stale.
+    ``partial`` marks a grid of one ad-hoc or current-environment row, where a known issue that
+    covers none of its cells is simply about other versions, not stale.
     """
     warnings, cells, combos, columns = [], [], [], []
     for combo in matrix.combos:
@@ -122,8 +121,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
     for issue in matrix.known_issues:
         if any((r.get("known_issue") or {}).get("id") == issue.id for r in cells):
             continue
-        in_view = any(match_column(sel, col) for sel in issue.cells for col in columns)
-        if in_view or not partial:  # a grid of a few cases says nothing about the other entries
+        if not partial:  # one environment's row says nothing about other versions' entries
             warnings.append(f"known issue {issue.id!r} covers no cell in this grid; is it stale?")
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return Grid(tuple(cells), tuple(combos), tuple(columns), stamp, tuple(warnings))
