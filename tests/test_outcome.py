@@ -52,3 +52,11 @@ def test_first_line_and_signature_helpers():
     assert first_line("x" * 400, limit=10) == "x" * 9 + "…"
     assert signature_of("KeyError", "") == "KeyError"
     assert signature_of("KeyError", "'type'") == "KeyError: 'type'"
+
+
+def test_env_paths_are_dropped_from_signatures():
+    msg = ("cannot import name 'DataCollatorForCompletionOnlyLM' from 'trl' "
+           "(/work/main/.nox/trl0-22/lib/python3.11/site-packages/trl/__init__.py)")
+    assert signature_of("ImportError", msg) == (
+        "ImportError: cannot import name 'DataCollatorForCompletionOnlyLM' from 'trl' "
+        "(site-packages/trl/__init__.py)")

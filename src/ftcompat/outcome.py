@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -67,9 +68,21 @@ def first_line(text: str | None, limit: int = 300) -> str:
     return ""
 
 
+_SITE = re.compile(r"(?:[A-Za-z]:)?[/\\][^\s'\"()]*?[/\\](?:site|dist)-packages[/\\]")
+
+
+def without_env_paths(text: str) -> str:
+    """Drop the environment's own prefix from paths (``.../site-packages/trl/__init__.py``).
+
+    The same ImportError then reads the same in every combo, and nobody pastes a machine's
+    virtualenv path into an upstream search.
+    """
+    return _SITE.sub("site-packages/", text)
+
+
 def signature_of(exc_type: str, message: str | None) -> str:
     """Format an exception the way users paste it into an issue search: ``Type: first line``."""
-    line = first_line(message)
+    line = without_env_paths(first_line(message))
     return f"{exc_type}: {line}" if line else exc_type
 
 
