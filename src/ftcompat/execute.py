@@ -6,6 +6,7 @@ The caller says how to log and how to run a command; this module does not care w
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Callable
@@ -52,10 +53,21 @@ def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files:
             "--disable-warnings", *map(str, case_files)]
 
 
+def only_cases(combo: Combo, selectors: str | None) -> Combo:
+    """Narrow a combo to the case globs in ``selectors`` (comma-separated), e.g. FTCOMPAT_CASES."""
+    if not selectors:
+        return combo
+    wanted = tuple(s.strip() for s in selectors.split(",") if s.strip())
+    return dataclasses.replace(combo, cases=wanted)
+
+
 def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, python: str,
               out: Path, runner: Runner) -> list[dict]:
     """Run the combo's cases with ``python`` and return its completed cell records (also on disk)."""
     planned = plan.planned_cells(matrix, combo, cases)
+    ran = set(plan.combo_cases(matrix, combo))
+    # A run of some cases only (FTCOMPAT_CASES) keeps the earlier results of the others.
+    kept = [r for r in read_cells(out) if r["case"] not in ran]
     work = root / WORK / "work" / combo.id
     plan_file = root / WORK / "plans" / f"{combo.id}.json"
     atomic_write(plan_file, dumps(plan.harness_plan(matrix, combo, out, work)))
@@ -67,7 +79,7 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
            env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
     records = complete(read_cells(out), planned, combo,
                        "no result recorded: the harness stopped before this cell (see the log)")
-    write_cells(out, combo.id, records)
+    write_cells(out, combo.id, records + kept)
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1

@@ -91,20 +91,20 @@ def install_command(venv: Path, reqs: list[str], environ: dict, upgrade: bool,
     return cmd + index_args(environ, installer) + reqs
 
 
-def stamp_for(combo: Combo, environ: dict) -> dict:
+def stamp_for(combo: Combo, environ: dict, root: Path | str = "") -> dict:
     """What the environment was built from; the same stamp means the env can be reused as is."""
-    return {"python": combo.python, "requirements": requirements(combo),
+    return {"python": combo.python, "requirements": requirements(combo), "harness_root": str(root),
             "index": index_args(environ, "uv"), "resolution": combo.resolution,
             "exclude_newer": combo.exclude_newer, "harness": list(HARNESS_REQUIREMENTS)}
 
 
-def can_reuse(venv: Path, combo: Combo, environ: dict) -> bool:
+def can_reuse(venv: Path, combo: Combo, environ: dict, root: Path | str = "") -> bool:
     """True when the env was built from identical pins and none of them tracks the newest release."""
     stamp = venv / STAMP
     if combo.tracks_newest or not stamp.exists() or not (venv / "bin" / "python").exists():
         return False
     try:
-        return json.loads(stamp.read_text()) == stamp_for(combo, environ)
+        return json.loads(stamp.read_text()) == stamp_for(combo, environ, root)
     except ValueError:
         return False
 
@@ -113,7 +113,7 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None,
             log=print) -> InstallResult:
     """Install the pins, then the harness without dependencies so it can never move a pin."""
     environ = dict(os.environ if environ is None else environ)
-    if can_reuse(venv, combo, environ):
+    if can_reuse(venv, combo, environ, root):
         return InstallResult(True, "pins unchanged: reusing the environment", reused=True)
     (venv / STAMP).unlink(missing_ok=True)
     uv = find_uv()
@@ -131,7 +131,7 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None,
     harness = install_command(venv, ["--no-deps", "-e", str(root)], environ, False, uv)
     log(" ".join(harness))
     subprocess.run(harness, check=True, capture_output=True, text=True, env=environ)
-    (venv / STAMP).write_text(json.dumps(stamp_for(combo, environ), indent=2, sort_keys=True))
+    (venv / STAMP).write_text(json.dumps(stamp_for(combo, environ, root), indent=2, sort_keys=True))
     return InstallResult(True, output)
 
 

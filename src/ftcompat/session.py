@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ftcompat.cases import discover
-from ftcompat.execute import Runner, install_and_run
+from ftcompat.execute import Runner, install_and_run, only_cases
 from ftcompat.matrix import load
 
 CELLS = Path("results") / "cells"
@@ -15,7 +16,7 @@ def run_combo(session, combo_id: str, root: Path | None = None) -> None:
     """Build (or reuse) the combo's env, run its cases there and write results/cells/<combo>.json."""
     root = Path(root or Path.cwd()).resolve()
     matrix = load(root / "matrix.yaml")
-    combo = matrix.combo(combo_id)
+    combo = only_cases(matrix.combo(combo_id), os.environ.get("FTCOMPAT_CASES"))
     runner = Runner(log=session.log, run=lambda *cmd, env: session.run(
         *cmd, env=env, success_codes=list(range(0, 6)), external=True))
     reason = install_and_run(root, matrix, discover(root / "cases"), combo,

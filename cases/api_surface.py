@@ -1,0 +1,196 @@
+"""API surface: idioms in user fine-tuning code that break across releases, one variant each.
+
+Each variant runs exactly one idiom, with no feature detection for it (the idiom is the test), and
+fails with the real exception where the combo no longer accepts it. Setup that is not the idiom
+(imports of the stack, tiny model, tokenizer, dataset, CPU options) goes in ``setup(...)``. The
+config and import variants take no ``model``; the SFTTrainer/Trainer variants use the tiny model
+(fp32, no 4-bit). Boundaries were read in the wheels and confirmed by running this case (CPU,
+torch 2.13 unless the ready env pins another; "last good / first bad" are releases run):
+
+* ``sftconfig_max_seq_length`` - ``SFTConfig(max_seq_length=77)``. TRL <= 0.15 has the field;
+  0.16-0.19 keep it as a deprecated alias copied into ``max_length`` (deprecation:
+  https://github.com/huggingface/trl/pull/2895); removed in 0.20.0 with the other deprecations
+  (https://github.com/huggingface/trl/pull/3704): ``TypeError: SFTConfig.__init__() got an
+  unexpected keyword argument 'max_seq_length'`` (report:
+  https://github.com/huggingface/course/issues/1171; a maintainer declined restoring it in
+  https://github.com/huggingface/trl/pull/3912: "deprecated in 0.16 and removed in 0.20").
+  Last good 0.19.1, first bad 0.20.0. Passes
+  only if 77 reaches the config (recorded). CPU options are set because TRL 0.19 defaults to
+  ``bf16=True``, which TrainingArguments refuses on CPU ("Your setup doesn't support bf16/gpu").
+* ``sfttrainer_tokenizer`` - ``SFTTrainer(tokenizer=tok)``. Renamed ``processing_class`` in TRL
+  0.12 (https://github.com/huggingface/trl/pull/2162) behind a ``deprecate_kwarg`` shim ("removed
+  starting from version 0.16.0"); 0.16.0 dropped it: ``TypeError: SFTTrainer.__init__() got an
+  unexpected keyword argument 'tokenizer'`` (reports: https://github.com/huggingface/smol-course/issues/218,
+  https://github.com/huggingface/trl/issues/2968). Last good 0.15.2, first bad 0.16.0. Passes only
+  if the trainer holds that tokenizer.
+* ``trainingarguments_evaluation_strategy`` - ``TrainingArguments(evaluation_strategy="steps")``.
+  Deprecated in transformers 4.41 (https://github.com/huggingface/transformers/pull/30190) with a
+  warning that it goes "in version 4.46"; it did not: still accepted through 4.50.x, removed in
+  4.51.0 (https://github.com/huggingface/transformers/pull/36946): ``TypeError: TrainingArguments.
+  __init__() got an unexpected keyword argument 'evaluation_strategy'`` (e.g.
+  https://github.com/huggingface/course/issues/987). Last good 4.50.3, first bad 4.51.0.
+* ``trainer_tokenizer`` - ``Trainer(tokenizer=tok)``. Deprecated in 4.46
+  (https://github.com/huggingface/transformers/pull/32385), removed in 5.0.0
+  (https://github.com/huggingface/transformers/pull/41128). Last good 4.57.3, first bad 5.0.0.
+* ``import_datacollatorforcompletiononlylm`` - ``from trl import DataCollatorForCompletionOnlyLM``:
+  removed in TRL 0.20.0 by PR #3704 (https://github.com/huggingface/trl/issues/3827): ``ImportError:
+  cannot import name ...``. Last good 0.19.1, first bad 0.20.0.
+* ``import_peft`` - ``import peft`` beside this combo's transformers. peft 0.16.0-0.17.1 import
+  ``HybridCache`` from ``transformers``, which 5.0 removed (https://github.com/huggingface/transformers/pull/41406,
+  https://github.com/huggingface/transformers/issues/44351): ``ImportError: cannot import name
+  'HybridCache' from 'transformers'``; peft 0.18.0 dropped the import. Run: transformers 5.0.0 with
+  peft 0.17.1 fails, with 0.18.0 passes; peft 0.17.1 with 4.56.x passes. Nothing in pip stops
+  that pair (peft has no transformers upper bound), and the damage spreads: transformers' Trainer
+  and TRL import peft when it is installed, so every Trainer/SFTTrainer variant errors in setup.
+* ``trainer_train_one_step`` - ``Trainer(...)`` then a one-step ``Trainer.train()`` with this
+  combo's accelerate. transformers 4.52.0 (https://github.com/huggingface/transformers/pull/37725)
+  calls ``accelerator.unwrap_model(model, keep_torch_compile=False)``, an argument accelerate has
+  only from 1.3.0 (https://github.com/huggingface/accelerate/pull/3282), while still declaring
+  ``accelerate>=0.26.0`` (5.0: ``>=1.1.0``; bump proposed in
+  https://github.com/huggingface/transformers/pull/38339, report:
+  https://github.com/instructlab/instructlab/issues/3456), so pip allows the pair and
+  ``Trainer.train`` raises ``TypeError: Accelerator.unwrap_model() got an unexpected keyword
+  argument 'keep_torch_compile'``. Run: 4.51.0 + accelerate 1.2.1 passes; 4.52.4 + 1.2.1 fails;
+  4.52.4 + 1.3.0 passes.
+
+Note: ImportError messages carry the installed path (``from 'trl' (/.../trl/__init__.py)``), so
+their signatures differ between environments.
+"""
+
+from ftcompat.harness import record, setup, step
+
+DEFAULT_MODELS = ["tiny-llama"]
+
+_TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green"]
+
+
+def _cpu_kwargs(config_cls, device):
+    """Keep the trainer on CPU where there is no GPU (feature detection: setup, not the idiom)."""
+    import inspect
+
+    params = inspect.signature(config_cls.__init__).parameters
+    if device != "cpu":
+        return {}
+    return {"use_cpu": True} if "use_cpu" in params else {"no_cuda": True}
+
+
+def _load(model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model.path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return AutoModelForCausalLM.from_pretrained(model.path), tok
+
+
+def _held_tokenizer(trainer):
+    return getattr(trainer, "processing_class", None) or getattr(trainer, "tokenizer", None)
+
+
+def test_sftconfig_max_seq_length(device, tmp_path):
+    """SFTConfig(max_seq_length=77) is accepted and 77 reaches the config."""
+    with setup("import trl, CPU options"):
+        from trl import SFTConfig
+
+        cpu = _cpu_kwargs(SFTConfig, device)  # TRL 0.19 defaults bf16=True, which CPU refuses
+    with step("SFTConfig(max_seq_length=77)"):
+        cfg = SFTConfig(output_dir=str(tmp_path), max_seq_length=77, report_to="none", **cpu)
+    seen = {k: getattr(cfg, k, None) for k in ("max_seq_length", "max_length")}
+    record(**{f"config_{k}": v for k, v in seen.items()})
+    assert 77 in seen.values(), f"max_seq_length=77 not honoured: {seen}"
+
+
+def test_sfttrainer_tokenizer(model, device, tmp_path):
+    """SFTTrainer(tokenizer=tok) is accepted and the trainer holds that tokenizer."""
+    import inspect
+
+    from datasets import Dataset
+
+    with setup("import trl, tiny model, dataset, SFTConfig"):
+        from trl import SFTConfig, SFTTrainer
+
+        lm, tok = _load(model)
+        params = inspect.signature(SFTConfig.__init__).parameters
+        extra = {"max_length" if "max_length" in params else "max_seq_length": 32}
+        if "dataset_text_field" in params:
+            extra["dataset_text_field"] = "text"
+        args = SFTConfig(output_dir=str(tmp_path), report_to="none", max_steps=1, **extra,
+                         **_cpu_kwargs(SFTConfig, device))
+        ds = Dataset.from_list([{"text": t} for t in _TEXTS])
+    with step("SFTTrainer(tokenizer=tok)"):
+        trainer = SFTTrainer(model=lm, args=args, train_dataset=ds, tokenizer=tok)
+    held = _held_tokenizer(trainer)
+    record(held_tokenizer=type(held).__name__)
+    assert held is tok, f"trainer holds {type(held).__name__}, not the tokenizer passed as tokenizer="
+
+
+def test_trainingarguments_evaluation_strategy(tmp_path):
+    """TrainingArguments(evaluation_strategy="steps") is accepted and sets the eval strategy."""
+    with setup("import transformers"):
+        from transformers import TrainingArguments
+    with step('TrainingArguments(evaluation_strategy="steps")'):
+        args = TrainingArguments(output_dir=str(tmp_path), evaluation_strategy="steps", eval_steps=5, report_to=[])
+    got = getattr(args, "eval_strategy", None) or getattr(args, "evaluation_strategy", None)
+    got = getattr(got, "value", got)
+    record(eval_strategy=str(got))
+    assert got == "steps", f"eval strategy is {got!r}, not 'steps'"
+
+
+def test_trainer_tokenizer(model, device, tmp_path):
+    """transformers Trainer(tokenizer=tok) is accepted and the trainer holds that tokenizer."""
+    with setup("import Trainer, tiny model, TrainingArguments"):
+        from transformers import Trainer, TrainingArguments
+
+        lm, tok = _load(model)
+        args = TrainingArguments(output_dir=str(tmp_path), report_to=[], **_cpu_kwargs(TrainingArguments, device))
+    with step("Trainer(tokenizer=tok)"):
+        trainer = Trainer(model=lm, args=args, tokenizer=tok)
+    held = _held_tokenizer(trainer)
+    record(held_tokenizer=type(held).__name__)
+    assert held is tok, f"trainer holds {type(held).__name__}, not the tokenizer passed as tokenizer="
+
+
+def test_import_datacollatorforcompletiononlylm():
+    """from trl import DataCollatorForCompletionOnlyLM."""
+    with step("from trl import DataCollatorForCompletionOnlyLM"):
+        from trl import DataCollatorForCompletionOnlyLM
+    record(defined_in=DataCollatorForCompletionOnlyLM.__module__)
+
+
+def test_import_peft():
+    """import peft next to this combo's transformers."""
+    import transformers
+
+    with step("import peft"):
+        import peft
+    record(peft_version=peft.__version__, transformers_version=transformers.__version__)
+
+
+def test_trainer_train_one_step(model, device, tmp_path):
+    """Trainer(...).train() for one optimizer step with this combo's accelerate."""
+    import math
+
+    import accelerate
+    import torch
+    from datasets import Dataset
+
+    with setup("import Trainer, tiny model, tokenized dataset, TrainingArguments"):
+        from transformers import Trainer, TrainingArguments
+
+        torch.manual_seed(0)
+        lm, tok = _load(model)
+        enc = tok(_TEXTS, padding="max_length", max_length=16, truncation=True)
+        pairs = zip(enc["input_ids"], enc["attention_mask"], strict=True)
+        rows = [{"input_ids": i, "attention_mask": a, "labels": i} for i, a in pairs]
+        ds = Dataset.from_list(rows)
+        args = TrainingArguments(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=3,
+                                 logging_steps=1, save_strategy="no", report_to=[], seed=0,
+                                 **_cpu_kwargs(TrainingArguments, device))
+    record(accelerate_version=accelerate.__version__)
+    with step("Trainer(model, args, train_dataset)"):
+        trainer = Trainer(model=lm, args=args, train_dataset=ds)
+    with step("Trainer.train"):
+        out = trainer.train()
+    record(global_step=trainer.state.global_step, train_loss=float(out.training_loss))
+    assert trainer.state.global_step == 1, f"ran {trainer.state.global_step} steps, expected 1"
+    assert math.isfinite(out.training_loss), f"training loss {out.training_loss} not finite"
