@@ -33,12 +33,18 @@ load peaks near the 4-bit footprint (~0.3x); the pile-up reaches ~1x.
 
 Variants: ``default`` (what users run) and ``sync_load`` (``HF_DEACTIVATE_ASYNC_LOAD=1``, the workaround).
 
-Findings on CPU (torch 2.13): transformers 5.3.0 + bnb 0.50.2: default +422 MB over baseline (1.08x
-of the 392 MB fp32 weights), sync +~110 MB; 5.4.0 and 5.23.0: ~+110 MB (0.29x) both ways. With
-bitsandbytes 0.49.x on CPU (4.57.x, 5.0.0 combos) the peak is dominated by bitsandbytes' own CPU
-quantizer, which spikes ~+500 MB while quantizing a single 4096x1024 weight, so both variants
-fail there for that reason whatever transformers does (the ``sync_load`` variant tells the two
-causes apart). The CUDA branch follows the same rule but was not run while writing this case.
+Findings on CPU (torch 2.13; ratio = peak above baseline / 392 MB fp32 weights; 4-bit footprint 56 MiB):
+- transformers, with bitsandbytes 0.50.x: 4.57.6 0.29 (both variants); 5.0.0 and 5.3.0 default
+  1.11 (fail), sync_load 0.29; 5.4.0 and 5.23.0 ~0.3 both ways. So the transformers regression is
+  5.0.0-5.3.0 (last good 4.57.6, first fixed 5.4.0; 5.1/5.2 have the same loader code, read not run).
+- bitsandbytes <= 0.49.2 on CPU: both variants fail at ~1.53 on every transformers (4.53-5.0),
+  5.0.0 default at 2.35 (both causes). Its CPU ``quantize_4bit`` finds the nearest NF4 code with
+  ``argmin(abs(x.view(-1, 1) - code))``, a 16-wide float32 distance matrix per weight (~500 MB for
+  one 4096x1024 weight, freed after each tensor); 0.50.0 replaced it with a bucketize on the code
+  midpoints and passes (checked on 4.57.6: 0.49.2 fails, 0.50.0 passes). No upstream issue found for
+  this one; it is a CPU-only cost of bitsandbytes, not of transformers' loader.
+- bitsandbytes 0.45 (4.47 combo) cannot run 4-bit on CPU: skipped by ``require_4bit``.
+The CUDA branch follows the same rule but was not run while writing this case (no GPU lent).
 """
 
 from __future__ import annotations
@@ -54,11 +60,19 @@ from ftcompat.harness.quant import require_4bit
 DEFAULT_MODELS = ["tiny-llama"]  # only for the 4-bit capability probe; the measured model is built here
 
 PASS_RATIO = 0.5
-ARCH = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=6, num_attention_heads=16,
-            num_key_value_heads=16, vocab_size=1024, max_position_embeddings=512, tie_word_embeddings=False)
+ARCH = dict(
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=6,
+    num_attention_heads=16,
+    num_key_value_heads=16,
+    vocab_size=1024,
+    max_position_embeddings=512,
+    tie_word_embeddings=False,
+)
 
 # Runs in a fresh interpreter: argv = model dir, device. Prints one JSON line.
-CHILD = r'''
+CHILD = r"""
 import json, sys, threading, time
 path, device = sys.argv[1], sys.argv[2]
 def status():
@@ -96,7 +110,7 @@ print(json.dumps(dict(
     full_precision_bytes=sum(p.numel() for p in model.parameters() if type(p).__name__ != "Params4bit")
     * torch.finfo(dtype).bits // 8 + sum(p.quant_state.shape.numel() for p in model.parameters()
     if type(p).__name__ == "Params4bit") * torch.finfo(dtype).bits // 8)))
-'''
+"""
 
 
 def _big_model(tmp_path_factory) -> str:
@@ -121,16 +135,18 @@ def _measure(model, device, tmp_path_factory, tmp_path, extra_env):
         script.write_text(CHILD)
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", **extra_env}
     with step("4-bit from_pretrained in a fresh process"):
-        proc = subprocess.run([sys.executable, str(script), path, device], env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, str(script), path, device], env=env, capture_output=True, text=True, timeout=300
+        )
         if proc.returncode != 0:
             lines = proc.stderr.strip().splitlines() or ["(no stderr)"]
             raise RuntimeError(f"child exited {proc.returncode}: {lines[-1]}")
     facts = json.loads(proc.stdout.strip().splitlines()[-1])
     above = facts["peak_bytes"] - facts["baseline_bytes"]
     ratio = above / facts["full_precision_bytes"]
-    record(measured_on=device, peak_above_baseline_bytes=above, peak_ratio=round(ratio, 3),
-           pass_ratio=PASS_RATIO, **facts)
+    record(
+        measured_on=device, peak_above_baseline_bytes=above, peak_ratio=round(ratio, 3), pass_ratio=PASS_RATIO, **facts
+    )
     assert facts["params4bit"] > 0, "no weight was quantized to 4-bit"
     assert device == "cuda" or facts["samples"] > 10, f"memory sampled only {facts['samples']} times"
     assert ratio < PASS_RATIO, (

@@ -21,16 +21,16 @@ Variants:
   before calling ``super().__init__``), so config loading runs the hub config's own checks.
 - ``native``: control, the same folder loaded with ``trust_remote_code=False``.
 
-Findings (ready envs, CPU): on 4.47-4.57 ``config.rope_scaling`` stays ``None``, the remote code
-takes the plain-rotary branch and both remote variants pass. From 5.0.0 ``PretrainedConfig.rope_scaling``
-is a property aliasing ``rope_parameters``, which config init fills from ``rope_theta`` even though
-config.json says null (``{'rope_theta': 10000.0, 'rope_type': 'default', ...}``: it has
-``rope_type``, never ``type``). Config loading still passes (the hub-style validation runs before
-``super().__init__`` and still sees None), and the ``KeyError: 'type'`` is raised inside
-``AutoModelForCausalLM.from_pretrained`` while the model is constructed - before any weight or
-generate. So the report's fix (``.get("type") or .get("rope_type")`` and treating ``"default"``
-as plain rotary) is the right one, but its diagnosis (a changed hub config) is not: the file did
-not change, transformers did. ``native`` passes everywhere.
+Findings (the ten ready envs plus 4.57.6, CPU): on 4.47.1-4.57.6 ``config.rope_scaling`` stays
+``None``, the remote code takes the plain-rotary branch and both remote variants pass. From 5.0.0
+(through 5.23.0) ``PretrainedConfig.rope_scaling`` is a property aliasing ``rope_parameters``, which
+config init fills from ``rope_theta`` even though config.json says null (``{'rope_theta': 10000.0,
+'rope_type': 'default', ...}``: it has ``rope_type``, never ``type``). Config loading still passes
+(the hub-style validation runs before ``super().__init__`` and still sees None), and the ``KeyError:
+'type'`` is raised inside ``AutoModelForCausalLM.from_pretrained`` while the model is constructed -
+before any weight or generate. So the report's fix (``.get("type") or .get("rope_type")`` and
+treating ``"default"`` as plain rotary) is the right one, but its diagnosis (a changed hub config)
+is not: the file did not change, transformers did. ``native`` passes everywhere.
 
 Upstream: transformers v5 made ``rope_scaling`` an alias of the always-filled ``rope_parameters``
 (MIGRATION_GUIDE_V5); the same break in other remote-code consumers:
