@@ -107,3 +107,19 @@ def test_crash_is_error_and_loses_nothing(cells):
     assert cells["crashes"]["status"] == "error"
     assert cells["crashes"]["exc_type"] == "WorkerCrashed"
     assert len(cells) == 6
+
+
+def test_wrapped_import_error_names_its_root_cause():
+    from ftcompat.harness.plugin import _with_root
+
+    try:
+        try:
+            raise ImportError("cannot import name 'CheckpointPolicy' from 'torch.utils.checkpoint'")
+        except ImportError as inner:
+            raise RuntimeError("Failed to import trl.x because of the following error "
+                               "(look up to see its traceback):\n" + str(inner)) from inner
+    except RuntimeError as exc:
+        got = _with_root(exc)
+    assert got.endswith("(look up to see its traceback): ImportError: cannot import name "
+                        "'CheckpointPolicy' from 'torch.utils.checkpoint'")
+    assert _with_root(ValueError("plain")) == "plain"

@@ -94,9 +94,9 @@ def pytest_runtest_makereport(item, call):
         if rep.skipped:
             skip_reason = str(getattr(exc, "msg", exc))
         else:
-            exc_type, message = type(exc).__name__, str(exc)
+            exc_type, message = type(exc).__name__, _with_root(exc)
             if isinstance(exc, api.CaseSetupError) and exc.__cause__ is not None:
-                cause_type, cause_message = type(exc.__cause__).__name__, str(exc.__cause__)
+                cause_type, cause_message = type(exc.__cause__).__name__, _with_root(exc.__cause__)
     elif rep.skipped and isinstance(rep.longrepr, tuple):
         skip_reason = rep.longrepr[2].removeprefix("Skipped: ")
     got = oc.classify(call.when, rep.outcome, exc_type, message, cause_type, cause_message, skip_reason)
@@ -108,6 +108,25 @@ def pytest_runtest_makereport(item, call):
         traceback=_traceback(rep) if rep.failed else None,
     )
     rep.user_properties.append((_KEY, json.dumps(data, default=str)))
+
+
+def _with_root(exc: BaseException) -> str:
+    """The message, completed with the root cause where it only points at one.
+
+    transformers' lazy imports raise ``RuntimeError: Failed to import X because of the following
+    error (look up to see its traceback):``; the error worth searching for is the one underneath.
+    """
+    message = str(exc)
+    head = oc.first_line(message)
+    if not head.endswith(":"):
+        return message
+    root, seen = exc, set()
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(root))
+        root = nxt
+    if root is exc:
+        return message
+    return f"{head} {type(root).__name__}: {oc.first_line(str(root))}"
 
 
 def _traceback(rep, limit: int = 8000) -> str:
