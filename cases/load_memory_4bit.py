@@ -149,10 +149,11 @@ def _measure(model, device, tmp_path_factory, tmp_path, extra_env):
     )
     assert facts["params4bit"] > 0, "no weight was quantized to 4-bit"
     assert device == "cuda" or facts["samples"] > 10, f"memory sampled only {facts['samples']} times"
+    # One decimal in the message keeps the signature the same from run to run; the exact figures
+    # (peak, baseline, full-precision and 4-bit sizes) are in the cell's details.
     assert ratio < PASS_RATIO, (
-        f"4-bit load peaked {above / 2**20:.0f} MiB above baseline = {ratio:.2f} x the "
-        f"{facts['full_precision_bytes'] / 2**20:.0f} MiB full-precision weights (limit {PASS_RATIO}); "
-        f"4-bit footprint {facts['footprint_bytes'] / 2**20:.0f} MiB"
+        f"4-bit load peaked at {ratio:.1f}x the full-precision weight size above baseline "
+        f"(limit {PASS_RATIO}x; the 4-bit weights are {facts['footprint_bytes'] / facts['full_precision_bytes']:.2f}x)"
     )
 
 
