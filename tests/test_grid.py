@@ -72,3 +72,22 @@ def test_uncovered_failure_is_new(fixture_matrix, fixture_cases):
     bare = dataclasses.replace(fixture_matrix, known_issues=())
     grid = grid_mod.merge(bare, fixture_cases, FIXTURES / "cells")
     assert grid.cell("old", "gen[remote@tiny-a]")["triage"] == "new"
+
+
+def test_signature_hint_picks_the_issue_that_explains_the_failure(fixture_matrix):
+    import dataclasses
+
+    from ftcompat.domain import KnownIssue
+
+    broad = KnownIssue("api-removed", ("gen",), {}, "https://x/1", "an API went away")
+    precise = KnownIssue("import-broken", ("gen",), {}, "https://x/2", "an import broke",
+                         signature="HybridCache")
+    record = {"id": "old::gen[native@tiny-a]", "status": "error", "env": {"versions": {}},
+              "signature": "ImportError: cannot import name 'HybridCache' from 'transformers'"}
+    assert grid_mod.triage(record, [broad, precise])["known_issue"]["id"] == "import-broken"
+    other = {**record, "signature": "TypeError: unexpected keyword argument 'tokenizer'"}
+    assert grid_mod.triage(other, [precise, broad])["known_issue"]["id"] == "api-removed"
+    assert grid_mod.triage(other, [precise])["triage"] == "new"
+    passing = {**record, "status": "pass", "signature": ""}
+    assert grid_mod.triage(passing, [precise])["triage"] == "fixed?"
+    assert dataclasses.replace(precise, signature="").explains("anything")

@@ -90,6 +90,11 @@ class KnownIssue:
     url: str
     summary: str
     workaround: str = ""
+    signature: str = ""
+
+    def explains(self, signature: str) -> bool:
+        """True when this issue's signature hint (if any) appears in a failing cell's signature."""
+        return not self.signature or self.signature in (signature or "")
 
     def covers(self, column: str, versions: Mapping[str, str | None]) -> bool:
         """True when ``column`` matches a selector and every version specifier holds."""

@@ -130,8 +130,15 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
 def triage(record: dict, issues) -> dict:
     """Mark a cell ``known`` (a registered bug explains its failure), ``fixed?`` or ``new``."""
     versions = (record.get("env") or {}).get("versions") or {}
-    issue = next((i for i in issues if i.covers(column_of(record), versions)), None)
     status = record["status"]
+    covering = [i for i in issues if i.covers(column_of(record), versions)]
+    if status in ("fail", "error"):
+        # An entry whose signature hint appears in the failure explains it best; one whose hint
+        # does not appear is about another failure in the same cells.
+        sig = record.get("signature") or ""
+        covering = ([i for i in covering if i.signature and i.explains(sig)]
+                    + [i for i in covering if not i.signature])
+    issue = covering[0] if covering else None
     if status in ("fail", "error"):
         verdict = "known" if issue else "new"
     elif status == "pass" and issue:

@@ -19,7 +19,7 @@ from ftcompat.selector import match
 
 TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
 COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer")
-ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround")
+ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature")
 RESOLUTIONS = ("highest", "lowest-direct")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
@@ -204,7 +204,8 @@ class _Checker:
         if not (iid and isinstance(url, str) and isinstance(summary, str)):
             return None
         return KnownIssue(iid, tuple(cells), frozen_map({k: str(v) for k, v in when.items()}), url,
-                          summary.strip(), str(data.get("workaround", "")).strip())
+                          summary.strip(), str(data.get("workaround", "")).strip(),
+                          str(data.get("signature", "")))
 
     def pins(self, raw, path: str) -> dict | None:
         data = self.mapping(raw, path, allowed=list(raw) if isinstance(raw, dict) else STACK)
