@@ -72,14 +72,18 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
     plan_file = root / WORK / "plans" / f"{combo.id}.json"
     atomic_write(plan_file, dumps(plan.harness_plan(matrix, combo, out, work)))
     files = [cases[c].path for c in plan.combo_cases(matrix, combo)]
-    out.unlink(missing_ok=True)
+    # The harness writes beside the combo's file, which is replaced only once the run is over: a
+    # run stopped half-way (Ctrl-C, a killed job) leaves the previous results whole.
+    running = out.with_name(f".{out.stem}.running.json")
+    running.unlink(missing_ok=True)
     # Exit code 1 (a case failed) and 2-5 (interrupted, crashed) are results, not errors: what the
     # harness wrote stays, and cells it never reached are filled in below.
-    runner(pytest_args(python, root, plan_file, out, files),
+    runner(pytest_args(python, root, plan_file, running, files),
            env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
-    records = complete(read_cells(out), planned, combo,
+    records = complete(read_cells(running), planned, combo,
                        "no result recorded: the harness stopped before this cell (see the log)")
     write_cells(out, combo.id, records + kept)
+    running.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
