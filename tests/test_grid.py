@@ -7,6 +7,7 @@ from conftest import FIXTURES
 
 from ftcompat import grid as grid_mod
 from ftcompat.domain import Cell
+from ftcompat.outcome import Status
 
 
 def test_merge_orders_columns_and_records_resolved_versions(fixture_matrix, fixture_cases):
@@ -51,7 +52,7 @@ def test_save_and_load_round_trip(tmp_path, fixture_matrix, fixture_cases):
 def test_complete_adds_only_missing(fixture_matrix):
     combo = fixture_matrix.combo("old")
     planned = [Cell("old", "api", "import"), Cell("old", "gen", "native", "tiny-a")]
-    have = [grid_mod.missing_record(planned[0], combo, grid_mod.Status.PASS, "")]
+    have = [grid_mod.missing_record(planned[0], combo, Status.PASS, "")]
     out = grid_mod.complete(have, planned, combo, "harness stopped")
     assert [r["status"] for r in out] == ["pass", "error"]
     assert out[1]["signature"] == "harness stopped"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftcompat.cases import CaseFile
-from ftcompat.domain import STACK, Cell, Combo, Matrix
+from ftcompat.domain import Cell, Combo, Matrix
 from ftcompat.harness.cellfile import atomic_write, dumps
 from ftcompat.outcome import Status
 from ftcompat.plan import planned_cells
@@ -163,4 +163,4 @@ def load(path: Path) -> Grid:
                 data.get("generated_at", ""), tuple(data.get("warnings", [])))
 
 
-__all__ = ["Grid", "STACK", "Status", "complete", "load", "merge", "missing_record", "save"]
+__all__ = ["Grid", "complete", "load", "merge", "missing_record", "save", "triage"]

@@ -59,6 +59,15 @@ class Outcome:
         }
 
 
+def root_cause(exc: BaseException) -> BaseException:
+    """Follow an exception's chain to the error that started it (import wrappers hide it)."""
+    seen = set()
+    while (nxt := exc.__cause__ or exc.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(exc))
+        exc = nxt
+    return exc
+
+
 def first_line(text: str | None, limit: int = 300) -> str:
     """Return the first non-empty line of ``text``, cut to ``limit`` characters."""
     for line in (text or "").splitlines():

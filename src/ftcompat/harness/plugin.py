@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ftcompat import outcome as oc
+from ftcompat.domain import Cell
 from ftcompat.harness import api, envinfo
 from ftcompat.harness.cellfile import write_cells
 
@@ -120,10 +121,7 @@ def _with_root(exc: BaseException) -> str:
     head = oc.first_line(message)
     if not head.endswith(":"):
         return message
-    root, seen = exc, set()
-    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
-        seen.add(id(root))
-        root = nxt
+    root = oc.root_cause(exc)
     if root is exc:
         return message
     return f"{head} {type(root).__name__}: {oc.first_line(str(root))}"
@@ -164,7 +162,7 @@ class _Recorder:
         case, variant, model = _split_nodeid(nodeid)
         got = _final(cell["phases"])
         record = {
-            "id": cell_id(self.combo, case, variant, model),
+            "id": Cell(self.combo, case, variant, model).id,
             "combo": self.combo,
             "case": case,
             "variant": variant,
@@ -206,12 +204,6 @@ def _crash_outcome(report) -> dict:
     sig = oc.signature_of("WorkerCrashed", text)
     return {"status": "error", "signature": sig, "exc_type": "WorkerCrashed",
             "message": oc.first_line(text), "step": None, "details": {}, "traceback": text[-8000:]}
-
-
-def cell_id(combo: str, case: str, variant: str, model: str | None) -> str:
-    """Build the stable cell id ``combo::case[variant@model]``."""
-    inner = f"{variant}@{model}" if model else variant
-    return f"{combo}::{case}[{inner}]"
 
 
 def _split_nodeid(nodeid: str) -> tuple[str, str, str | None]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 
+from ftcompat.outcome import root_cause
+
 
 def bnb_config(**overrides):
     """Return the BitsAndBytesConfig QLoRA users write (nf4, double quant, fp32 compute on CPU)."""
@@ -47,22 +49,13 @@ def why_no_4bit(model_path: str) -> str | None:
             model(torch.tensor([[1, 2, 3]], device=device))
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot run 4-bit here"
         v = versions()
-        root = _root_cause(exc)
+        root = root_cause(exc)
         first = str(root).strip().splitlines()[0][:200] if str(root).strip() else ""
         return (
             f"bitsandbytes {v['bitsandbytes']} with transformers {v['transformers']} cannot run "
             f"4-bit on {device}: {type(root).__name__}: {first}"
         )
     return None
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    """Follow the exception chain to the error that started it (import wrappers hide it)."""
-    seen = set()
-    while (nxt := exc.__cause__ or exc.__context__) is not None and id(nxt) not in seen:
-        seen.add(id(exc))
-        exc = nxt
-    return exc
 
 
 def require_4bit(model_path: str) -> None:
