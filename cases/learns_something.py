@@ -33,6 +33,7 @@ bnb compute dtype (fp32 on CPU, bf16 on CUDA) as QLoRA recipes do.
 """
 
 from ftcompat.harness import record, setup, step
+from ftcompat.harness.quant import load_4bit
 from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
 
 DEFAULT_MODELS = ["tiny-llama"]
@@ -46,25 +47,6 @@ _TEXTS = [
     "abc abc abc abc abc abc abc abc abc abc abc abc",
     "one two one two one two one two one two one two",
 ]
-
-
-def _load_4bit(model, device):
-    import inspect
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
-
-    from ftcompat.harness.quant import bnb_config
-
-    tokenizer = AutoTokenizer.from_pretrained(model.path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    quant = bnb_config()
-    takes_dtype = 'kwargs.pop("dtype"' in inspect.getsource(PreTrainedModel.from_pretrained)
-    dtype_kw = "dtype" if takes_dtype else "torch_dtype"
-    base = AutoModelForCausalLM.from_pretrained(
-        model.path, quantization_config=quant, device_map={"": device}, **{dtype_kw: quant.bnb_4bit_compute_dtype}
-    )
-    return base, tokenizer
 
 
 def _sft_config(tmp_path, device, learning_rate):
@@ -119,7 +101,7 @@ def run_sft(model, device, tmp_path, learning_rate=5e-3):
 
     with setup("load 4-bit model, dataset, SFTConfig"):
         torch.manual_seed(0)
-        base, tokenizer = _load_4bit(model, device)
+        base, tokenizer = load_4bit(model.path, device)
         dataset = Dataset.from_list([{"text": t} for t in _TEXTS for _ in range(16)])
         args = _sft_config(tmp_path, device, learning_rate)
     gpu_view = GpuViewOfDeviceCheck(device)

@@ -67,6 +67,7 @@ this case so it checks one thing.
 """
 
 from ftcompat.harness import record, setup, step
+from ftcompat.harness.quant import load_4bit
 from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
 
 DEFAULT_MODELS = ["tiny-llama"]
@@ -94,30 +95,6 @@ def _lora_config():
         bias="none",
         task_type="CAUSAL_LM",
     )
-
-
-def _load_4bit(model, device):
-    import inspect
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
-
-    from ftcompat.harness.quant import bnb_config
-
-    tokenizer = AutoTokenizer.from_pretrained(model.path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    quant = bnb_config()
-    # Non-quantized weights (embeddings, norms, lm_head) in the compute dtype, as QLoRA recipes load
-    # them; left unset, transformers makes them fp16 (see the module docstring on TRL 0.25).
-    takes_dtype = 'kwargs.pop("dtype"' in inspect.getsource(PreTrainedModel.from_pretrained)
-    dtype_kw = "dtype" if takes_dtype else "torch_dtype"
-    base = AutoModelForCausalLM.from_pretrained(
-        model.path,
-        quantization_config=quant,
-        device_map={"": device},
-        **{dtype_kw: quant.bnb_4bit_compute_dtype},
-    )
-    return base, tokenizer
 
 
 def _sft_config(tmp_path, device):
@@ -239,7 +216,7 @@ def test_legacy(model, device, tmp_path):
         from peft import get_peft_model, prepare_model_for_kbit_training
 
         torch.manual_seed(0)
-        base, tokenizer = _load_4bit(model, device)
+        base, tokenizer = load_4bit(model.path, device)
         base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
         peft_model = get_peft_model(base, _lora_config())
         lora0, trainable0 = _count(peft_model)
@@ -265,7 +242,7 @@ def test_recommended(model, device, tmp_path):
     require_4bit(model.path)
     with setup("load 4-bit model"):
         torch.manual_seed(0)
-        base, tokenizer = _load_4bit(model, device)
+        base, tokenizer = load_4bit(model.path, device)
         args = _sft_config(tmp_path, device)
         dataset = _dataset()
     gpu_view = GpuViewOfDeviceCheck(device)

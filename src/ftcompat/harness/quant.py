@@ -65,3 +65,26 @@ def require_4bit(model_path: str) -> None:
     reason = why_no_4bit(str(model_path))
     if reason:
         pytest.skip(reason)
+
+
+def load_4bit(model_path: str, device: str):
+    """Load ``(model, tokenizer)`` the way QLoRA recipes do: nf4 weights, the rest in the compute dtype.
+
+    Left unset, transformers would keep the non-quantized weights (embeddings, norms, lm_head) in
+    fp16; the argument is ``dtype`` or ``torch_dtype`` depending on the release (feature-detected).
+    """
+    import inspect
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    quant = bnb_config()
+    takes_dtype = 'kwargs.pop("dtype"' in inspect.getsource(PreTrainedModel.from_pretrained)
+    dtype_kw = "dtype" if takes_dtype else "torch_dtype"
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path, quantization_config=quant, device_map={"": device}, **{dtype_kw: quant.bnb_4bit_compute_dtype}
+    )
+    return model, tokenizer
+
