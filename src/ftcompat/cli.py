@@ -87,6 +87,26 @@ def cmd_here(args) -> int:
     return 0
 
 
+def cmd_pins(args) -> int:
+    """Pick the newest combo whose selected cases all pass; write constraints and a requirements snippet."""
+    from ftcompat import pins
+
+    answer = pins.safe_pins(grid_mod.load(Path(args.grid)), args.cases, args.allow_known)
+    report = pins.report_text(answer)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "PINS.md").write_text(report, encoding="utf-8")
+    print(report)
+    if answer.pick is None:
+        print(f"no constraints written; wrote {out / 'PINS.md'}")
+        return 1
+    (out / "constraints.txt").write_text(pins.constraints_text(answer), encoding="utf-8")
+    (out / "requirements.txt").write_text(pins.requirements_text(answer), encoding="utf-8")
+    print(f"wrote {out / 'constraints.txt'} (use: pip install -c {out / 'constraints.txt'} ...), "
+          f"{out / 'requirements.txt'} and {out / 'PINS.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for ``ftcompat``."""
     parser = argparse.ArgumentParser(prog="ftcompat", description=__doc__)
@@ -109,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")
     p.add_argument("--out", default="ftcompat-current.json", help="grid JSON to write")
     p.set_defaults(func=cmd_here)
+    p = sub.add_parser("pins", help=cmd_pins.__doc__)
+    p.add_argument("--grid", default="results/grid.json", help="grid JSON to read")
+    p.add_argument("--cases", nargs="+", default=["*"],
+                   help="cases that must pass: case ids or case[variant@model] globs (default: all)")
+    p.add_argument("--allow-known", action="store_true",
+                   help="tolerate failures a known issue explains (default: they disqualify a combo)")
+    p.add_argument("--out", default="results/pins", help="folder for constraints.txt, requirements.txt, PINS.md")
+    p.set_defaults(func=cmd_pins)
     p = sub.add_parser("show", help=cmd_show.__doc__)
     p.add_argument("grid", nargs="?", default="results/grid.json")
     p.set_defaults(func=cmd_show)

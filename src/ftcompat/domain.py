@@ -118,7 +118,8 @@ class KnownIssue:
 
     def to_dict(self) -> dict:
         """Return the JSON form carried by covered cells."""
-        return {"id": self.id, "url": self.url, "summary": self.summary, "workaround": self.workaround}
+        return {"id": self.id, "url": self.url, "summary": self.summary, "workaround": self.workaround,
+                "when": dict(self.when)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,180 @@
+"""Safe pins: which combo is picked, what is blamed, and the files pip and uv read."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from ftcompat import cli, pins
+from ftcompat.grid import Grid
+from ftcompat.install import find_uv
+
+BASE = {"torch": "2.13.0+cpu", "transformers": "4.57.6", "trl": "0.25.1", "peft": "0.18.0",
+        "bitsandbytes": "0.50.2", "accelerate": "1.12.0", "datasets": "4.4.1", "tokenizers": "0.22.1"}
+ISSUE = {"id": "trl-freeze", "url": "https://github.com/huggingface/trl/issues/3926", "summary": "s",
+         "workaround": "pass peft_config", "when": {"trl": ">=0.20.0,<0.23.1", "peft": ">=0.17"}}
+
+
+def cell(combo, column, status="pass", versions=None, issue=None, signature=None):
+    """One cell record as the harness writes it, triaged like grid.merge does."""
+    case, rest = column.split("[", 1)
+    variant = rest.rstrip("]").split("@")[0]
+    bad = status in ("fail", "error")
+    return {"id": f"{combo}::{column}", "combo": combo, "case": case, "variant": variant, "status": status,
+            "signature": signature or (f"AssertionError: {case} broke" if bad else None),
+            "env": {"versions": versions}, "known_issue": issue if status != "pass" else None,
+            "triage": ("known" if issue else "new") if bad else None}
+
+
+def grid(rows):
+    """A grid from ``{combo: (version overrides, {column: status or (status, issue)})}``."""
+    cells, combos = [], []
+    for combo, (overrides, statuses) in rows.items():
+        versions = {**BASE, **overrides}
+        combos.append({"id": combo, "ran": True, "resolved": versions, "device": {"name": "test cpu"}})
+        for column, status in statuses.items():
+            status, issue = status if isinstance(status, tuple) else (status, None)
+            cells.append(cell(combo, column, status, versions, issue))
+    columns = tuple(dict.fromkeys(pins.column_of(c) for c in cells))
+    return Grid(tuple(cells), tuple(combos), columns, "2026-11-22T00:00:00Z")
+
+
+OK = {"sft[legacy]": "pass", "sft[recommended]": "pass", "gen[native@tiny]": "pass"}
+
+
+def test_picks_the_newest_combo_whose_selected_cells_all_pass():
+    g = grid({"old": ({"transformers": "4.53.3", "trl": "0.19.1"}, OK),
+              "mid": ({"transformers": "4.57.6", "trl": "0.25.1"}, OK),
+              "new": ({"transformers": "5.4.0", "trl": "0.29.1"}, {**OK, "sft[legacy]": "fail"})})
+    sp = pins.safe_pins(g)
+    assert sp.pick.combo == "mid"
+    trl = next(a for a in sp.packages if a.package == "trl")
+    assert trl.picked == "0.25.1" and trl.known_good == ("0.19.1", "0.25.1")
+    assert trl.newer == (("0.29.1", "new: sft[legacy] is fail (AssertionError: sft broke)"),)
+    # Narrowing the cases changes the answer: the newest combo passes the recommended variant.
+    assert pins.safe_pins(g, ["sft[recommended]", "gen"]).pick.combo == "new"
+
+
+def test_newness_compares_versions_not_strings():
+    g = grid({"a": ({"transformers": "4.9.0"}, OK), "b": ({"transformers": "4.10.0"}, OK)})
+    assert pins.safe_pins(g).pick.combo == "b"
+
+
+def test_a_skipped_cell_was_not_checked_so_it_does_not_qualify():
+    g = grid({"old": ({"transformers": "4.53.3"}, OK),
+              "new": ({"transformers": "5.4.0"}, {**OK, "gen[native@tiny]": "skip"})})
+    sp = pins.safe_pins(g)
+    assert sp.pick.combo == "old"
+    transformers = next(a for a in sp.packages if a.package == "transformers")
+    assert "gen[native@tiny] is skip" in dict(transformers.newer)["5.4.0"]
+
+
+def test_known_failures_disqualify_unless_allowed():
+    g = grid({"old": ({"transformers": "4.53.3", "trl": "0.19.1"}, OK),
+              "new": ({"trl": "0.22.2"}, {**OK, "sft[legacy]": ("fail", ISSUE)})})
+    assert pins.safe_pins(g).pick.combo == "old"
+    tolerant = pins.safe_pins(g, allow_known=True)
+    assert tolerant.pick.combo == "new"
+    assert "pass peft_config" in pins.report_text(tolerant)
+    assert "known issues tolerated" in pins.constraints_text(tolerant)
+
+
+def test_no_combo_qualifies_shows_the_closest_and_writes_no_constraints():
+    g = grid({"a": ({"trl": "0.19.1"}, {**OK, "sft[legacy]": "fail", "sft[recommended]": "fail"}),
+              "b": ({"trl": "0.20.0"}, {**OK, "sft[legacy]": "error"}),
+              "c": ({"trl": "0.21.0"}, {**OK, "gen[native@tiny]": "skip"})})
+    sp = pins.safe_pins(g)
+    assert sp.pick is None
+    assert [v.combo for v in sp.closest(2)] == ["c", "b"]
+    text = pins.report_text(sp)
+    assert "No combo qualifies" in text and "`sft[legacy]`: error" in text
+    with pytest.raises(ValueError, match="no combo qualifies"):
+        pins.constraints_text(sp)
+
+
+def test_a_known_issue_blames_only_its_packages_whose_version_never_passes():
+    # peft 0.18.0 is named by the issue too, but it passes in "good": it must not be excluded.
+    g = grid({"good": ({"trl": "0.25.1"}, OK),
+              "bad": ({"trl": "0.22.2"}, {**OK, "sft[legacy]": ("fail", ISSUE)})})
+    sp = pins.safe_pins(g)
+    avoid = {(a.package, a.version) for adv in sp.packages for a in adv.avoid}
+    assert avoid == {("trl", "0.22.2")}
+    text = pins.constraints_text(sp)
+    assert "trl==0.25.1" in text and "trl!=0.22.2" in text and "peft!=" not in text
+
+
+def test_a_new_failure_is_blamed_only_when_one_package_explains_it():
+    one = grid({"good": ({}, OK), "bad": ({"trl": "0.22.2"}, {**OK, "sft[legacy]": "fail"})})
+    blamed = {(a.package, a.version) for a in pins.blame(one.cells)[0]}
+    assert blamed == {("trl", "0.22.2")}
+    two = grid({"good": ({}, OK), "bad": ({"trl": "0.22.2", "peft": "0.17.0"}, {**OK, "sft[legacy]": "fail"})})
+    avoid, unattributed = pins.blame(two.cells)
+    assert avoid == [] and [c["id"] for c in unattributed] == ["bad::sft[legacy]"]
+    assert "ftcompat bisect" in pins.report_text(pins.safe_pins(two))
+
+
+def test_picked_versions_are_never_excluded():
+    g = grid({"a": ({"trl": "0.19.1"}, OK), "b": ({"trl": "0.20.0"}, {**OK, "sft[legacy]": ("fail", ISSUE)}),
+              "c": ({"trl": "0.25.1", "peft": "0.17.1"}, {**OK, "sft[legacy]": ("fail", ISSUE)})})
+    sp = pins.safe_pins(g)
+    lines = pins.constraints_text(sp).splitlines()
+    pinned = {line.split("==")[0]: line.split("==")[1] for line in lines if "==" in line}
+    excluded = {tuple(line.split("!=")) for line in lines if "!=" in line}
+    assert not any(pinned.get(p) == v for p, v in excluded)
+
+
+def test_constraints_use_public_versions_and_pin_what_the_cases_ran_with():
+    sp = pins.safe_pins(grid({"a": ({}, OK)}))
+    text = pins.constraints_text(sp)
+    assert "torch==2.13.0\n" in text and "+cpu" not in text
+    assert "datasets==4.4.1" in text and "tokenizers==0.22.1" in text
+    assert "trl==0.25.1" in pins.requirements_text(sp)
+    assert "datasets" not in pins.requirements_text(sp)
+
+
+def test_cli_writes_the_files_and_exits_1_without_an_answer(tmp_path):
+    out = tmp_path / "pins"
+    assert cli.main(["pins", "--grid", str(ROOT / "results" / "grid.json"), "--out", str(out)]) == 1
+    assert (out / "PINS.md").exists() and not (out / "constraints.txt").exists()
+    assert cli.main(["pins", "--grid", str(ROOT / "results" / "grid.json"), "--out", str(out),
+                     "--cases", "qlora_sft_trainable", "phi3_generate[native@*]"]) == 0
+    assert "transformers==" in (out / "constraints.txt").read_text()
+    assert (out / "requirements.txt").exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_constraints_install_in_a_fresh_environment(tmp_path, installer):
+    """pip and uv both accept the file, and installing under it gets exactly the pinned versions."""
+    out = tmp_path / "pins"
+    assert cli.main(["pins", "--grid", str(ROOT / "results" / "grid.json"), "--out", str(out),
+                     "--cases", "qlora_sft_trainable", "learns_something"]) == 0
+    constraints = out / "constraints.txt"
+    pinned = dict(line.split("==") for line in constraints.read_text().splitlines() if "==" in line)
+    venv = tmp_path / "venv"
+    uv = find_uv()
+    assert uv, "uv is a dependency of ftcompat"
+    env = {**os.environ, "VIRTUAL_ENV": str(venv)}
+    # transformers and tokenizers alone: a real install under the constraints without a 3 GB torch.
+    if installer == "uv":
+        subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(venv)], check=True)
+        cmd = [uv, "pip", "install", "-q", "-c", str(constraints), "transformers", "tokenizers"]
+    else:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        cmd = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c", str(constraints),
+               "transformers", "tokenizers"]
+    subprocess.run(cmd, check=True, env=env)
+    got = subprocess.run([str(venv / "bin" / "python"), "-c",
+                          "import transformers, tokenizers; print(transformers.__version__, tokenizers.__version__)"],
+                         check=True, capture_output=True, text=True).stdout.split()
+    assert got == [pinned["transformers"], pinned["tokenizers"]]
+    if installer == "uv":
+        # The whole stack resolves under the file (in another fresh env), each at its pinned version.
+        subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(tmp_path / "dry")], check=True)
+        dry = subprocess.run([uv, "pip", "install", "--dry-run", "-c", str(constraints), *pins.STACK],
+                             env={**env, "VIRTUAL_ENV": str(tmp_path / "dry")}, capture_output=True,
+                             text=True, check=True)
+        for p in ("transformers", "trl", "peft", "accelerate", "bitsandbytes"):
+            assert f"{p}=={pinned[p]}" in dry.stderr + dry.stdout, dry.stderr
