@@ -89,6 +89,33 @@ def test_library_exception_is_fail_with_step(cells):
     assert "seen_tokens" in got["traceback"]
 
 
+def test_traceback_is_pythons_own_relative_to_the_checkout_without_runner_frames(cells):
+    tb = cells["raises"]["traceback"]
+    assert tb.startswith("Traceback (most recent call last):")
+    assert 'File "cases/outcomes.py", line ' in tb and ", in test_raises" in tb
+    assert "_pytest" not in tb and "pluggy" not in tb
+    assert cells["raises"]["origin"] == {"package": None, "file": "cases/outcomes.py",
+                                         "line": cells["raises"]["origin"]["line"], "function": "test_raises"}
+
+
+def test_setup_error_traceback_shows_the_cause(cells):
+    tb = cells["cannot_set_up"]["traceback"]
+    assert "OSError: disk full" in tb and "direct cause" in tb and tb.rstrip().endswith("OSError: disk full")
+
+
+def test_origin_names_the_installed_package_that_raised():
+    from ftcompat.harness.plugin import origin_of
+
+    def raising():
+        exec(compile("raise KeyError('text')", "/x/lib/python3.11/site-packages/datasets/load.py", "exec"))
+
+    try:
+        raising()
+    except KeyError as exc:
+        got = origin_of(exc)
+    assert got["package"] == "datasets" and got["file"] == "site-packages/datasets/load.py"
+
+
 def test_assertion_is_fail(cells):
     assert cells["asserts"]["signature"] == "AssertionError: trainable params 0 != LoRA params 4096"
 

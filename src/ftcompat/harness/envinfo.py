@@ -7,6 +7,8 @@ import sys
 from importlib import metadata
 
 STACK = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "tokenizers")
+# Not varied by the matrix, but asked for by upstream bug templates (`transformers env`, `trl env`).
+SUPPORT = ("huggingface_hub", "safetensors", "numpy", "deepspeed")
 
 
 def versions(packages=STACK) -> dict[str, str | None]:
@@ -60,4 +62,5 @@ def collect() -> dict:
         "platform": platform.platform(terse=True),
         "device": device_info(),
         "versions": versions(),
+        "support_versions": versions(SUPPORT),
     }

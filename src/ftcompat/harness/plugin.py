@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -89,7 +91,8 @@ def pytest_runtest_makereport(item, call):
     result = yield
     rep = result.get_result()
     log = api.current()
-    exc_type = message = cause_type = cause_message = skip_reason = None
+    exc_type = message = cause_type = cause_message = skip_reason = origin = None
+    full_tb = None
     if call.excinfo is not None:
         exc = call.excinfo.value
         if rep.skipped:
@@ -98,6 +101,12 @@ def pytest_runtest_makereport(item, call):
             exc_type, message = type(exc).__name__, _with_root(exc)
             if isinstance(exc, api.CaseSetupError) and exc.__cause__ is not None:
                 cause_type, cause_message = type(exc.__cause__).__name__, _with_root(exc.__cause__)
+            # Paths relative to the checkout: a report must not carry this machine's folders.
+            root = str(item.config.rootpath) + os.sep
+            full_tb = native_traceback(exc).replace(root, "")
+            origin = origin_of(exc)
+            if origin:
+                origin["file"] = origin["file"].replace(root, "")
     elif rep.skipped and isinstance(rep.longrepr, tuple):
         skip_reason = rep.longrepr[2].removeprefix("Skipped: ")
     got = oc.classify(call.when, rep.outcome, exc_type, message, cause_type, cause_message, skip_reason)
@@ -106,7 +115,8 @@ def pytest_runtest_makereport(item, call):
         phase=call.when,
         step=log.failed_step,
         details=log.details,
-        traceback=_traceback(rep) if rep.failed else None,
+        traceback=(full_tb or _traceback(rep)) if rep.failed else None,
+        origin=origin,
     )
     rep.user_properties.append((_KEY, json.dumps(data, default=str)))
 
@@ -125,6 +135,57 @@ def _with_root(exc: BaseException) -> str:
     if root is exc:
         return message
     return f"{head} {type(root).__name__}: {oc.first_line(str(root))}"
+
+
+# Frames of the test runner itself say nothing about the bug; they are dropped from tracebacks.
+_RUNNER = re.compile(r"[/\\](_pytest|pluggy|xdist|execnet)[/\\]")
+_CAUSED = "\nThe above exception was the direct cause of the following exception:\n\n"
+_DURING = "\nDuring handling of the above exception, another exception occurred:\n\n"
+_PACKAGE = re.compile(r"(?:site|dist)-packages[/\\]([A-Za-z0-9_]+)[/\\]")
+
+
+def _frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    return [f for f in traceback.extract_tb(exc.__traceback__) if not _RUNNER.search(f.filename)]
+
+
+def native_traceback(exc: BaseException, limit: int = 8000) -> str:
+    """Python's own traceback of ``exc`` and its causes, without runner frames or env paths."""
+    chain, seen, link = [], set(), None
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append((exc, link))
+        link = _CAUSED if exc.__cause__ is not None else _DURING
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    parts = []
+    for item, link in reversed(chain):
+        parts += ["Traceback (most recent call last):\n", *traceback.format_list(_frames(item)),
+                  *traceback.format_exception_only(type(item), item)]
+        if link:
+            parts.append(link)
+    text = oc.without_env_paths("".join(parts))
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def origin_of(exc: BaseException) -> dict | None:
+    """Where the error was raised: the innermost frame in an installed package, else the innermost.
+
+    Bug reports go to the project whose code raised; remote code from a model repo counts as
+    ``transformers_modules``.
+    """
+    frames = _frames(oc.root_cause(exc))
+    if not frames:
+        return None
+    for frame in reversed(frames):
+        m = _PACKAGE.search(frame.filename)
+        package = m.group(1) if m else ("transformers_modules" if "transformers_modules" in frame.filename else None)
+        if package and package != "ftcompat":
+            return _where(frame, package)
+    return _where(frames[-1], None)
+
+
+def _where(frame: traceback.FrameSummary, package: str | None) -> dict:
+    return {"package": package, "file": oc.without_env_paths(frame.filename), "line": frame.lineno,
+            "function": frame.name}
 
 
 def _traceback(rep, limit: int = 8000) -> str:
@@ -174,6 +235,7 @@ class _Recorder:
             "step": got.get("step"),
             "details": got.get("details") or {},
             "traceback": got.get("traceback"),
+            "origin": got.get("origin"),
             "duration_s": round(cell["duration_s"], 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "env": self.env,
