@@ -10,6 +10,7 @@ from ftcompat import grid as grid_mod
 from ftcompat import render
 from ftcompat.cases import discover
 from ftcompat.matrix import MatrixError, load
+from ftcompat.upstream import PROJECTS
 
 
 def cmd_validate(args) -> int:
@@ -107,6 +108,22 @@ def cmd_pins(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """Write an upstream bug report (Markdown + standalone repro.py) for one failing cell."""
+    from ftcompat import report
+
+    out = Path(args.out or report.REPORTS / report.slug(args.cell))
+    meta = {"cell": args.cell, "grid": str(Path(args.grid).resolve()), "matrix": str(Path(args.matrix).resolve()),
+            "out": str(out), "bisection": args.bisect and str(Path(args.bisect).resolve()), "project": args.project}
+    try:
+        report.generate(meta, run=args.run)
+    except report.ReportError as exc:
+        print(f"ftcompat report: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out / 'REPORT.md'} and {out / 'repro.py'} (run it: uv run {out / 'repro.py'})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for ``ftcompat``."""
     parser = argparse.ArgumentParser(prog="ftcompat", description=__doc__)
@@ -137,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tolerate failures a known issue explains (default: they disqualify a combo)")
     p.add_argument("--out", default="results/pins", help="folder for constraints.txt, requirements.txt, PINS.md")
     p.set_defaults(func=cmd_pins)
+    p = sub.add_parser("report", help=cmd_report.__doc__)
+    p.add_argument("cell", help="a failing cell id, e.g. 'tf4.54-trl0.20::phi3_generate[remote_seen_tokens@tiny-phi3]'")
+    p.add_argument("--grid", default="results/grid.json", help="grid JSON the cell is in")
+    p.add_argument("--out", help="folder for REPORT.md and repro.py (default results/reports/<cell>)")
+    p.add_argument("--bisect", help="a bisection JSON (ftcompat bisect) whose first bad release to report")
+    p.add_argument("--project", choices=sorted(PROJECTS),
+                   help="the tracker to write for (default: the project whose code raised)")
+    p.add_argument("--run", action="store_true",
+                   help="run repro.py with uv in an empty folder and put its output in the report")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("show", help=cmd_show.__doc__)
     p.add_argument("grid", nargs="?", default="results/grid.json")
     p.set_defaults(func=cmd_show)
