@@ -113,8 +113,9 @@ def cmd_report(args) -> int:
     from ftcompat import report
 
     out = Path(args.out or report.REPORTS / report.slug(args.cell))
-    meta = {"cell": args.cell, "grid": str(Path(args.grid).resolve()), "matrix": str(Path(args.matrix).resolve()),
-            "out": str(out), "bisection": args.bisect and str(Path(args.bisect).resolve()), "project": args.project}
+    # Paths as given (relative to where it runs), so report.json means the same in any checkout.
+    meta = {"cell": args.cell, "grid": args.grid, "matrix": args.matrix, "out": str(out),
+            "bisection": args.bisect, "project": args.project}
     try:
         report.generate(meta, run=args.run)
     except report.ReportError as exc:

@@ -104,10 +104,12 @@ def build(grid: Grid, cell_id: str, cases_dir: Path, models: Mapping[str, Mappin
     cell = find_cell(grid, cell_id)
     source = (Path(cases_dir) / f"{cell['case']}.py").read_text(encoding="utf-8")
     doc = case_doc(source)
+    # A reproduced run's full traceback routes better than an old record's one-line summary.
+    run_tb = run_traceback(run[1]) if run and verdict(*run) == "REPRODUCED" else None
     if project:
         proj, why = upstream.PROJECTS[project], "chosen on the command line"
     else:
-        proj, why = upstream.project_of(cell, doc)
+        proj, why = upstream.project_of({**cell, "traceback": run_tb or cell.get("traceback")}, doc)
     model = {"name": cell["model"], "spec": dict(models[cell["model"]])} if cell.get("model") else None
     script = repro.script(cell, source, model, f"from grid {grid.generated_at}")
     found = from_bisection(bisection) if bisection else None
@@ -196,7 +198,7 @@ def _reproduction(cell: Mapping, script: str, run: tuple[int, str] | None) -> st
            "<details><summary>repro.py</summary>", "", _fence(script, "python"), "", "</details>"]
     if run:
         rc, output = run
-        clean = without_env_paths(re.sub(r"/\S*?/ftcompat-repro-[\w-]+/", "", output))
+        clean = _clean(output)
         out += ["", f"Output of `uv run repro.py` in an empty folder ({verdict(rc, output)}, exit status {rc}):", "",
                 _fence(_head_tail(clean, 4, 60), "text")]
     return "\n".join(out)
@@ -315,7 +317,7 @@ def generate(meta: Mapping, run: bool = False, log=print) -> Path:
     if run:
         log(f"running {out / 'repro.py'} with uv in an empty folder ...")
         rc, output = run_script(out / "repro.py")
-        meta = {**meta, "run": [rc, _tail(output, 400)]}
+        meta = {**meta, "run": [rc, _clean(_tail(output, 400))]}
         report = build(grid, meta["cell"], cases, models, bisection, meta.get("project"), meta["run"])
         write(report, out, meta)
         log(f"repro.py: {verdict(rc, output)}")
@@ -337,7 +339,12 @@ def run_traceback(output: str) -> str | None:
     end = output.find("\nfailed", start)
     if start < 0 or end < 0:
         return None
-    return without_env_paths(re.sub(r"/\S*?/ftcompat-repro-[\w-]+/", "", output[start:end]))
+    return _clean(output[start:end])
+
+
+def _clean(output: str) -> str:
+    """Output without the machine's folders: the temporary run folder and the env's prefix."""
+    return without_env_paths(re.sub(r"/\S*?/ftcompat-repro-[\w-]+/", "", output))
 
 
 def refresh_with_bisection(bisect_path: Path, reports: Path = REPORTS, log=print) -> list[Path]:
