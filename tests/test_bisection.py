@@ -11,8 +11,8 @@ import sys
 import pytest
 from conftest import ROOT
 
+from ftcompat import bisect_run, releases
 from ftcompat import bisection as bisect
-from ftcompat import releases
 from ftcompat.bisection import Bisector, CellRun, Trial
 
 CELL = "phi3_generate[remote_seen_tokens@tiny-phi3]"
@@ -282,7 +282,7 @@ def test_no_package_differs_is_an_error():
     with pytest.raises(bisect.BisectError, match="no package differs"):
         Bisector(Fake(lambda p: "pass"), lister(), GOOD, dict(GOOD)).run()
     with pytest.raises(bisect.BisectError, match="pin trl on both sides"):
-        bisect.check_sides(GOOD, {**GOOD, "trl": None})
+        bisect_run.check_sides(GOOD, {**GOOD, "trl": None})
     assert bisect.differing({"torch": "2.13.0+cpu"}, {"torch": "2.13.0"}) == []
 
 
@@ -291,7 +291,7 @@ def test_json_and_markdown_are_written(tmp_path):
     bis = Bisector(fake, lister(), GOOD, bad_side(transformers="4.56.2"), log=lambda *_: None)
     result = bis.run()
     doc = bisect.to_json(CELL, bis, result, {"device": "cpu"})
-    out = bisect.write(doc, tmp_path / "x.json")
+    out = bisect_run.write(doc, tmp_path / "x.json")
     text = out.read_text()
     data = json.loads(text)
     assert data["schema"] == "ftcompat-bisect/1" and list(data) == sorted(data)
@@ -301,7 +301,7 @@ def test_json_and_markdown_are_written(tmp_path):
     assert {"install_s", "run_s", "pins", "verdict", "signature"} <= set(data["steps"][1])
     md = out.with_suffix(".md").read_text()
     assert data["line"] in md and "| 1 | good side |" in md
-    assert str(bisect.default_out(CELL, result)) == \
+    assert str(bisect_run.default_out(CELL, result)) == \
         "results/bisect/phi3_generate-remote_seen_tokens-tiny-phi3-transformers.json"
 
 
@@ -318,7 +318,7 @@ def test_a_found_bisection_refreshes_the_report_about_its_cell(tmp_path, monkeyp
     found.write_text(json.dumps({"case": CELL, "verdict": "found"}))
     done = []
     monkeypatch.setattr(report, "generate", lambda m, log=print: done.append(m) or m["out"])
-    bisect.refresh_report(found, reports, log=lambda *_: None)
+    bisect_run.refresh_report(found, reports, log=lambda *_: None)
     assert [m["cell"] for m in done] == [meta["cell"]] and done[0]["bisection"] == str(found)
 
 
@@ -329,7 +329,7 @@ def test_a_found_bisection_refreshes_the_report_about_its_cell(tmp_path, monkeyp
 def cli(*argv):
     parser = argparse.ArgumentParser(prog="ftcompat")
     parser.add_argument("--matrix", default=str(ROOT / "matrix.yaml"))
-    bisect.add_parser(parser.add_subparsers(dest="command", required=True))
+    bisect_run.add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
     return args.func(args)
 
@@ -360,7 +360,7 @@ def test_cli_nothing_differs_and_missing_side(capsys):
 
 
 def test_combo_pins_are_the_resolved_versions_without_local_labels():
-    pins = bisect.combo_pins(str(ROOT / "results" / "grid.json"), "tf4.53-trl0.19")
+    pins = bisect_run.combo_pins(str(ROOT / "results" / "grid.json"), "tf4.53-trl0.19")
     assert pins == {"torch": "2.13.0", "transformers": "4.53.3", "trl": "0.19.1", "peft": "0.16.0",
                     "bitsandbytes": "0.46.1", "accelerate": "1.9.0"}
 
@@ -391,7 +391,7 @@ def test_real_bisection_finds_transformers_4_54_0(tmp_path):
     shutil.copy(ROOT / "cases" / "phi3_generate.py", root / "cases")
     (root / "matrix.yaml").write_text(E2E_MATRIX)
     code = ("import sys; from ftcompat import bisect, cli; p = cli.build_parser(); "
-            "s = next(a for a in p._actions if a.dest == 'command'); bisect.add_parser(s); "
+            "s = next(a for a in p._actions if a.dest == 'command'); bisect_run.add_parser(s); "
             "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
     argv = ["bisect", CELL, "--good", "transformers==4.53.3", *FIXED, "--bad", "transformers==4.54.1", *FIXED,
             "--out", "out/bisect.json"]

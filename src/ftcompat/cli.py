@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ftcompat import bisection, render
+from ftcompat import bisect_run, render
 from ftcompat import grid as grid_mod
 from ftcompat.cases import discover
 from ftcompat.matrix import MatrixError, load
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", action="store_true",
                    help="run repro.py with uv in an empty folder and put its output in the report")
     p.set_defaults(func=cmd_report)
-    bisection.add_parser(sub)
+    bisect_run.add_parser(sub)
     p = sub.add_parser("show", help=cmd_show.__doc__)
     p.add_argument("grid", nargs="?", default="results/grid.json")
     p.set_defaults(func=cmd_show)
