@@ -390,9 +390,7 @@ def test_real_bisection_finds_transformers_4_54_0(tmp_path):
     (root / "cases").mkdir()
     shutil.copy(ROOT / "cases" / "phi3_generate.py", root / "cases")
     (root / "matrix.yaml").write_text(E2E_MATRIX)
-    code = ("import sys; from ftcompat import bisect, cli; p = cli.build_parser(); "
-            "s = next(a for a in p._actions if a.dest == 'command'); bisect_run.add_parser(s); "
-            "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
+    code = "import sys; from ftcompat import cli; sys.exit(cli.main(sys.argv[1:]))"
     argv = ["bisect", CELL, "--good", "transformers==4.53.3", *FIXED, "--bad", "transformers==4.54.1", *FIXED,
             "--out", "out/bisect.json"]
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
