@@ -22,6 +22,7 @@ def test_ok():
 
 def test_raises():
     """Fails with a library-style exception inside a named step."""
+    print("loading the tiny model")
     with step("model.generate"):
         raise AttributeError("'DynamicCache' object has no attribute 'seen_tokens'\\nsecond line")
 
@@ -96,6 +97,11 @@ def test_traceback_is_pythons_own_relative_to_the_checkout_without_runner_frames
     assert "_pytest" not in tb and "pluggy" not in tb
     assert cells["raises"]["origin"] == {"package": None, "file": "cases/outcomes.py",
                                          "line": cells["raises"]["origin"]["line"], "function": "test_raises"}
+
+
+def test_a_failing_cell_keeps_the_end_of_what_it_printed(cells):
+    assert cells["raises"]["log"] == "loading the tiny model"
+    assert cells["ok"]["log"] is None
 
 
 def test_setup_error_traceback_shows_the_cause(cells):

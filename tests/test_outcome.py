@@ -44,7 +44,7 @@ def test_skip_carries_reason():
 
 
 def test_statuses_are_lowercase_words():
-    assert [s.value for s in Status] == ["pass", "fail", "error", "skip", "not-installable"]
+    assert [s.value for s in Status] == ["pass", "fail", "error", "skip", "not-installable", "flaky"]
 
 
 def test_first_line_and_signature_helpers():

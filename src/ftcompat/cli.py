@@ -23,13 +23,53 @@ def cmd_validate(args) -> int:
 
 def cmd_render(args) -> int:
     """Merge results/cells into results/grid.json and render GRID.md and the terminal table."""
+    from ftcompat import history
+
     matrix = load(args.matrix)
     results = Path(args.results)
     grid = grid_mod.merge(matrix, discover(Path(args.matrix).parent / "cases"), results / "cells")
+    past = history.load_all(results / "history")
+    grid = grid_mod.with_failing_since(grid, history.failing_since(grid.cells, grid.generated_at, past))
     grid_mod.save(grid, results / "grid.json")
     (results / "GRID.md").write_text(render.markdown(grid), encoding="utf-8")
     print(render.terminal(grid))
     print(f"\nwrote {results / 'grid.json'} and {results / 'GRID.md'}")
+    if not args.no_history:
+        print(f"kept a copy in {history.add(results / 'grid.json', Path(args.matrix), results / 'history')}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    """Compare two grid JSON files: new failures, fixed, flaky flips, changes a moved release explains."""
+    import json
+
+    from ftcompat import diff
+
+    old, new = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (args.old, args.new))
+    result = diff.compare(old, new)
+    print(diff.dumps(result) if args.format == "json" else diff.markdown(result))
+    if args.issues:
+        Path(args.issues).write_text(json.dumps(diff.issues(result), indent=2, sort_keys=True) + "\n",
+                                     encoding="utf-8")
+    return 0
+
+
+def cmd_history(args) -> int:
+    """Keep a grid in results/history/, or list the kept ones."""
+    from ftcompat import history
+
+    where = Path(args.history)
+    if args.action == "add":
+        print(history.add(Path(args.grid), Path(args.matrix), where))
+        return 0
+    paths = history.entries(where)
+    if args.action == "latest":
+        if not paths:
+            print(f"no grid kept in {where} yet", file=sys.stderr)
+            return 1
+        print(paths[-1])
+        return 0
+    print("\n".join(str(p) for p in paths) or f"no grid kept in {where} yet")
     return 0
 
 
@@ -133,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("validate", help=cmd_validate.__doc__).set_defaults(func=cmd_validate)
     p = sub.add_parser("render", help=cmd_render.__doc__)
     p.add_argument("--results", default="results")
+    p.add_argument("--no-history", action="store_true", help="do not keep a copy in <results>/history/")
     p.set_defaults(func=cmd_render)
     p = sub.add_parser("adhoc", help=cmd_adhoc.__doc__)
     p.add_argument("pins", nargs="*", help="PACKAGE==VERSION pins, e.g. transformers==4.53.3 trl==0.19.1")
@@ -166,6 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run repro.py with uv in an empty folder and put its output in the report")
     p.set_defaults(func=cmd_report)
     bisect_run.add_parser(sub)
+    p = sub.add_parser("diff", help=cmd_diff.__doc__)
+    p.add_argument("old", help="the earlier grid JSON (e.g. `ftcompat history latest`)")
+    p.add_argument("new", help="the later grid JSON")
+    p.add_argument("--format", choices=["md", "json"], default="md")
+    p.add_argument("--issues", metavar="FILE", help="write one regression-issue payload per new failure (JSON)")
+    p.set_defaults(func=cmd_diff)
+    p = sub.add_parser("history", help=cmd_history.__doc__)
+    p.add_argument("action", choices=["add", "latest", "list"])
+    p.add_argument("grid", nargs="?", default="results/grid.json", help="grid to add (default results/grid.json)")
+    p.add_argument("--history", default="results/history", help="history folder")
+    p.set_defaults(func=cmd_history)
     p = sub.add_parser("show", help=cmd_show.__doc__)
     p.add_argument("grid", nargs="?", default="results/grid.json")
     p.set_defaults(func=cmd_show)

@@ -18,7 +18,7 @@ from ftcompat.cases import CaseFile
 from ftcompat.domain import Combo, Matrix
 from ftcompat.grid import complete, missing_record, read_cells
 from ftcompat.harness.cellfile import atomic_write, dumps, write_cells
-from ftcompat.outcome import Status
+from ftcompat.outcome import Status, is_transient
 
 WORK = Path(".ftcompat")
 
@@ -82,13 +82,49 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
            env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
     records = complete(read_cells(running), planned, combo,
                        "no result recorded: the harness stopped before this cell (see the log)")
-    write_cells(out, combo.id, records + kept)
     running.unlink(missing_ok=True)
+    records = rerun_transient(records, cases, runner,
+                              lambda nodes, dest: pytest_args(python, root, plan_file, dest, nodes), running)
+    write_cells(out, combo.id, records + kept)
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     runner.log(f"{combo.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return records
+
+
+def node_id(case: CaseFile, record: dict) -> str:
+    """The pytest node id of a cell: ``<case file>::test_<variant>[<model>]``."""
+    model = f"[{record['model']}]" if record.get("model") else ""
+    return f"{case.path}::test_{record['variant']}{model}"
+
+
+def rerun_transient(records: list[dict], cases: dict[str, CaseFile], runner: Runner,
+                    command: Callable[[list[str], Path], list[str]], scratch: Path) -> list[dict]:
+    """Run once more every cell that failed with a transient error; a pass then makes it ``flaky``."""
+    todo = {r["id"] for r in records if r["status"] in ("fail", "error")
+            and is_transient(f"{r.get('signature')} {r.get('message')}")}
+    if not todo:
+        return records
+    runner.log(f"{len(todo)} cell(s) failed with a transient error (out of memory, timeout, killed worker); "
+               "running them once more")
+    nodes = [node_id(cases[r["case"]], r) for r in records if r["id"] in todo and r["case"] in cases]
+    scratch.unlink(missing_ok=True)
+    runner(command(nodes, scratch), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+    again = {r["id"]: r for r in read_cells(scratch)}
+    scratch.unlink(missing_ok=True)
+    return [settle(r, again.get(r["id"])) if r["id"] in todo else r for r in records]
+
+
+def settle(first: dict, second: dict | None) -> dict:
+    """One cell's record after its rerun: flaky when the rerun passed, else the rerun's failure."""
+    if second is None:
+        return {**first, "reruns": 1, "rerun_status": None}
+    if second["status"] == Status.PASS.value:
+        return {**first, "status": Status.FLAKY.value, "reruns": 1, "rerun_status": "pass",
+                "signature": f"flaky: {first.get('signature')}; passed when run again",
+                "duration_s": round(first.get("duration_s", 0) + second.get("duration_s", 0), 3)}
+    return {**second, "reruns": 1, "rerun_status": second["status"], "first_signature": first.get("signature")}
 
 
 def not_installable(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, out: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -111,6 +112,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
             "resolution": combo.resolution, "exclude_newer": combo.exclude_newer,
             "resolved": resolved(records), "device": env.get("device"),
             "python_resolved": env.get("python"), "ran": bool(records),
+            "finished_at": max((r.get("finished_at") or "" for r in records), default="") or None,
         })
     known = {c.id for c in matrix.combos}
     for path in sorted(Path(cells_dir).glob("*.json")):
@@ -149,6 +151,12 @@ def triage(record: dict, issues) -> dict:
     return {**record, "known_issue": covered, "triage": verdict}
 
 
+def with_failing_since(grid: Grid, since: Mapping[str, str]) -> Grid:
+    """The grid with each cell's ``failing_since`` date (null for cells that are not failing)."""
+    cells = tuple({**c, "failing_since": since.get(c["id"])} for c in grid.cells)
+    return dataclasses.replace(grid, cells=cells)
+
+
 def save(grid: Grid, path: Path) -> None:
     """Write grid.json with sorted keys."""
     atomic_write(Path(path), dumps(grid.to_dict()))
@@ -163,4 +171,4 @@ def load(path: Path) -> Grid:
                 data.get("generated_at", ""), tuple(data.get("warnings", [])))
 
 
-__all__ = ["Grid", "complete", "load", "merge", "missing_record", "save", "triage"]
+__all__ = ["Grid", "complete", "load", "merge", "missing_record", "save", "triage", "with_failing_since"]

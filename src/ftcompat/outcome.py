@@ -15,6 +15,7 @@ class Status(str, enum.Enum):
     ERROR = "error"
     SKIP = "skip"
     NOT_INSTALLABLE = "not-installable"
+    FLAKY = "flaky"
 
     def __str__(self) -> str:
         return self.value
@@ -26,6 +27,7 @@ SYMBOLS = {
     Status.ERROR: "💥 error",
     Status.SKIP: "⏭️ skip",
     Status.NOT_INSTALLABLE: "🚫 not-installable",
+    Status.FLAKY: "🔀 flaky",
 }
 
 LEGEND = {
@@ -34,7 +36,22 @@ LEGEND = {
     Status.ERROR: "the case could not set itself up, so nothing was checked",
     Status.SKIP: "the case cannot run here (no CUDA, no network, no 4-bit on this device); reason given",
     Status.NOT_INSTALLABLE: "the combo's pins do not resolve or install; no case ran",
+    Status.FLAKY: "failed with a transient error (out of memory, timeout, killed worker), then passed on the "
+                  "automatic rerun with the same versions; the first failure is shown",
 }
+
+# Failures that say more about the machine than the stack: such a cell is run once more.
+TRANSIENT = re.compile(
+    r"out of memory|OutOfMemoryError|CUDA error: out of memory|MemoryError|Killed|WorkerCrashed|worker .*crashed"
+    r"|node down|timed? ?out|TimeoutError|ReadTimeout|ConnectTimeout|Connection (?:reset|refused|aborted)"
+    r"|Temporary failure in name resolution|503 Service Unavailable|502 Bad Gateway",
+    re.IGNORECASE,
+)
+
+
+def is_transient(signature: str | None) -> bool:
+    """True when a failure's text matches a transient pattern worth one automatic rerun."""
+    return bool(TRANSIENT.search(signature or ""))
 
 # Exceptions that mean the harness or its setup broke, never the behaviour under test.
 SETUP_ERROR_TYPES = frozenset({"CaseSetupError"})

@@ -11,7 +11,7 @@ from ftcompat.grid import Grid, column_of
 from ftcompat.outcome import LEGEND, SYMBOLS, Status
 
 NOT_RUN = "·"
-NOTED = {Status.FAIL, Status.ERROR, Status.SKIP, Status.NOT_INSTALLABLE}
+NOTED = {Status.FAIL, Status.ERROR, Status.SKIP, Status.NOT_INSTALLABLE, Status.FLAKY}
 WORDS = {s: s.value.upper() if s in (Status.FAIL, Status.ERROR) else s.value for s in Status}
 TRIAGE_SYMBOLS = {"known": "📌 known", "fixed?": "❓ fixed?"}
 TRIAGE_WORDS = {"known": "known", "fixed?": "fixed?"}
@@ -23,6 +23,7 @@ SECTIONS = (
     ("new", "New failures and errors"),
     ("known", "Known issues"),
     ("fixed?", "Possibly fixed: covered by a known issue, but passing"),
+    ("flaky", "Flaky: failed, then passed on the automatic rerun"),
     ("skip", "Skipped"),
     ("not-installable", "Not installable"),
 )
@@ -61,8 +62,11 @@ class _Notes:
         issue = record.get("known_issue") or {}
         key = (section_of(record), record["status"], record.get("signature") or "", issue.get("id"))
         info = self.info.setdefault(key, {"section": key[0], "status": key[1], "signature": key[2],
-                                          "issue": issue, "where": [], "steps": set()})
+                                          "issue": issue, "where": [], "steps": set(), "since": None})
         info["where"].append(record["id"])
+        since = record.get("failing_since")
+        if since and (info["since"] is None or since < info["since"]):
+            info["since"] = since
         if record.get("step") and record["status"] in ("fail", "error"):
             info["steps"].add(record["step"])
         return key
@@ -172,6 +176,8 @@ def markdown(grid: Grid) -> str:
             out.append(f"{n}. **{info['status']}**{at}{sig}  ")
             if info["issue"]:
                 out.append(f"   known issue `{info['issue']['id']}`: {_issue_line(info['issue'])}  ")
+            if info["since"]:
+                out.append(f"   failing since {info['since']}  ")
             out.append("   cells: " + _cells(info["where"]))
         out.append("")
     out += ["## Legend", ""]

@@ -117,6 +117,7 @@ def pytest_runtest_makereport(item, call):
         details=log.details,
         traceback=(full_tb or _traceback(rep)) if rep.failed else None,
         origin=origin,
+        log=_log_tail(rep) if rep.failed else None,
     )
     rep.user_properties.append((_KEY, json.dumps(data, default=str)))
 
@@ -188,6 +189,13 @@ def _where(frame: traceback.FrameSummary, package: str | None) -> dict:
             "function": frame.name}
 
 
+def _log_tail(rep, lines: int = 40) -> str | None:
+    """The last lines the case printed (stdout, stderr, logging) before it failed."""
+    text = "\n".join(t for t in (rep.capstdout, rep.capstderr, rep.caplog) if t)
+    kept = [line for line in oc.without_env_paths(text).splitlines() if line.strip()]
+    return "\n".join(kept[-lines:]) or None
+
+
 def _traceback(rep, limit: int = 8000) -> str:
     text = str(rep.longrepr)
     return text if len(text) <= limit else "…" + text[-limit:]
@@ -236,6 +244,7 @@ class _Recorder:
             "details": got.get("details") or {},
             "traceback": got.get("traceback"),
             "origin": got.get("origin"),
+            "log": got.get("log"),
             "duration_s": round(cell["duration_s"], 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "env": self.env,
