@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ftcompat import bisect_run, render
+from ftcompat import bisect_run, ciplan, render
 from ftcompat import grid as grid_mod
 from ftcompat.cases import discover
 from ftcompat.matrix import MatrixError, load
@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run repro.py with uv in an empty folder and put its output in the report")
     p.set_defaults(func=cmd_report)
     bisect_run.add_parser(sub)
+    ciplan.add_parser(sub)
     p = sub.add_parser("diff", help=cmd_diff.__doc__)
     p.add_argument("old", help="the earlier grid JSON (e.g. `ftcompat history latest`)")
     p.add_argument("new", help="the later grid JSON")
