@@ -15,10 +15,13 @@ import nox
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "src"))  # the controller runs from a checkout, installed or not
 
-from ftcompat.matrix import load  # noqa: E402
+from ftcompat.matrix import MatrixError, load  # noqa: E402
 from ftcompat.session import run_combo  # noqa: E402
 
-MATRIX = load(ROOT / "matrix.yaml")
+try:
+    MATRIX = load(ROOT / "matrix.yaml")
+except MatrixError as _exc:  # one message naming file, place and value, not a traceback
+    sys.exit(f"nox: {_exc}")
 
 nox.options.default_venv_backend = "uv|virtualenv" if shutil.which("uv") else "virtualenv"
 nox.options.reuse_venv = "yes"

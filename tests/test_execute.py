@@ -1,4 +1,4 @@
-"""Running a combo's cases: the automatic rerun of transient failures."""
+"""Running a combo's cases: transient reruns, the result cache, resuming, unreadable result files."""
 
 import json
 from pathlib import Path
@@ -60,3 +60,113 @@ def test_a_rerun_that_reports_nothing_keeps_the_failure():
 
 def test_node_ids_without_a_model():
     assert node_id(CASES["gen"], rec("c::gen[a]", "fail", model=None)) == "/p/cases/gen.py::test_a"
+
+
+# ---------------------------------------------------------------------------------------------
+# The result cache, resuming an interrupted run, and unreadable result files
+
+
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+from conftest import FIXTURES  # noqa: E402
+
+from ftcompat.execute import run_cases  # noqa: E402
+
+VERSIONS = {"torch": "2.5.1", "transformers": "4.47.1", "trl": "0.13.0"}
+
+
+class Harness:
+    """Stands in for pytest + the plugin: writes a passing record for each node id it is given."""
+
+    def __init__(self, stop_after=None):
+        self.calls, self.stop_after = [], stop_after
+
+    def __call__(self, *cmd, env):
+        cmd = list(cmd)
+        keys = json.loads(Path(cmd[cmd.index("--ftcompat-plan") + 1]).read_text())["cache_keys"]
+        out = Path(cmd[cmd.index("--ftcompat-out") + 1])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nodes = [c for c in cmd if "::test_" in c]
+        self.calls.append(nodes)
+        records = []
+        for node in nodes:
+            case = Path(node.split("::")[0]).stem
+            func, _, model = node.split("::")[1].partition("[")
+            model = model.rstrip("]") or None
+            cid = f"old::{case}[{func.removeprefix('test_')}{'@' + model if model else ''}]"
+            records.append({"id": cid, "combo": "old", "case": case, "variant": func.removeprefix("test_"),
+                            "model": model, "status": "pass", "cache_key": keys.get(cid), "env": {}})
+            out.write_text(json.dumps({"combo": "old", "cells": records}))
+            if self.stop_after and len(records) == self.stop_after:
+                raise KeyboardInterrupt
+
+
+@pytest.fixture
+def project(tmp_path, fixture_matrix):
+    shutil.copytree(FIXTURES / "cases", tmp_path / "cases")
+    from ftcompat.cases import discover
+
+    return tmp_path, fixture_matrix, discover(tmp_path / "cases")
+
+
+def run(project, harness, versions=VERSIONS):
+    root, matrix, cases = project
+    runner = Runner(log=lambda *_: None, run=harness)
+    out = root / "results" / "cells" / "old.json"
+    return run_cases(root, matrix, cases, matrix.combo("old"), "python", out, runner, versions), out
+
+
+def test_a_second_run_reuses_every_unchanged_cell(project):
+    first = Harness()
+    records, _ = run(project, first)
+    assert len(first.calls[0]) == len(records) == 5 and all(r["cache_key"] for r in records)
+    again = Harness()
+    records, _ = run(project, again)
+    assert again.calls == [] and all(r["cached"] for r in records)
+
+
+def test_a_changed_case_or_version_runs_again_and_force_runs_everything(project, monkeypatch):
+    run(project, Harness())
+    root = project[0]
+    (root / "cases" / "api.py").write_text((root / "cases" / "api.py").read_text() + "\n# changed\n")
+    h = Harness()
+    run(project, h)
+    assert h.calls == [[f"{root}/cases/api.py::test_import"]]
+    h = Harness()
+    run(project, h, {**VERSIONS, "trl": "0.14.0"})
+    assert len(h.calls[0]) == 5
+    monkeypatch.setenv("FTCOMPAT_FORCE", "1")
+    h = Harness()
+    run(project, h)
+    assert len(h.calls[0]) == 5
+
+
+def test_an_interrupted_run_keeps_finished_cells_and_resumes_with_the_rest(project):
+    with pytest.raises(KeyboardInterrupt):
+        run(project, Harness(stop_after=2))
+    out = project[0] / "results" / "cells" / "old.json"
+    assert len(json.loads(out.read_text())["cells"]) == 2
+    assert not out.with_name(".old.running.json").exists()
+    h = Harness()
+    records, _ = run(project, h)
+    assert len(h.calls[0]) == 3 and len(records) == 5
+
+
+def test_a_leftover_from_a_killed_run_is_folded_in(project):
+    records, out = run(project, Harness())
+    out.unlink()
+    out.with_name(".old.running.json").write_text(json.dumps({"combo": "old", "cells": records[:3]}))
+    h = Harness()
+    run(project, h)
+    assert len(h.calls[0]) == 2
+
+
+def test_a_corrupted_result_file_is_set_aside_and_its_cells_rerun(project):
+    _, out = run(project, Harness())
+    out.write_text('{"combo": "old", "cells": [{"id": "old::gen[na')  # truncated mid-write
+    h = Harness()
+    run(project, h)
+    assert len(h.calls[0]) == 5
+    aside = list(out.parent.glob("old.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_text().endswith("[na")

@@ -47,6 +47,25 @@ def test_skips():
 def test_crashes():
     """Kills its worker process."""
     os._exit(3)
+
+
+def test_segfaults():
+    """Dies on a null pointer, after printing."""
+    import ctypes
+
+    print("about to read address 0")
+    ctypes.string_at(0)
+
+
+def test_hangs():
+    """Never returns."""
+    import time
+
+    time.sleep(600)
+
+
+def test_runs_after_them():
+    """The worker that crashed is replaced and the combo goes on."""
 '''
 
 
@@ -55,14 +74,16 @@ def cells(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("harness")
     (tmp / "cases").mkdir()
     (tmp / "cases" / "outcomes.py").write_text(textwrap.dedent(CASE))
-    plan = {"combo": {"id": "here"}, "cases": {}, "models": {}, "work_dir": str(tmp / "work")}
+    plan = {"combo": {"id": "here"}, "cases": {"outcomes": {"timeout": 3}}, "models": {},
+            "work_dir": str(tmp / "work")}
     (tmp / "plan.json").write_text(json.dumps(plan))
     (tmp / "none.ini").write_text("[pytest]\n")
     out = tmp / "cells.json"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "ftcompat.harness.plugin", "-p", "no:cacheprovider",
          "-c", str(tmp / "none.ini"), "--rootdir", str(tmp), "--ftcompat-plan", str(tmp / "plan.json"),
-         "--ftcompat-out", str(out), "-n", "1", "cases/outcomes.py"],
+         "--ftcompat-out", str(out), "-n", "1", "--capture=no", "--max-worker-restart", "100",
+         "cases/outcomes.py"],
         cwd=tmp, capture_output=True, text=True,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")},
     )
@@ -136,10 +157,26 @@ def test_skip_has_reason(cells):
     assert cells["skips"]["signature"] == "needs CUDA and this machine has none"
 
 
-def test_crash_is_error_and_loses_nothing(cells):
-    assert cells["crashes"]["status"] == "error"
-    assert cells["crashes"]["exc_type"] == "WorkerCrashed"
-    assert len(cells) == 6
+def test_a_dead_worker_is_a_crash_and_loses_nothing(cells):
+    assert cells["crashes"]["status"] == "crash"
+    assert cells["crashes"]["signature"] == ("WorkerCrashed: the case's process died without a Python error "
+                                             "(killed, e.g. for memory?)")
+    assert cells["runs_after_them"]["status"] == "pass"
+    assert len(cells) == 9
+
+
+def test_a_segfault_is_a_crash_with_the_last_lines_of_its_output(cells):
+    got = cells["segfaults"]
+    assert (got["status"], got["signature"]) == ("crash", "WorkerCrashed: the case's process died: "
+                                                          "Fatal Python error: Segmentation fault")
+    assert "about to read address 0" in got["log"]
+    assert "in test_segfaults" in got["log"]
+
+
+def test_a_hang_becomes_a_timeout_after_the_case_limit(cells):
+    got = cells["hangs"]
+    assert (got["status"], got["signature"]) == ("timeout", "Timeout: ran past its 3 s time limit and was stopped")
+    assert "in test_hangs" in got["log"]  # the stacks the watchdog dumped say where it hung
 
 
 def test_wrapped_import_error_names_its_root_cause():

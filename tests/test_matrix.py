@@ -107,7 +107,33 @@ def test_bad_python_and_id(matrix_data, fixture_cases):
 def test_hub_model_needs_full_revision(matrix_data, fixture_cases):
     matrix_data["models"]["real"]["revision"] = "main"
     out = problems(matrix_data, fixture_cases)
-    assert out == ["matrix.yaml: models.real.revision: 'main' is not a full 40-hex commit"]
+    assert len(out) == 1
+    assert out[0].startswith("matrix.yaml: models.real.revision: 'main' is a branch or tag, not a commit")
+    # why (remote code at a moving revision) and how to find the commit
+    assert "trust_remote_code" in out[0]
+    assert "https://huggingface.co/org/model/commits/main" in out[0]
+    assert "HfApi().model_info('org/model', revision='main').sha" in out[0]
+
+
+@pytest.mark.parametrize("revision, says", [
+    ("0a67737", "'0a67737' is a short commit id; write all 40 characters"),
+    ("0A67737CC96D2554230F90338B163BC6380A2A85", "must be written in lowercase hex"),
+    ("v1.0", "'v1.0' is a branch or tag, not a commit"),
+    (12345, "12345 is not a commit id"),
+])
+def test_hub_revision_that_is_not_a_full_commit_says_why(matrix_data, fixture_cases, revision, says):
+    matrix_data["models"]["real"]["revision"] = revision
+    out = problems(matrix_data, fixture_cases)
+    assert len(out) == 1 and out[0].startswith("matrix.yaml: models.real.revision: ") and says in out[0]
+
+
+def test_hub_model_without_revision_is_refused(matrix_data, fixture_cases):
+    del matrix_data["models"]["real"]["revision"]
+    out = problems(matrix_data, fixture_cases)
+    assert len(out) == 1
+    assert out[0].startswith("matrix.yaml: models.real: missing required key 'revision': a hub model is pinned "
+                             "to a full 40-character commit")
+    assert "https://huggingface.co/org/model/commits/main" in out[0]
 
 
 def test_model_kind_and_tokenizer(matrix_data, fixture_cases):
@@ -175,3 +201,89 @@ def test_floor_and_as_of_fields(matrix_data, fixture_cases):
     assert any("combos[1].resolution: 'lowest' is not a resolution; did you mean 'lowest-direct'?" in x
                for x in out)
     assert any("combos[1].exclude_newer: 'last week' is not a date" in x for x in out)
+
+
+def test_a_case_timeout_must_be_positive_seconds(matrix_data, fixture_cases):
+    from ftcompat.matrix import MatrixError, parse
+
+    matrix_data["cases"]["gen"]["timeout"] = "soon"
+    with pytest.raises(MatrixError, match=r"cases\.gen\.timeout: 'soon' is not a number of seconds"):
+        parse(matrix_data, "matrix.yaml", fixture_cases)
+
+
+# ---- bad input on disk: what the user sees, and nothing already written changes (issue 6) ----------
+
+
+def _project(tmp_path, matrix_text):
+    """A checkout with the fixture cases, a matrix and a results folder holding a previous run."""
+    import shutil
+
+    from conftest import FIXTURES
+
+    shutil.copytree(FIXTURES / "cases", tmp_path / "cases")
+    shutil.copytree(FIXTURES / "cells", tmp_path / "results" / "cells")
+    (tmp_path / "results" / "grid.json").write_text('{"schema": "ftcompat-grid/1"}\n')
+    (tmp_path / "results" / "GRID.md").write_text("# the previous grid\n")
+    (tmp_path / "matrix.yaml").write_text(matrix_text)
+    return tmp_path
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_malformed_yaml_names_file_line_and_column_on_one_line(tmp_path):
+    (tmp_path / "cases").mkdir()
+    bad = tmp_path / "matrix.yaml"
+    bad.write_text("version: 1\ncombos:\n  - id: x\n    pins: {torch: '2.5.1', trl: [0.19\n    python: '3.11'\n")
+    with pytest.raises(MatrixError) as err:
+        load(bad)
+    (line,) = [p.render(str(bad)) for p in err.value.problems]
+    assert line.startswith(f"{bad}: line 5, column 11: not valid YAML: ")
+    assert "(while parsing a flow sequence that starts at line 4, column 33)" in line
+    assert "\n" not in line
+
+
+def test_a_key_given_twice_is_refused_instead_of_silently_keeping_the_last(tmp_path):
+    (tmp_path / "cases").mkdir()
+    bad = tmp_path / "matrix.yaml"
+    bad.write_text("combos:\n  - id: x\n    pins: {trl: '0.19.1', peft: '0.16.0', trl: '0.20.0'}\n")
+    with pytest.raises(MatrixError) as err:
+        load(bad)
+    assert [p.render("m") for p in err.value.problems] == [
+        "m: line 3, column 43: duplicate key 'trl' (first given at line 3, column 12); "
+        "YAML would silently keep only the last one"]
+
+
+def test_yaml_merge_keys_may_still_override(tmp_path):
+    import yaml
+
+    from ftcompat.matrix import _unique_key_loader
+
+    text = "base: &b {trl: '0.19.1', peft: '0.16.0'}\ncombo: {<<: *b, trl: '0.20.0'}\n"
+    assert yaml.load(text, Loader=_unique_key_loader())["combo"] == {"trl": "0.20.0", "peft": "0.16.0"}  # noqa: S506
+
+
+@pytest.mark.parametrize("text", [
+    "combos:\n  - id: old\n    pins: {torch: \n",                      # malformed YAML
+    "combos: []\nmodels: {}\ncases: {gen: {}, api: {}, gne: {}}\n",     # an unknown case
+])
+def test_render_on_a_broken_matrix_says_why_and_writes_nothing(tmp_path, capsys, text):
+    from ftcompat.cli import main
+
+    root = _project(tmp_path, text)
+    before = _snapshot(root / "results")
+    assert main(["--matrix", str(root / "matrix.yaml"), "render", "--results", str(root / "results")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{root / 'matrix.yaml'} is invalid (") and "Traceback" not in err
+    assert _snapshot(root / "results") == before
+
+
+def test_an_unknown_package_far_from_any_known_one_is_an_extra_pin(matrix_data, fixture_cases):
+    """Only near misses are typos; other names are extra pins, checked on the index by validate --online."""
+    matrix_data["combos"][0]["pins"]["flash-attn"] = "2.7.4"
+    m = parse(matrix_data, "matrix.yaml", fixture_cases)
+    assert m.combos[0].pins["flash-attn"] == "2.7.4"
+    matrix_data["combos"][0]["pins"]["datsets"] = "3.6.0"
+    assert problems(matrix_data, fixture_cases) == [
+        "matrix.yaml: combos[0].pins.datsets: unknown package 'datsets'; did you mean 'datasets'?"]

@@ -44,7 +44,8 @@ def test_skip_carries_reason():
 
 
 def test_statuses_are_lowercase_words():
-    assert [s.value for s in Status] == ["pass", "fail", "error", "skip", "not-installable", "flaky"]
+    assert [s.value for s in Status] == ["pass", "fail", "error", "skip", "not-installable", "flaky", "crash",
+                                         "timeout"]
 
 
 def test_first_line_and_signature_helpers():

@@ -30,7 +30,8 @@ def test_harness_plan_carries_only_needed_models(fixture_matrix):
     assert plan["models"]["tiny-b"] == {"kind": "tiny", "arch": "phi3", "tokenizer": "llama3",
                                         "seed": 0, "needs": [], "config": {"hidden_size": 128}}
     assert plan["combo"]["pins"]["torch"] is None
-    assert plan["cases"] == {"gen": {"models": ["tiny-a", "tiny-b"]}}  # no CUDA model on a cpu combo
+    # no CUDA model on a cpu combo; the case's time limit from matrix.yaml
+    assert plan["cases"] == {"gen": {"models": ["tiny-a", "tiny-b"], "timeout": 120.0}}
 
 
 def test_cuda_models_only_in_gpu_combos(fixture_matrix, fixture_cases):

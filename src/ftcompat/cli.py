@@ -14,24 +14,30 @@ from ftcompat.upstream import PROJECTS
 
 
 def cmd_validate(args) -> int:
-    """Validate matrix.yaml and list its combos."""
+    """Validate matrix.yaml (and with --online, every pin against the index and the resolver)."""
     matrix = load(args.matrix)
     print(f"{args.matrix}: {len(matrix.combos)} combos, {len(matrix.models)} models, "
-          f"{len(matrix.cases)} cases: ok")
+          f"{len(matrix.cases)} cases: {'valid; checking the pins online ...' if args.online else 'ok'}")
+    if args.online:
+        from ftcompat import preflight
+
+        return preflight.validate_online(matrix)
     return 0
 
 
 def cmd_render(args) -> int:
     """Merge results/cells into results/grid.json and render GRID.md and the terminal table."""
-    from ftcompat import history
+    from ftcompat import history, preflight
+    from ftcompat.harness.cellfile import atomic_write
 
     matrix = load(args.matrix)
     results = Path(args.results)
+    preflight.check_writable(results)
     grid = grid_mod.merge(matrix, discover(Path(args.matrix).parent / "cases"), results / "cells")
     past = history.load_all(results / "history")
     grid = grid_mod.with_failing_since(grid, history.failing_since(grid.cells, grid.generated_at, past))
     grid_mod.save(grid, results / "grid.json")
-    (results / "GRID.md").write_text(render.markdown(grid), encoding="utf-8")
+    atomic_write(results / "GRID.md", render.markdown(grid))
     print(render.terminal(grid))
     print(f"\nwrote {results / 'grid.json'} and {results / 'GRID.md'}")
     if not args.no_history:
@@ -103,6 +109,9 @@ def cmd_adhoc(args) -> int:
     matrix = load(args.matrix)
     combo = adhoc.adhoc_combo(pins, args.python, args.cases, args.floor, args.as_of)
     out = Path(args.out or f"results/adhoc/{combo.id}.json")
+    from ftcompat.preflight import check_writable
+
+    check_writable(out.parent, hint="pass --out to write the grid elsewhere")
     grid = adhoc.run_adhoc(matrix, _root(args.matrix), combo, out)
     print(render.terminal(grid))
     print(f"\nwrote {out}")
@@ -170,7 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftcompat", description=__doc__)
     parser.add_argument("--matrix", default="matrix.yaml", help="matrix file (default: matrix.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("validate", help=cmd_validate.__doc__).set_defaults(func=cmd_validate)
+    p = sub.add_parser("validate", help=cmd_validate.__doc__)
+    p.add_argument("--online", action="store_true",
+                   help="also check every pin is on the package index and each combo resolves (uv; installs nothing)")
+    p.set_defaults(func=cmd_validate)
     p = sub.add_parser("render", help=cmd_render.__doc__)
     p.add_argument("--results", default="results")
     p.add_argument("--no-history", action="store_true", help="do not keep a copy in <results>/history/")
@@ -229,11 +241,17 @@ def main(argv=None) -> int:
     """Entry point for the ``ftcompat`` command."""
     args = build_parser().parse_args(argv)
     args.matrix = _matrix_path(args.matrix)
+    from ftcompat.harness.cellfile import WriteFailed
+    from ftcompat.preflight import NotWritable
+
     try:
         return args.func(args)
     except MatrixError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except (WriteFailed, NotWritable) as exc:  # nothing already written was changed
+        print(f"ftcompat: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ftcompat.pins import public
 
-FAILING = ("fail", "error")
+FAILING = ("fail", "error", "crash", "timeout")
 
 
 @dataclass(frozen=True)

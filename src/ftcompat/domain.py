@@ -78,6 +78,7 @@ class CaseSpec:
 
     id: str
     models: tuple[str, ...] = ()
+    timeout: float | None = None  # seconds per cell; None: the harness default
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftcompat import install, plan
+from ftcompat import cache, envcheck, install, plan, preflight
 from ftcompat.cases import CaseFile
 from ftcompat.domain import Combo, Matrix
 from ftcompat.grid import complete, missing_record, read_cells
@@ -50,6 +50,9 @@ def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files:
     return [python, "-m", "pytest", "-p", "ftcompat.harness.plugin", "-p", "no:cacheprovider",
             "-c", str(ini), "--rootdir", str(root), "--ftcompat-plan", str(plan_file),
             "--ftcompat-out", str(out), "-n", workers(), "-q", "-rN", "--tb=line",
+            # Output goes to per-worker logs (the harness keeps each failing cell's tail); a crashed or
+            # timed-out worker is replaced as often as it takes to finish the combo.
+            "--capture=no", "--max-worker-restart", "1000",
             "--disable-warnings", *map(str, case_files)]
 
 
@@ -62,35 +65,73 @@ def only_cases(combo: Combo, selectors: str | None) -> Combo:
 
 
 def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, python: str,
-              out: Path, runner: Runner) -> list[dict]:
-    """Run the combo's cases with ``python`` and return its completed cell records (also on disk)."""
+              out: Path, runner: Runner, versions: dict | None = None) -> list[dict]:
+    """Run the combo's cells that have no current result and return its records (also on disk).
+
+    ``versions`` are the environment's resolved versions, for the result cache; without them every
+    cell runs. A leftover of an interrupted run is folded in first, so a rerun resumes.
+    """
     planned = plan.planned_cells(matrix, combo, cases)
     ran = set(plan.combo_cases(matrix, combo))
+    running = out.with_name(f".{out.stem}.running.json")
+    previous = merged(read_cells(out, runner.log), read_cells(running, runner.log))
     # A run of some cases only (FTCOMPAT_CASES) keeps the earlier results of the others.
-    kept = [r for r in read_cells(out) if r["case"] not in ran]
+    kept = [r for r in previous if r["case"] not in ran]
     work = root / WORK / "work" / combo.id
     plan_file = root / WORK / "plans" / f"{combo.id}.json"
-    atomic_write(plan_file, dumps(plan.harness_plan(matrix, combo, out, work)))
-    files = [cases[c].path for c in plan.combo_cases(matrix, combo)]
-    # The harness writes beside the combo's file, which is replaced only once the run is over: a
-    # run stopped half-way (Ctrl-C, a killed job) leaves the previous results whole.
-    running = out.with_name(f".{out.stem}.running.json")
-    running.unlink(missing_ok=True)
-    # Exit code 1 (a case failed) and 2-5 (interrupted, crashed) are results, not errors: what the
-    # harness wrote stays, and cells it never reached are filled in below.
-    runner(pytest_args(python, root, plan_file, running, files),
-           env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
-    records = complete(read_cells(running), planned, combo,
-                       "no result recorded: the harness stopped before this cell (see the log)")
-    running.unlink(missing_ok=True)
-    records = rerun_transient(records, cases, runner,
-                              lambda nodes, dest: pytest_args(python, root, plan_file, dest, nodes), running)
+    the_plan = plan.harness_plan(matrix, combo, out, work)
+    wanted = cache.keys(planned, {c: cases[c].path for c in ran}, versions, combo.python, the_plan) \
+        if versions else {}
+    the_plan["cache_keys"] = wanted
+    atomic_write(plan_file, dumps(the_plan))
+    reused = cache.hits([r for r in previous if r["case"] in ran], wanted)
+    todo = [c for c in planned if c.id not in {r["id"] for r in reused}]
+    if reused:
+        runner.log(f"{combo.id}: {len(reused)} cell(s) unchanged since their last run (cached; "
+                   f"FTCOMPAT_FORCE=1 runs them again), {len(todo)} to run")
+    fresh = _run(root, cases, combo, python, plan_file, out, todo, runner, merged(previous, reused)) if todo else []
+    records = reused + fresh
     write_cells(out, combo.id, records + kept)
+    running.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     runner.log(f"{combo.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return records
+
+
+def _run(root: Path, cases: dict[str, CaseFile], combo: Combo, python: str, plan_file: Path, out: Path,
+         todo: list, runner: Runner, previous: list[dict]) -> list[dict]:
+    """Run the cells in ``todo`` with the harness and return their completed records."""
+    running = out.with_name(f".{out.stem}.running.json")
+
+    def command(nodes, dest):
+        return pytest_args(python, root, plan_file, dest, nodes)
+
+    nodes = [node_id(cases[c.case], {"variant": c.variant, "model": c.model}) for c in todo]
+    running.unlink(missing_ok=True)
+    try:
+        # Exit code 1 (a case failed) and 2-5 (interrupted, crashed) are results, not errors: what the
+        # harness wrote stays, and cells it never reached are filled in below.
+        runner(command(nodes, running), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+    except BaseException:
+        # Ctrl-C or a killed session: keep every finished cell next to the earlier results, so the
+        # same command resumes with only what is missing.
+        write_cells(out, combo.id, merged(previous, read_cells(running, runner.log)))
+        running.unlink(missing_ok=True)
+        raise
+    records = complete(read_cells(running, runner.log), todo, combo,
+                       "no result recorded: the harness stopped before this cell (see the log)")
+    running.unlink(missing_ok=True)
+    return rerun_transient(records, cases, runner, command, running)
+
+
+def merged(*groups: list[dict]) -> list[dict]:
+    """Records by id, later groups replacing earlier ones."""
+    by_id: dict[str, dict] = {}
+    for group in groups:
+        by_id.update({r["id"]: r for r in group})
+    return list(by_id.values())
 
 
 def node_id(case: CaseFile, record: dict) -> str:
@@ -102,7 +143,8 @@ def node_id(case: CaseFile, record: dict) -> str:
 def rerun_transient(records: list[dict], cases: dict[str, CaseFile], runner: Runner,
                     command: Callable[[list[str], Path], list[str]], scratch: Path) -> list[dict]:
     """Run once more every cell that failed with a transient error; a pass then makes it ``flaky``."""
-    todo = {r["id"] for r in records if r["status"] in ("fail", "error")
+    # A timeout is not retried: a hang would cost its whole limit again.
+    todo = {r["id"] for r in records if r["status"] in ("fail", "error", "crash")
             and is_transient(f"{r.get('signature')} {r.get('message')}")}
     if not todo:
         return records
@@ -141,10 +183,17 @@ def not_installable(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, ou
 def install_and_run(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, venv: Path,
                     out: Path, runner: Runner) -> str | None:
     """Install the combo into ``venv`` and run its cases; return the reason when it is not installable."""
+    if not install.can_reuse(venv, combo, dict(os.environ), root):
+        # A typo'd version says so in one line, instead of as a resolver dump after a slow install.
+        reason = preflight.pins_problem(combo)
+        if reason:
+            runner.log(reason)
+            return not_installable(matrix, cases, combo, out, reason)
     result = install.install(venv, combo, root, log=runner.log)
     if not result.ok:
         runner.log("\n".join(result.output.strip().splitlines()[-40:]))
         return not_installable(matrix, cases, combo, out, result.output)
     runner.log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
-    run_cases(root, matrix, cases, combo, str(venv / "bin" / "python"), out, runner)
+    versions = install.read_stamp(venv).get("resolved") or envcheck.resolved(venv)
+    run_cases(root, matrix, cases, combo, str(venv / "bin" / "python"), out, runner, versions)
     return None

@@ -68,11 +68,27 @@ def complete(records: list[dict], planned: list[Cell], combo: Combo, why: str) -
     return records + extra
 
 
-def read_cells(path: Path) -> list[dict]:
-    """Read one combo's cell file (empty when absent)."""
-    if not Path(path).exists():
+def read_cells(path: Path, log=None) -> list[dict]:
+    """Read one combo's cell file (empty when absent).
+
+    A truncated or corrupted file is never trusted nor silently dropped: it is moved aside as
+    ``<name>.corrupt-<time>``, ``log`` is told where, and its cells count as not run.
+    """
+    path = Path(path)
+    if not path.exists():
         return []
-    return json.loads(Path(path).read_text(encoding="utf-8")).get("cells", [])
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        cells = data["cells"]
+        if not isinstance(cells, list) or not all(isinstance(c, dict) and "id" in c for c in cells):
+            raise ValueError("'cells' is not a list of cell records")
+        return cells
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        path.replace(aside)
+        (log or print)(f"{path}: unreadable result file ({type(exc).__name__}: {exc}); moved aside to "
+                       f"{aside.name}; its cells will be run again")
+        return []
 
 
 def resolved(records: list[Mapping]) -> dict:
@@ -97,7 +113,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
         for c in planned:
             if c.column not in columns:
                 columns.append(c.column)
-        records = read_cells(Path(cells_dir) / f"{combo.id}.json")
+        records = read_cells(Path(cells_dir) / f"{combo.id}.json", warnings.append)
         stale = [r["id"] for r in records if r["id"] not in planned_ids]
         if stale:
             warnings.append(f"{combo.id}: ignoring {len(stale)} cell(s) no longer planned: {stale[:3]}")

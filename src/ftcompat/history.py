@@ -10,7 +10,7 @@ from pathlib import Path
 from ftcompat.harness.cellfile import atomic_write
 
 HISTORY = Path("results/history")
-FAILING = ("fail", "error")
+FAILING = ("fail", "error", "crash", "timeout")
 
 
 def matrix_hash(matrix_path: Path) -> str:

@@ -11,7 +11,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftcompat import envcheck
 from ftcompat.domain import Combo
+from ftcompat.redact import redact
 
 # Packages the harness itself needs inside every pinned env; none of them touches the stack's pins.
 # setuptools too: a pip-made venv on Python <= 3.11 has it and users' code relies on that without
@@ -98,28 +100,41 @@ def stamp_for(combo: Combo, environ: dict, root: Path | str = "") -> dict:
             "exclude_newer": combo.exclude_newer, "harness": list(HARNESS_REQUIREMENTS)}
 
 
+def read_stamp(venv: Path) -> dict:
+    """The stamp an install left, or {} when there is none (or it is unreadable)."""
+    try:
+        return json.loads((venv / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def can_reuse(venv: Path, combo: Combo, environ: dict, root: Path | str = "") -> bool:
     """True when the env was built from identical pins and none of them tracks the newest release."""
-    stamp = venv / STAMP
-    if combo.tracks_newest or not stamp.exists() or not (venv / "bin" / "python").exists():
+    if combo.tracks_newest or not (venv / "bin" / "python").exists():
         return False
-    try:
-        return json.loads(stamp.read_text()) == stamp_for(combo, environ, root)
-    except ValueError:
-        return False
+    stamp = read_stamp(venv)
+    stamp.pop("resolved", None)
+    return stamp == stamp_for(combo, environ, root)
 
 
 def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None,
             log=print) -> InstallResult:
     """Install the pins, then the harness without dependencies so it can never move a pin."""
     environ = dict(os.environ if environ is None else environ)
+    repair = False
     if can_reuse(venv, combo, environ, root):
-        return InstallResult(True, "pins unchanged: reusing the environment", reused=True)
+        broken = envcheck.problems(venv, read_stamp(venv).get("resolved") or {})
+        if not broken:
+            return InstallResult(True, "pins unchanged: reusing the environment", reused=True)
+        log(f"the environment was changed since it was built ({'; '.join(broken)}): reinstalling")
+        repair = True
     (venv / STAMP).unlink(missing_ok=True)
     uv = find_uv()
     cmd = install_command(venv, requirements(combo), environ, combo.tracks_newest, uv,
                           combo.resolution, combo.exclude_newer)
-    log(" ".join(cmd))
+    if repair:
+        cmd.append("--reinstall" if uv else "--force-reinstall")
+    log(redact(" ".join(cmd)))  # an index URL may carry a password
     proc = subprocess.run(cmd, capture_output=True, text=True, env=environ)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -131,7 +146,8 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None,
     harness = install_command(venv, ["--no-deps", "-e", str(root)], environ, False, uv)
     log(" ".join(harness))
     subprocess.run(harness, check=True, capture_output=True, text=True, env=environ)
-    (venv / STAMP).write_text(json.dumps(stamp_for(combo, environ, root), indent=2, sort_keys=True))
+    stamp = {**stamp_for(combo, environ, root), "resolved": envcheck.resolved(venv)}
+    (venv / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True))
     return InstallResult(True, output)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ftcompat.cases import CaseFile, discover
 from ftcompat.domain import STACK, CaseSpec, Combo, KnownIssue, Matrix, ModelSpec, frozen_map
+from ftcompat.harness import envinfo
 from ftcompat.selector import match
 
 TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
@@ -24,7 +25,7 @@ RESOLUTIONS = ("highest", "lowest-direct")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
 HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description", "gated")
-CASE_KEYS = ("models",)
+CASE_KEYS = ("models", "timeout")
 MODEL_KINDS = ("tiny", "hub")
 NEEDS = ("network", "cuda")
 TOKENIZERS = ("llama2-chat", "llama3")
@@ -32,6 +33,14 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PYTHON_RE = re.compile(r"^3\.\d{1,2}$")
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 PKG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DUPLICATE = "duplicate key"
+# Besides the stack, the packages combos pin most (the ones every cell records); a near miss of one
+# of these is a typo, anything else is taken as an extra pin and checked on the index online.
+KNOWN_PACKAGES = tuple(dict.fromkeys((*STACK, *envinfo.STACK, *envinfo.SUPPORT)))
+COMMIT_HELP = ("trust_remote_code runs the repo's own code, so ftcompat only allows it at a fixed commit, and "
+               "results are only reproducible at one; take the 40-character commit id from "
+               "https://huggingface.co/{repo}/commits/main or `python -c \"from huggingface_hub import HfApi; "
+               "print(HfApi().model_info('{repo}', revision='{rev}').sha)\"`")
 
 
 @dataclass(frozen=True)
@@ -218,8 +227,8 @@ class _Checker:
         for pkg, value in data.items():
             key = f"{path}.{pkg}"
             if pkg not in STACK:
-                close = difflib.get_close_matches(str(pkg), STACK, n=1, cutoff=0.75)
-                if close:
+                close = difflib.get_close_matches(str(pkg), KNOWN_PACKAGES, n=1, cutoff=0.75)
+                if close and close[0] != pkg:
                     self.add(key, f"unknown package {pkg!r}; did you mean {close[0]!r}?")
                     continue
                 if not isinstance(pkg, str) or not PKG_RE.match(pkg):
@@ -236,14 +245,13 @@ class _Checker:
             self.add(f"{path}.kind", f"{kind!r} is not a model kind{suggest(kind, MODEL_KINDS)}")
             return None
         data = self.mapping(raw, path, TINY_KEYS if kind == "tiny" else HUB_KEYS,
-                            ("arch",) if kind == "tiny" else ("repo", "revision"))
+                            ("arch",) if kind == "tiny" else ("repo",))
         needs = self.str_list(data.get("needs", []), f"{path}.needs")
         for j, need in enumerate(needs):
             if need not in NEEDS:
                 self.add(f"{path}.needs[{j}]", f"unknown need {need!r}{suggest(need, NEEDS)}")
         if kind == "hub":
-            if "revision" in data:
-                self.string(data["revision"], f"{path}.revision", SHA_RE, "a full 40-hex commit")
+            self.revision(data, path)
             needs = sorted(set(needs) | {"network"})
             if not isinstance(data.get("gated", False), bool):
                 self.add(f"{path}.gated", f"expected true or false, got {data['gated']!r}")
@@ -266,6 +274,27 @@ class _Checker:
             gated=bool(data.get("gated", False)),
         )
 
+    def revision(self, data: dict, path: str) -> None:
+        """A hub model's revision must be a full commit: a branch or tag moves under the grid."""
+        repo = data.get("repo") if isinstance(data.get("repo"), str) else "<repo>"
+        if "revision" not in data:
+            self.add(path, "missing required key 'revision': a hub model is pinned to a full 40-character commit. "
+                           + COMMIT_HELP.format(repo=repo, rev="main"))
+            return
+        rev = data["revision"]
+        if isinstance(rev, str) and SHA_RE.match(rev):
+            return
+        if isinstance(rev, str) and re.fullmatch(r"[0-9a-fA-F]{7,39}", rev):
+            why = f"{rev!r} is a short commit id; write all 40 characters"
+        elif isinstance(rev, str) and re.fullmatch(r"[0-9A-F]{40}", rev, re.IGNORECASE):
+            why = f"{rev!r} must be written in lowercase hex, as the Hub does"
+        elif isinstance(rev, str):
+            why = f"{rev!r} is a branch or tag, not a commit: it can point at new code tomorrow"
+        else:
+            why = f"{rev!r} is not a commit id (a YAML number or null?); quote the 40-character commit"
+        ref = rev if isinstance(rev, str) else "main"
+        self.add(f"{path}.revision", f"{why}. {COMMIT_HELP.format(repo=repo, rev=ref)}")
+
     def case(self, cid, raw, path: str, models: dict) -> CaseSpec | None:
         if cid not in self.cases:
             self.add(path, f"unknown case {cid!r} (no file cases/{cid}.py){suggest(cid, self.cases)}")
@@ -277,7 +306,12 @@ class _Checker:
                 self.add(f"{path}.models[{j}]", f"unknown model {name!r}{suggest(name, models)}")
         if any(self.cases[cid].uses_model) and not names:
             self.add(f"{path}.models", f"case {cid!r} runs on a model; list at least one")
-        return CaseSpec(cid, tuple(names))
+        timeout = data.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or timeout <= 0):
+            self.add(f"{path}.timeout", f"{timeout!r} is not a number of seconds > 0 (e.g. timeout: 600)")
+            timeout = None
+        return CaseSpec(cid, tuple(names), float(timeout) if timeout else None)
 
 
 def parse(data: Any, source: str, cases: dict[str, CaseFile]) -> Matrix:
@@ -324,6 +358,50 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile]) -> Matrix:
     return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source, tuple(issues))
 
 
+def _unique_key_loader():
+    """A SafeLoader that refuses a key given twice in one mapping instead of keeping the last.
+
+    ``pins: {trl: "0.19.1", trl: "0.20.0"}`` would otherwise test 0.20.0 without a word.
+    """
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        first = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` then an override is how merges are meant to be used
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                seen = first.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the safe constructor reports it
+                continue
+            if seen is not key_node.start_mark:
+                problem = (f"{DUPLICATE} {key!r} (first given at line {seen.line + 1}, column {seen.column + 1}); "
+                           "YAML would silently keep only the last one")
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return UniqueKeyLoader
+
+
+def _yaml_problem(exc) -> str:
+    """The parser's complaint on one line, with where the construct it was reading began."""
+    problem = getattr(exc, "problem", None) or ""
+    if problem.startswith(DUPLICATE):
+        return problem
+    if not problem:
+        return f"not valid YAML: {exc}"
+    context, mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    at = getattr(exc, "problem_mark", None)
+    if context and mark and (not at or (mark.line, mark.column) != (at.line, at.column)):
+        context = f"{context} that starts at line {mark.line + 1}, column {mark.column + 1}"
+    return f"not valid YAML: {problem}" + (f" ({context})" if context else "")
+
+
 def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) -> Matrix:
     """Read and validate ``path``; cases are looked up in ``cases/`` beside it unless given."""
     import yaml
@@ -331,11 +409,11 @@ def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) 
     path = Path(path)
     cases_dir = Path(cases_dir) if cases_dir else path.parent / "cases"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
-        raise MatrixError(str(path), [Problem(where, f"not valid YAML: {exc}")]) from None
+        raise MatrixError(str(path), [Problem(where, _yaml_problem(exc))]) from None
     except FileNotFoundError:
         raise MatrixError(str(path), [Problem("(file)", "no such file")]) from None
     return parse(data, str(path), discover(cases_dir))

@@ -16,6 +16,8 @@ class Status(str, enum.Enum):
     SKIP = "skip"
     NOT_INSTALLABLE = "not-installable"
     FLAKY = "flaky"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
 
     def __str__(self) -> str:
         return self.value
@@ -28,6 +30,8 @@ SYMBOLS = {
     Status.SKIP: "⏭️ skip",
     Status.NOT_INSTALLABLE: "🚫 not-installable",
     Status.FLAKY: "🔀 flaky",
+    Status.CRASH: "☠️ crash",
+    Status.TIMEOUT: "⏱️ timeout",
 }
 
 LEGEND = {
@@ -38,6 +42,10 @@ LEGEND = {
     Status.NOT_INSTALLABLE: "the combo's pins do not resolve or install; no case ran",
     Status.FLAKY: "failed with a transient error (out of memory, timeout, killed worker), then passed on the "
                   "automatic rerun with the same versions; the first failure is shown",
+    Status.CRASH: "the case's process died (segfault, abort, killed for memory); the last lines of its output "
+                  "are kept; the rest of the combo still ran",
+    Status.TIMEOUT: "the case ran past its time limit (matrix.yaml `cases.<id>.timeout`) and was stopped; "
+                    "the rest of the combo still ran",
 }
 
 # Failures that say more about the machine than the stack: such a cell is run once more.
@@ -54,7 +62,8 @@ def is_transient(signature: str | None) -> bool:
     return bool(TRANSIENT.search(signature or ""))
 
 # Exceptions that mean the harness or its setup broke, never the behaviour under test.
-SETUP_ERROR_TYPES = frozenset({"CaseSetupError"})
+# A refused trust_remote_code is the harness's policy stopping the case, not the stack failing.
+SETUP_ERROR_TYPES = frozenset({"CaseSetupError", "RemoteCodeRefused"})
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path) -> dic
     return {
         "combo": {"id": combo.id, "python": combo.python, "pins": dict(combo.pins),
                   "tags": list(combo.tags)},
-        "cases": {c: {"models": models[c]} for c in case_ids},
+        "cases": {c: {"models": models[c], "timeout": matrix.cases[c].timeout} for c in case_ids},
         "models": {m: matrix.models[m].to_plan() for m in model_names},
         "out": str(out),
         "work_dir": str(work_dir),

@@ -11,8 +11,9 @@ from ftcompat.grid import Grid, column_of
 from ftcompat.outcome import LEGEND, SYMBOLS, Status
 
 NOT_RUN = "·"
-NOTED = {Status.FAIL, Status.ERROR, Status.SKIP, Status.NOT_INSTALLABLE, Status.FLAKY}
-WORDS = {s: s.value.upper() if s in (Status.FAIL, Status.ERROR) else s.value for s in Status}
+NOTED = {Status.FAIL, Status.ERROR, Status.SKIP, Status.NOT_INSTALLABLE, Status.FLAKY, Status.CRASH, Status.TIMEOUT}
+WORDS = {s: s.value.upper() if s in (Status.FAIL, Status.ERROR, Status.CRASH, Status.TIMEOUT) else s.value
+         for s in Status}
 TRIAGE_SYMBOLS = {"known": "📌 known", "fixed?": "❓ fixed?"}
 TRIAGE_WORDS = {"known": "known", "fixed?": "fixed?"}
 TRIAGE_LEGEND = {
@@ -21,6 +22,8 @@ TRIAGE_LEGEND = {
 }
 SECTIONS = (
     ("new", "New failures and errors"),
+    ("crash", "Crashed: the case's process died"),
+    ("timeout", "Timed out"),
     ("known", "Known issues"),
     ("fixed?", "Possibly fixed: covered by a known issue, but passing"),
     ("flaky", "Flaky: failed, then passed on the automatic rerun"),

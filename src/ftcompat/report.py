@@ -18,8 +18,10 @@ from pathlib import Path
 
 from ftcompat import repro, upstream
 from ftcompat.grid import Grid, column_of
+from ftcompat.harness.cellfile import atomic_write
 from ftcompat.outcome import without_env_paths
 from ftcompat.pins import _key, public
+from ftcompat.redact import redact
 from ftcompat.selector import match_column
 
 REPORTS = Path("results/reports")
@@ -269,10 +271,10 @@ def slug(cell_id: str) -> str:
 
 def write(report: Report, out: Path, meta: Mapping) -> Path:
     """Write REPORT.md, repro.py and report.json (how to rebuild it) into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "repro.py").write_text(report.script, encoding="utf-8")
-    (out / "REPORT.md").write_text(report.markdown, encoding="utf-8")
-    (out / "report.json").write_text(json.dumps(dict(meta), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # Reports are pasted into public trackers: no HF token may reach them, repro.py included.
+    atomic_write(out / "repro.py", redact(report.script))
+    atomic_write(out / "REPORT.md", redact(report.markdown))
+    atomic_write(out / "report.json", redact(json.dumps(dict(meta), indent=2, sort_keys=True) + "\n"))
     return out
 
 

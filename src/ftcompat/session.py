@@ -14,12 +14,22 @@ CELLS = Path("results") / "cells"
 
 def run_combo(session, combo_id: str, root: Path | None = None) -> None:
     """Build (or reuse) the combo's env, run its cases there and write results/cells/<combo>.json."""
+    from ftcompat.harness.cellfile import WriteFailed
+    from ftcompat.preflight import NotWritable, check_writable
+
     root = Path(root or Path.cwd()).resolve()
     matrix = load(root / "matrix.yaml")
+    try:
+        check_writable(root / CELLS, hint="fix the folder's permissions")
+    except NotWritable as exc:
+        session.error(str(exc))
     combo = only_cases(matrix.combo(combo_id), os.environ.get("FTCOMPAT_CASES"))
     runner = Runner(log=session.log, run=lambda *cmd, env: session.run(
         *cmd, env=env, success_codes=list(range(0, 6)), external=True))
-    reason = install_and_run(root, matrix, discover(root / "cases"), combo,
-                             Path(session.virtualenv.location), root / CELLS / f"{combo.id}.json", runner)
+    try:
+        reason = install_and_run(root, matrix, discover(root / "cases"), combo,
+                                 Path(session.virtualenv.location), root / CELLS / f"{combo.id}.json", runner)
+    except WriteFailed as exc:  # a full disk: the earlier results are unchanged, say so and stop
+        session.error(str(exc))
     if reason:
         session.skip(f"not-installable: {reason}")

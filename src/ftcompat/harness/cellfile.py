@@ -2,28 +2,67 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
+from ftcompat.redact import redact
+
+
+class WriteFailed(OSError):
+    """A result file could not be written; the previous version of it is unchanged."""
+
+    def __init__(self, code: int | None, message: str):
+        super().__init__(code, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
 
 def dumps(data) -> str:
-    """Serialise with the one JSON style every ftcompat file uses."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    """Serialise with the one JSON style every ftcompat file uses, with HF tokens masked."""
+    return redact(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    """Replace ``path`` with ``text`` so a reader never sees half a file; on failure keep the old one."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:
+        raise _failed(path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            # mkstemp makes the file private (0600); results are for sharing, so keep the old
+            # file's mode, or the usual 0644 for a new one.
+            os.fchmod(fh.fileno(), stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
             fh.write(text)
+            fh.flush()
+            # A full disk can show only at fsync (delayed allocation); find out before the rename.
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _failed(path, exc) from exc
         raise
+
+
+def _failed(path: Path, exc: OSError) -> WriteFailed:
+    """The error to show: what happened, to which file, and that the old file is intact."""
+    kept = f"the previous {path} is unchanged" if path.exists() else f"{path} was not created"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        hint = "free some space (old environments under .nox/ or .ftcompat/ are the big ones) and run again"
+    else:
+        what = f"{type(exc).__name__}: {exc.strerror or exc}"
+        hint = "check the folder's permissions, or write the results elsewhere (--results)"
+    return WriteFailed(exc.errno, f"{what} while writing {path}; {kept}; {hint}")
 
 
 def write_cells(path: Path, combo: str, cells: list[dict]) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from ftcompat import outcome as oc
+from ftcompat import redact
 from ftcompat.domain import Cell
-from ftcompat.harness import api, envinfo
+from ftcompat.harness import api, envinfo, remote_code, watchdog
 from ftcompat.harness.cellfile import write_cells
 
 _KEY = "ftcompat"
@@ -46,7 +47,10 @@ def pytest_configure(config):
     # Remote code is copied into this cache; a per-run one stops stale modules leaking across combos.
     os.environ.setdefault("HF_MODULES_CACHE", str(work / "hf_modules"))
     config._ftcompat_work = work
-    if not hasattr(config, "workerinput"):
+    config._ftcompat_log = None
+    if hasattr(config, "workerinput"):
+        config._ftcompat_log = watchdog.capture_worker_output(work, config.workerinput["workerid"])
+    else:
         config.pluginmanager.register(_Recorder(config), "ftcompat-recorder")
 
 
@@ -81,8 +85,26 @@ def device():
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    """Start a fresh log for the case about to run."""
+    """Start a fresh log for the case about to run, with remote code allowed only where it is pinned."""
     api.begin()
+    # tmp_path counts as local: cases copy a tiny model there before loading its remote code.
+    remote_code.guard(item.config._ftcompat_work, item.config._ftcompat_plan.get("models", {}),
+                      [item.config._tmp_path_factory.getbasetemp()])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Run the case under its time limit, its output marked in the worker's log."""
+    config = item.config
+    if config._ftcompat_log is None:  # not under xdist: no separate process to stop
+        yield
+        return
+    watchdog.mark_start(item.nodeid)
+    case_id = Path(str(item.path)).stem
+    plan = config._ftcompat_plan
+    limit = plan.get("cases", {}).get(case_id, {}).get("timeout") or plan.get("timeout") or watchdog.DEFAULT_TIMEOUT
+    with watchdog.Watchdog(config._ftcompat_work, item.nodeid, float(limit)):
+        yield
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -117,9 +139,10 @@ def pytest_runtest_makereport(item, call):
         details=log.details,
         traceback=(full_tb or _traceback(rep)) if rep.failed else None,
         origin=origin,
-        log=_log_tail(rep) if rep.failed else None,
+        log=_log_tail(item, rep) if rep.failed else None,
     )
     rep.user_properties.append((_KEY, json.dumps(data, default=str)))
+    redact.scrub_report(rep)  # pytest's own report text reaches the terminal log
 
 
 def _with_root(exc: BaseException) -> str:
@@ -189,9 +212,12 @@ def _where(frame: traceback.FrameSummary, package: str | None) -> dict:
             "function": frame.name}
 
 
-def _log_tail(rep, lines: int = 40) -> str | None:
+def _log_tail(item, rep, lines: int = 40) -> str | None:
     """The last lines the case printed (stdout, stderr, logging) before it failed."""
-    text = "\n".join(t for t in (rep.capstdout, rep.capstderr, rep.caplog) if t)
+    if item.config._ftcompat_log is not None:
+        text = watchdog.tail(item.config._ftcompat_log, item.nodeid, lines) or ""
+    else:
+        text = "\n".join(t for t in (rep.capstdout, rep.capstderr, rep.caplog) if t)
     kept = [line for line in oc.without_env_paths(text).splitlines() if line.strip()]
     return "\n".join(kept[-lines:]) or None
 
@@ -217,7 +243,7 @@ class _Recorder:
     def pytest_runtest_logreport(self, report):
         """Fold each phase into its cell and flush the cell file when the cell is complete."""
         data = dict(report.user_properties).get(_KEY)
-        got = json.loads(data) if data else _crash_outcome(report)
+        got = json.loads(data) if data else _crash_outcome(report, self.config._ftcompat_work)
         cell = self.partial.setdefault(report.nodeid, {"duration_s": 0.0, "phases": {}})
         cell["duration_s"] += report.duration
         cell["phases"][report.when if data else "call"] = got
@@ -230,8 +256,9 @@ class _Recorder:
             self.env = envinfo.collect()
         case, variant, model = _split_nodeid(nodeid)
         got = _final(cell["phases"])
+        cell_id = Cell(self.combo, case, variant, model).id
         record = {
-            "id": Cell(self.combo, case, variant, model).id,
+            "id": cell_id,
             "combo": self.combo,
             "case": case,
             "variant": variant,
@@ -248,6 +275,7 @@ class _Recorder:
             "duration_s": round(cell["duration_s"], 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "env": self.env,
+            "cache_key": self.config._ftcompat_plan.get("cache_keys", {}).get(cell_id),
         }
         self.cells[record["id"]] = record
         if self.out:
@@ -269,12 +297,29 @@ def _final(phases: dict[str, dict]) -> dict:
     return {**final, "details": details}
 
 
-def _crash_outcome(report) -> dict:
-    """Outcome for a report that carries no classification: an xdist worker died mid-case."""
+def _crash_outcome(report, work: Path) -> dict:
+    """Outcome for a report that carries no classification: an xdist worker died mid-case.
+
+    The watchdog's marker says it was stopped for time; otherwise the process died on its own
+    (segfault, abort, killed for memory), and the worker's log holds its last words.
+    """
+    worker = getattr(getattr(report, "node", None), "workerinput", {}).get("workerid")
+    full = (watchdog.section(watchdog.log_path(work, worker), report.nodeid) if worker else None) or ""
+    # A crash dump is long: keep enough lines for the case's own output before it and its frames.
+    log = oc.without_env_paths("\n".join([ln for ln in full.splitlines() if ln.strip()][-80:])) or None
+    limit = watchdog.timed_out(work, report.nodeid)
+    if limit is not None:
+        message = f"ran past its {limit:g} s time limit and was stopped"
+        return {"status": oc.Status.TIMEOUT.value, "signature": f"Timeout: {message}", "exc_type": "Timeout",
+                "message": message, "step": None, "details": {}, "traceback": log, "log": log}
     text = str(report.longrepr or "worker crashed")
-    sig = oc.signature_of("WorkerCrashed", text)
-    return {"status": "error", "signature": sig, "exc_type": "WorkerCrashed",
-            "message": oc.first_line(text), "step": None, "details": {}, "traceback": text[-8000:]}
+    fatal = re.search(r"^Fatal Python error: (.+)$", full, re.MULTILINE)
+    # Stable across workers and combos: no worker name, the fatal error where Python printed one.
+    message = (f"the case's process died: Fatal Python error: {fatal.group(1).strip()}" if fatal
+               else "the case's process died without a Python error (killed, e.g. for memory?)")
+    return {"status": oc.Status.CRASH.value, "signature": oc.signature_of("WorkerCrashed", message),
+            "exc_type": "WorkerCrashed", "message": message, "step": None, "details": {},
+            "traceback": "\n".join(filter(None, [text[-2000:], log])), "log": log}
 
 
 def _split_nodeid(nodeid: str) -> tuple[str, str, str | None]:
