@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ftcompat import bisect_run, ciplan, render
+from ftcompat import bisect_run, ciplan, page, render
 from ftcompat import grid as grid_mod
 from ftcompat.cases import discover
 from ftcompat.matrix import MatrixError, load
@@ -29,6 +29,7 @@ def cmd_render(args) -> int:
     """Merge results/cells into results/grid.json and render GRID.md and the terminal table."""
     from ftcompat import history, preflight
     from ftcompat.harness.cellfile import atomic_write
+    from ftcompat.redact import redact
 
     matrix = load(args.matrix)
     results = Path(args.results)
@@ -38,8 +39,9 @@ def cmd_render(args) -> int:
     grid = grid_mod.with_failing_since(grid, history.failing_since(grid.cells, grid.generated_at, past))
     grid_mod.save(grid, results / "grid.json")
     atomic_write(results / "GRID.md", render.markdown(grid))
+    atomic_write(results / "index.html", redact(page.render_page(grid.to_dict())))
     print(render.terminal(grid))
-    print(f"\nwrote {results / 'grid.json'} and {results / 'GRID.md'}")
+    print(f"\nwrote {results / 'grid.json'}, {results / 'GRID.md'} and {results / 'index.html'}")
     if not args.no_history:
         print(f"kept a copy in {history.add(results / 'grid.json', Path(args.matrix), results / 'history')}")
     return 0
@@ -220,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
     bisect_run.add_parser(sub)
     ciplan.add_parser(sub)
+    page.add_parser(sub)
     p = sub.add_parser("diff", help=cmd_diff.__doc__)
     p.add_argument("old", help="the earlier grid JSON (e.g. `ftcompat history latest`)")
     p.add_argument("new", help="the later grid JSON")
