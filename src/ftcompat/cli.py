@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ftcompat import bisect_run, ciplan, page, render
+from ftcompat import bisect_run, ciplan, disk, page, render
 from ftcompat import grid as grid_mod
 from ftcompat.cases import discover
 from ftcompat.matrix import MatrixError, load
@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     bisect_run.add_parser(sub)
     ciplan.add_parser(sub)
     page.add_parser(sub)
+    disk.add_parser(sub)
     p = sub.add_parser("diff", help=cmd_diff.__doc__)
     p.add_argument("old", help="the earlier grid JSON (e.g. `ftcompat history latest`)")
     p.add_argument("new", help="the later grid JSON")
