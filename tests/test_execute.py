@@ -170,3 +170,77 @@ def test_a_corrupted_result_file_is_set_aside_and_its_cells_rerun(project):
     assert len(h.calls[0]) == 5
     aside = list(out.parent.glob("old.json.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_text().endswith("[na")
+
+
+KILL_CASE = '''"""Fixture: two quick cells and one that takes long unless told otherwise."""
+import os
+import time
+
+
+def test_first():
+    """Quick."""
+
+
+def test_second():
+    """Quick."""
+
+
+def test_slow():
+    """Slow in the first run, so the run can be killed while it is in flight."""
+    if os.environ.get("FTCOMPAT_TEST_SLOW"):
+        time.sleep(60)
+'''
+
+
+def test_a_really_killed_harness_resumes_with_only_the_missing_cell(tmp_path, monkeypatch):
+    """The harness process is SIGKILLed mid-run; the same command then runs only what is missing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    from ftcompat.cases import discover
+    from ftcompat.matrix import parse
+
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "killme.py").write_text(KILL_CASE)
+    cases = discover(tmp_path / "cases")
+    matrix = parse({"version": 1, "combos": [{"id": "k", "python": "3.11", "pins": {}, "tags": ["cpu"]}],
+                    "models": {}, "cases": {"killme": {}}}, "matrix.yaml", cases)
+    out = tmp_path / "results" / "cells" / "k.json"
+    env = {"PYTHONPATH": str(ROOT / "src"), "FTCOMPAT_WORKERS": "1"}
+    commands = []
+
+    def killing(*cmd, env):
+        commands.append(cmd)
+        running = out.with_name(".k.running.json")
+        proc = subprocess.Popen(cmd, env={**os.environ, **env, "FTCOMPAT_TEST_SLOW": "1"}, cwd=tmp_path,
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if running.exists() and len(json.loads(running.read_text())["cells"]) == 2:
+                break
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole harness: controller process and its worker
+        proc.wait()
+        raise KeyboardInterrupt  # what the killed job's caller sees
+
+    def normal(*cmd, env):
+        commands.append(cmd)
+        subprocess.run(cmd, env={**os.environ, **env}, cwd=tmp_path, check=False, capture_output=True)
+
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    monkeypatch.setenv("FTCOMPAT_WORKERS", "1")
+    with pytest.raises(KeyboardInterrupt):
+        run_cases(tmp_path, matrix, cases, matrix.combo("k"), sys.executable, out,
+                  Runner(log=lambda *_: None, run=killing), {"torch": "x"})
+    kept = {r["variant"]: r["status"] for r in json.loads(out.read_text())["cells"]}
+    assert kept == {"first": "pass", "second": "pass"}
+    records = run_cases(tmp_path, matrix, cases, matrix.combo("k"), sys.executable, out,
+                        Runner(log=lambda *_: None, run=normal), {"torch": "x"})
+    assert [c for c in commands[1] if "::" in c] == [f"{tmp_path}/cases/killme.py::test_slow"]
+    assert {r["variant"]: (r["status"], bool(r.get("cached"))) for r in records} == {
+        "first": ("pass", True), "second": ("pass", True), "slow": ("pass", False)}
