@@ -244,3 +244,12 @@ def test_a_really_killed_harness_resumes_with_only_the_missing_cell(tmp_path, mo
     assert [c for c in commands[1] if "::" in c] == [f"{tmp_path}/cases/killme.py::test_slow"]
     assert {r["variant"]: (r["status"], bool(r.get("cached"))) for r in records} == {
         "first": ("pass", True), "second": ("pass", True), "slow": ("pass", False)}
+
+
+def test_cells_are_handed_out_longest_first():
+    from ftcompat.domain import Cell
+    from ftcompat.execute import longest_first
+
+    cells = [Cell("c", "gen", v) for v in ("short", "new", "long")]
+    previous = [{"id": "c::gen[short]", "duration_s": 1.0}, {"id": "c::gen[long]", "duration_s": 25.0}]
+    assert [c.variant for c in longest_first(cells, previous)] == ["new", "long", "short"]

@@ -85,7 +85,7 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
     the_plan["cache_keys"] = wanted
     atomic_write(plan_file, dumps(the_plan))
     reused = cache.hits([r for r in previous if r["case"] in ran], wanted)
-    todo = [c for c in planned if c.id not in {r["id"] for r in reused}]
+    todo = longest_first([c for c in planned if c.id not in {r["id"] for r in reused}], previous)
     if reused:
         runner.log(f"{combo.id}: {len(reused)} cell(s) unchanged since their last run (cached; "
                    f"FTCOMPAT_FORCE=1 runs them again), {len(todo)} to run")
@@ -124,6 +124,16 @@ def _run(root: Path, cases: dict[str, CaseFile], combo: Combo, python: str, plan
                        "no result recorded: the harness stopped before this cell (see the log)")
     running.unlink(missing_ok=True)
     return rerun_transient(records, cases, runner, command, running)
+
+
+def longest_first(cells: list, previous: list[dict]) -> list:
+    """Cells ordered by their last duration, longest (and never timed) first.
+
+    xdist hands cases out in this order, so the long ones start at once and the short ones fill
+    the gaps, instead of one worker finishing a long case alone at the end.
+    """
+    took = {r["id"]: r.get("duration_s") or 0.0 for r in previous}
+    return sorted(cells, key=lambda c: -took.get(c.id, float("inf")))
 
 
 def merged(*groups: list[dict]) -> list[dict]:
