@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 from conftest import FIXTURES, ROOT
@@ -125,3 +126,26 @@ def test_without_the_guard_the_same_loads_all_succeed(tmp_path):
     assert {k: v for k, v in got.items() if k not in ("installed", "transformers")} == {
         k: "ok" for k in ("local_under_work", "local_elsewhere", "hub_no_revision", "hub_branch", "hub_pinned",
                           "snapshot_pinned", "unpinned_repo")}
+
+
+def test_the_guard_never_touches_lazy_attributes(monkeypatch):
+    """transformers 5.4's lazy module imports an image processor (needing Pillow) on attribute access."""
+    import types
+
+    def lazy(name):
+        raise ImportError(f"lazy import of {name} triggered")
+
+    package = types.ModuleType("transformers")
+    package.__path__ = []  # a package, as the real one is
+    package.__getattr__ = lazy
+    dmu = types.ModuleType("transformers.dynamic_module_utils")
+
+    def get_cached_module_file(pretrained_model_name_or_path, module_file, revision=None, **kwargs):
+        return "ok"
+
+    dmu.get_cached_module_file = get_cached_module_file
+    package.dynamic_module_utils = dmu
+    monkeypatch.setitem(sys.modules, "transformers", package)
+    monkeypatch.setitem(sys.modules, "transformers.dynamic_module_utils", dmu)
+    assert guard("/tmp/work", {}, []) is True
+    assert getattr(dmu.get_cached_module_file, "_ftcompat_guard", False)

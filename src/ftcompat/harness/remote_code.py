@@ -107,8 +107,10 @@ def guard(work_dir, models: Mapping[str, Mapping], roots: Iterable = ()) -> bool
     original = getattr(current, "__wrapped__", current)
     wrapped = current if getattr(current, "_ftcompat_guard", False) else _wrap(original)
     for name, module in list(sys.modules.items()):
+        # vars(), not getattr(): transformers' lazy modules import a submodule on attribute access,
+        # and on 5.4 that pulls in an image processor that needs Pillow (an import error in every cell).
         if (name == "transformers" or name.startswith("transformers.")) and module is not None \
-                and getattr(module, TARGET, None) is original:
+                and vars(module).get(TARGET) is original:
             setattr(module, TARGET, wrapped)
     return True
 
