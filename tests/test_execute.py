@@ -253,3 +253,16 @@ def test_cells_are_handed_out_longest_first():
     cells = [Cell("c", "gen", v) for v in ("short", "new", "long")]
     previous = [{"id": "c::gen[short]", "duration_s": 1.0}, {"id": "c::gen[long]", "duration_s": 25.0}]
     assert [c.variant for c in longest_first(cells, previous)] == ["new", "long", "short"]
+
+
+def test_a_setup_error_is_cached_but_a_missing_result_or_a_crash_is_not():
+    from ftcompat import cache
+
+    key = {"a": "k", "b": "k", "c": "k", "d": "k"}
+    records = [{"id": "a", "status": "error", "exc_type": "ImportError", "signature": "ImportError: no X",
+                "cache_key": "k"},
+               {"id": "b", "status": "error", "exc_type": None, "signature": "no result recorded", "cache_key": "k"},
+               {"id": "c", "status": "crash", "exc_type": "WorkerCrashed", "signature": "died", "cache_key": "k"},
+               {"id": "d", "status": "error", "exc_type": "OSError", "signature": "OSError: Connection reset",
+                "cache_key": "k"}]
+    assert [r["id"] for r in cache.hits(records, key)] == ["a"]

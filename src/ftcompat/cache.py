@@ -78,4 +78,18 @@ def hits(records, wanted: Mapping[str, str]) -> list[dict]:
     if forced():
         return []
     return [{**r, "cached": True} for r in records
-            if r.get("cache_key") and wanted.get(r["id"]) == r["cache_key"] and r["status"] in REUSABLE]
+            if r.get("cache_key") and wanted.get(r["id"]) == r["cache_key"] and reusable(r)]
+
+
+def reusable(record: Mapping) -> bool:
+    """A result of the versions themselves: not a crash, a timeout, a transient or a missing result.
+
+    A setup error with a real exception (an import that fails on these pins) is as repeatable as a
+    failure; an error with no exception type is a cell the harness never reached.
+    """
+    from ftcompat.outcome import is_transient
+
+    if record["status"] in REUSABLE:
+        return True
+    return (record["status"] == "error" and bool(record.get("exc_type"))
+            and not is_transient(f"{record.get('signature')} {record.get('message')}"))
