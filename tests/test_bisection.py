@@ -14,6 +14,7 @@ from conftest import ROOT
 from ftcompat import bisect_run, releases
 from ftcompat import bisection as bisect
 from ftcompat.bisection import Bisector, CellRun, Trial
+from ftcompat.versions import key as version_key
 
 CELL = "phi3_generate[remote_seen_tokens@tiny-phi3]"
 SIG = "AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'"
@@ -53,7 +54,7 @@ class Fake:
 
 
 def breaks_from(pkg, version):
-    return lambda pins: "fail" if bisect.version_key(pins[pkg]) >= bisect.version_key(version) else "pass"
+    return lambda pins: "fail" if version_key(pins[pkg]) >= version_key(version) else "pass"
 
 
 def bad_side(**moved):
@@ -82,7 +83,7 @@ def test_single_package_regression():
 
 
 def test_fix_direction_reports_the_first_good_release():
-    fixed = lambda pins: "fail" if bisect.version_key(pins["trl"]) < bisect.version_key("0.23.1") else "pass"  # noqa: E731
+    fixed = lambda pins: "fail" if version_key(pins["trl"]) < version_key("0.23.1") else "pass"  # noqa: E731
     good, bad = bad_side(trl="0.24.0"), bad_side(trl="0.20.0")
     bis = Bisector(Fake(fixed), lister(), good, bad, log=lambda *_: None)
     doc = doc_of(bis, bis.run())
@@ -108,7 +109,7 @@ def test_several_packages_one_flips():
 
 
 def test_several_packages_a_pair_flips():
-    together = lambda pins: ("fail" if bisect.version_key(pins["trl"]) >= bisect.version_key("0.21.0")  # noqa: E731
+    together = lambda pins: ("fail" if version_key(pins["trl"]) >= version_key("0.21.0")  # noqa: E731
                              and pins["peft"] == "0.17.1" else "pass")
     bad = bad_side(transformers="4.56.2", trl="0.23.0", peft="0.17.1")
     bis = Bisector(Fake(together), lister(), GOOD, bad, log=lambda *_: None)
@@ -169,7 +170,7 @@ def test_uninstallable_boundary_is_reported_as_a_range():
 
 
 def test_uninstallable_boundary_in_a_fix():
-    fixed = lambda pins: "fail" if bisect.version_key(pins["trl"]) < bisect.version_key("0.23.1") else "pass"  # noqa: E731
+    fixed = lambda pins: "fail" if version_key(pins["trl"]) < version_key("0.23.1") else "pass"  # noqa: E731
     fake = Fake(fixed, uninstallable={("trl", "0.23.1")})
     bis = Bisector(fake, lister(), bad_side(trl="0.24.0"), bad_side(trl="0.20.0"), log=lambda *_: None)
     doc = doc_of(bis, bis.run())

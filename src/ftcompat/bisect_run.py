@@ -26,9 +26,9 @@ from ftcompat.bisection import (
     differing,
     to_json,
     to_markdown,
-    version_key,
 )
 from ftcompat.domain import STACK, frozen_map
+from ftcompat.versions import key as version_key
 
 
 @dataclass

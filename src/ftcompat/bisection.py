@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ftcompat.domain import STACK, frozen_map
+from ftcompat.versions import key as version_key
 
 SCHEMA = "ftcompat-bisect/1"
 GOOD, BAD, UNTESTABLE, FLAKY = "good", "bad", "untestable", "flaky"
@@ -113,13 +114,6 @@ def step_signature(trial: Trial) -> str:
     cells = trial.runs[0] if trial.runs else ()
     failing = [c.signature for c in cells if c.status != "pass" and c.signature]
     return failing[0] if failing else ""
-
-
-def version_key(text: str):
-    """PEP 440 sort key (4.9 < 4.10), ignoring local labels such as ``+cpu``."""
-    from packaging.version import Version
-
-    return Version(Version(text).public)
 
 
 def differing(good: Mapping, bad: Mapping) -> list[str]:

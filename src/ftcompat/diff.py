@@ -6,9 +6,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ftcompat.pins import public
-
-FAILING = ("fail", "error", "crash", "timeout")
+from ftcompat.outcome import FAILING
+from ftcompat.versions import public
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ftcompat.harness.cellfile import atomic_write
+from ftcompat.outcome import FAILING
 
 HISTORY = Path("results/history")
-FAILING = ("fail", "error", "crash", "timeout")
 
 
 def matrix_hash(matrix_path: Path) -> str:

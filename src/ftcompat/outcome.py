@@ -61,6 +61,9 @@ def is_transient(signature: str | None) -> bool:
     """True when a failure's text matches a transient pattern worth one automatic rerun."""
     return bool(TRANSIENT.search(signature or ""))
 
+# Statuses that mean the cell's behaviour did not hold (failing since, diffs, bug reports).
+FAILING = ("fail", "error", "crash", "timeout")
+
 # Exceptions that mean the harness or its setup broke, never the behaviour under test.
 # A refused trust_remote_code is the harness's policy stopping the case, not the stack failing.
 SETUP_ERROR_TYPES = frozenset({"CaseSetupError", "RemoteCodeRefused"})

@@ -11,27 +11,16 @@ from dataclasses import dataclass
 
 from ftcompat.domain import STACK
 from ftcompat.grid import Grid, column_of
+from ftcompat.outcome import first_line
 from ftcompat.selector import match_column
+from ftcompat.versions import key as version_key
+from ftcompat.versions import public
 
 # "Newest" compares the resolved versions in this order: the library a fine-tuning script is
 # written against first, torch (which most pins leave to the platform) last.
 NEWNESS = ("transformers", "trl", "peft", "bitsandbytes", "accelerate", "torch")
 # Pinned alongside the stack because the cases ran with them (datasets 4 broke TRL 0.13's loader).
 ALSO_PINNED = ("datasets", "tokenizers")
-
-
-def public(version: str | None) -> str | None:
-    """Drop a local label (``2.13.0+cpu`` -> ``2.13.0``): ``==2.13.0`` matches every local build."""
-    return version.split("+", 1)[0] if version else version
-
-
-def _key(version: str | None):
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(public(version) or "0")
-    except InvalidVersion:
-        return Version("0")
 
 
 @dataclass(frozen=True)
@@ -51,7 +40,7 @@ class ComboVerdict:
 
     def newness(self) -> tuple:
         """Sort key: the resolved versions in ``NEWNESS`` order."""
-        return tuple(_key(self.versions.get(p)) for p in NEWNESS)
+        return tuple(version_key(self.versions.get(p)) for p in NEWNESS)
 
 
 @dataclass(frozen=True)
@@ -161,7 +150,7 @@ def blame(cells: Sequence[Mapping]) -> tuple[list[Avoid], list[Mapping]]:
     avoid = [Avoid(p, v, tuple(Blame(col, tuple(sorted(combos)), sig, why)
                                for (col, sig, why), combos in sorted(ev.items())))
              for (p, v), ev in found.items()]
-    return sorted(avoid, key=lambda a: (a.package, _key(a.version))), unattributed
+    return sorted(avoid, key=lambda a: (a.package, version_key(a.version))), unattributed
 
 
 def advise(package: str, pick: ComboVerdict | None, verdicts: Sequence[ComboVerdict],
@@ -169,15 +158,15 @@ def advise(package: str, pick: ComboVerdict | None, verdicts: Sequence[ComboVerd
     """Collect one package's picked, known-good, to-avoid and newer-but-not-picked versions."""
     picked = public(pick.versions.get(package)) if pick else None
     good = sorted({public(v.versions[package]) for v in verdicts if v.qualifies and v.versions.get(package)},
-                  key=_key)
+                  key=version_key)
     mine = tuple(a for a in avoid if a.package == package)
     newer: dict[str, list[str]] = {}
     if picked:
         for v in verdicts:
             version = public(v.versions.get(package))
-            if version and _key(version) > _key(picked):
+            if version and version_key(version) > version_key(picked):
                 newer.setdefault(version, []).append(_why_not(v, pick))
-    reasons = tuple((ver, "; ".join(why)) for ver, why in sorted(newer.items(), key=lambda kv: _key(kv[0])))
+    reasons = tuple((ver, "; ".join(why)) for ver, why in sorted(newer.items(), key=lambda kv: version_key(kv[0])))
     return PackageAdvice(package, picked, tuple(good), mine, reasons)
 
 
@@ -186,7 +175,7 @@ def _why_not(verdict: ComboVerdict, pick: ComboVerdict) -> str:
         return f"{verdict.combo} passes too, but {pick.combo} is newer overall (order: {', '.join(NEWNESS)})"
     first = verdict.blockers[0]
     more = f" and {len(verdict.blockers) - 1} more" if len(verdict.blockers) > 1 else ""
-    return f"{verdict.combo}: {column_of(first)} is {first['status']} ({_short(first.get('signature'))}){more}"
+    return f"{verdict.combo}: {column_of(first)} is {first['status']} ({first_line(first.get('signature'), 160)}){more}"
 
 
 def safe_pins(grid: Grid, selectors: Sequence[str] = ("*",), allow_known: bool = False) -> SafePins:
@@ -252,7 +241,8 @@ def report_text(sp: SafePins) -> str:
                   "Closest combos:", ""]
         for v in sp.closest():
             lines.append(f"- `{v.combo}` ({_versions(v)}): {len(v.blockers)} of {v.checked} cells do not pass")
-            lines += [f"  - `{column_of(c)}`: {c['status']}: {_short(c.get('signature'))}" for c in v.blockers[:8]]
+            lines += [f"  - `{column_of(c)}`: {c['status']}: {first_line(c.get('signature'), 160)}"
+                      for c in v.blockers[:8]]
         return "\n".join(lines) + "\n"
     lines += [f"Picked **`{sp.pick.combo}`** ({_versions(sp.pick)}): all {sp.pick.checked} selected cells pass."]
     if sp.pick.tolerated:
@@ -273,7 +263,7 @@ def report_text(sp: SafePins) -> str:
         by_column: dict[str, list[Mapping]] = {}
         for c in sp.unattributed:
             by_column.setdefault(column_of(c), []).append(c)
-        lines += [f"- `{col}` in {', '.join(c['combo'] for c in cs)}: {_short(cs[0].get('signature'))}"
+        lines += [f"- `{col}` in {', '.join(c['combo'] for c in cs)}: {first_line(cs[0].get('signature'), 160)}"
                   for col, cs in by_column.items()]
     return "\n".join(lines) + "\n"
 
@@ -290,12 +280,8 @@ def _blame_line(group: tuple[list[Blame], str, str]) -> str:
     blames, signature, because = group
     columns = ", ".join(f"`{b.column}`" for b in blames)
     combos = sorted({c for b in blames for c in b.combos})
-    return f"{columns} fail{'s' if len(blames) == 1 else ''} in {', '.join(combos)}: {_short(signature)} ({because})"
-
-
-def _short(text: str | None, limit: int = 160) -> str:
-    text = text or ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    verb = "fails" if len(blames) == 1 else "fail"
+    return f"{columns} {verb} in {', '.join(combos)}: {first_line(signature, 160)} ({because})"
 
 
 def _versions(v: ComboVerdict) -> str:

@@ -19,10 +19,11 @@ from pathlib import Path
 from ftcompat import repro, upstream
 from ftcompat.grid import Grid, column_of
 from ftcompat.harness.cellfile import atomic_write
-from ftcompat.outcome import without_env_paths
-from ftcompat.pins import _key, public
+from ftcompat.outcome import FAILING, first_line, without_env_paths
 from ftcompat.redact import redact
 from ftcompat.selector import match_column
+from ftcompat.versions import key as version_key
+from ftcompat.versions import public
 
 REPORTS = Path("results/reports")
 
@@ -55,11 +56,11 @@ def find_cell(grid: Grid, cell_id: str) -> Mapping:
     """The cell with this id, or a clear error naming close ids."""
     for record in grid.cells:
         if record["id"] == cell_id:
-            if record["status"] not in ("fail", "error"):
+            if record["status"] not in FAILING:
                 raise ReportError(f"{cell_id} is {record['status']}; only failing cells are reported")
             return record
     combo = cell_id.split("::", 1)[0]
-    near = [r["id"] for r in grid.cells if r["combo"] == combo and r["status"] in ("fail", "error")][:8]
+    near = [r["id"] for r in grid.cells if r["combo"] == combo and r["status"] in FAILING][:8]
     hint = f"; failing cells of {combo}: {', '.join(near)}" if near else ""
     raise ReportError(f"no cell {cell_id!r} in the grid{hint}")
 
@@ -78,10 +79,10 @@ def boundary(grid: Grid, cell: Mapping, package: str) -> Boundary:
             good.append(version)
         elif other["status"] == cell["status"] and other.get("exc_type") == cell.get("exc_type"):
             bad.append(version)
-    older_good = [v for v in good if _key(v) < _key(mine)] if mine else []
-    last_good = max(older_good, key=_key) if older_good else None
-    later_bad = [v for v in bad if not last_good or _key(v) > _key(last_good)]
-    first_bad = min(later_bad, key=_key) if later_bad else mine
+    older_good = [v for v in good if version_key(v) < version_key(mine)] if mine else []
+    last_good = max(older_good, key=version_key) if older_good else None
+    later_bad = [v for v in bad if not last_good or version_key(v) > version_key(last_good)]
+    first_bad = min(later_bad, key=version_key) if later_bad else mine
     return Boundary(package, last_good, first_bad, "this grid (releases in between were not run)")
 
 
@@ -130,7 +131,7 @@ def render(cell: Mapping, proj: upstream.Project, why: str, doc: str, bound: Bou
         "Checklist": "- [x] the script above is minimal, complete and runs on its own (`uv run repro.py`)\n"
                      "- [x] the traceback is complete",
     }
-    title = f"{cell['exc_type'] or 'Failure'} in {cell['case']}: {_short(cell.get('message'), 90)}"
+    title = f"{cell['exc_type'] or 'Failure'} in {cell['case']}: {first_line(cell.get('message'), 90)}"
     lines = [f"<!-- ftcompat bug report for {cell['id']}; paste below the line into {proj.new_issue_url} -->",
              f"**Title:** {title}", ""]
     issue = cell.get("known_issue")
@@ -257,11 +258,6 @@ def _fence(text: str, lang: str = "") -> str:
     # Longer than any backtick run inside, so a case that holds ``` cannot end the block early.
     ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
     return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
-
-
-def _short(text: str | None, limit: int) -> str:
-    text = (text or "").splitlines()[0] if text else ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def slug(cell_id: str) -> str:

@@ -11,7 +11,8 @@ import pprint
 from collections.abc import Mapping
 from pathlib import Path
 
-from ftcompat.pins import ALSO_PINNED, public
+from ftcompat.pins import ALSO_PINNED
+from ftcompat.versions import public
 
 PACKAGE = Path(__file__).resolve().parent
 # What a case may import from ftcompat, in import order; plugin and cell files stay behind.
