@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,13 +16,18 @@ import nox
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "src"))  # the controller runs from a checkout, installed or not
 
-from ftcompat.matrix import MatrixError, load  # noqa: E402
+from ftcompat.errors import InputError  # noqa: E402
+from ftcompat.matrix import load  # noqa: E402
+from ftcompat.plan import case_selectors  # noqa: E402
 from ftcompat.session import run_combo  # noqa: E402
 
 try:
     MATRIX = load(ROOT / "matrix.yaml")
-except MatrixError as _exc:  # one message naming file, place and value, not a traceback
-    sys.exit(f"nox: {_exc}")
+    if os.environ.get("FTCOMPAT_CASES") is not None:  # a typo must not run nothing and succeed
+        case_selectors(os.environ["FTCOMPAT_CASES"], MATRIX)
+except InputError as _exc:  # one message naming file, place and value, not a traceback
+    print(f"nox: {_exc}", file=sys.stderr)
+    sys.exit(_exc.return_code)  # the same code as `ftcompat validate` gives the same input
 
 nox.options.default_venv_backend = "uv|virtualenv" if shutil.which("uv") else "virtualenv"
 nox.options.reuse_venv = "yes"

@@ -39,11 +39,11 @@ models: {}
 cases:
   smoke: {}
 known_issues:
-  - id: old-pytest
+  - id: old-trl
     cells: [smoke]
-    when: {pytest: ">=1"}
+    when: {trl: ">=0.1"}
     url: https://github.com/example/upstream/issues/9
-    summary: "pytest exists"
+    summary: "trl exists"
     workaround: "none needed"
 """
 
@@ -77,6 +77,6 @@ def test_here_runs_in_this_interpreter(tmp_path):
     assert cells["runs"]["status"] == "pass" and cells["runs"]["id"] == "current::smoke[runs]"
     assert cells["breaks"]["signature"] == "KeyError: 'type'"
     assert grid.combos[0]["id"] == "current"
-    hits = adhoc.issues_affecting(matrix, {"pytest": "8.0.0"})
-    assert [i.id for i in hits] == ["old-pytest"]
+    hits = adhoc.issues_affecting(matrix, {"trl": "0.20.0"})
+    assert [i.id for i in hits] == ["old-trl"]
     assert adhoc.issues_affecting(matrix, {}) == []

@@ -15,7 +15,7 @@ def cell(cid, status, versions, signature=None):
 
 def grid(stamp, cells, tracking=("latest",)):
     combos = [{"id": c, "pins": {"transformers": None}} for c in tracking]
-    return {"generated_at": stamp, "cells": cells, "combos": combos}
+    return {"schema": "ftcompat-grid/1", "generated_at": stamp, "cells": cells, "combos": combos, "columns": []}
 
 
 OLD = grid("2026-11-01", [cell("latest::a[x]", "pass", V1), cell("latest::b[x]", "fail", V1),

@@ -1,10 +1,6 @@
 """Reading an environment from its files, and rebuilding one that was broken by hand."""
 
-import json
-import subprocess
-
-from ftcompat import envcheck, install
-from ftcompat.domain import Combo, frozen_map
+from ftcompat import envcheck
 
 
 def fake_venv(root, packages):
@@ -40,21 +36,3 @@ def test_a_deleted_package_or_file_is_noticed(tmp_path):
     shutil.rmtree(sp / "trl-0.20.0.dist-info")
     got = envcheck.problems(venv, expected)
     assert got == ["trl 0.20.0 is not installed any more", "peft 0.17.0 lost 1 file(s), e.g. peft/__init__.py"]
-
-
-def test_a_broken_reused_environment_is_reinstalled(tmp_path, monkeypatch):
-    venv = fake_venv(tmp_path, {"trl": "0.20.0"})
-    combo = Combo("c", "3.11", frozen_map({"trl": "0.20.0"}))
-    stamp = {**install.stamp_for(combo, {}, tmp_path), "resolved": {"trl": "0.20.0"}}
-    (venv / install.STAMP).write_text(json.dumps(stamp))
-    ran = []
-    monkeypatch.setattr(install, "find_uv", lambda: "uv")
-    done = subprocess.CompletedProcess([], 0, "", "")
-    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: ran.append(cmd) or done)
-    assert install.install(venv, combo, tmp_path, environ={}, log=lambda *_: None).reused
-    assert ran == []
-    (envcheck.site_packages(venv) / "trl" / "__init__.py").unlink()
-    notes = []
-    result = install.install(venv, combo, tmp_path, environ={}, log=notes.append)
-    assert not result.reused and "--reinstall" in ran[0]
-    assert "changed since it was built (trl 0.20.0 lost 1 file(s)" in notes[0]

@@ -1,9 +1,13 @@
-"""Installing pins: wheel sources passed on, reuse only on identical pins, resolver errors summarised."""
+"""Installing pins: resolve to a lock, sync exactly, reuse, and tell a verdict from a machine failure."""
 
 import json
 from pathlib import Path
 
-from ftcompat import install
+import pytest
+
+from ftcompat import install, space
+from ftcompat.domain import Combo, frozen_map
+from ftcompat.errors import MachineError, NotInstallable
 
 
 def test_pip_settings_are_passed_to_uv(fixture_matrix):
@@ -12,15 +16,6 @@ def test_pip_settings_are_passed_to_uv(fixture_matrix):
     assert install.index_args(env, "uv") == ["--find-links", "/opt/wheels", "--find-links", "/more",
                                              "--extra-index-url", "https://x/simple"]
     assert install.index_args(env, "pip") == ["--find-links", "/ignored-by-us"]
-
-
-def test_install_command_uv_and_pip(tmp_path):
-    reqs = ["torch==2.13.0", "pytest"]
-    uv = install.install_command(tmp_path, reqs, {"PIP_FIND_LINKS": "/w"}, False, "/bin/uv")
-    assert uv == ["/bin/uv", "pip", "install", "--python", str(tmp_path / "bin/python"),
-                  "--find-links", "/w", "torch==2.13.0", "pytest"]
-    pip = install.install_command(tmp_path, reqs, {}, True, None)
-    assert pip[:3] == [str(tmp_path / "bin/python"), "-m", "pip"] and "--upgrade" in pip
 
 
 def test_requirements_pin_exactly_and_leave_canaries_open(fixture_matrix):
@@ -45,7 +40,7 @@ def test_reuse_only_when_pins_match(tmp_path, fixture_matrix):
     assert not install.can_reuse(tmp_path, changed, {})
 
 
-def test_canary_is_never_reused(tmp_path, fixture_matrix):
+def test_canary_is_not_reused_without_asking_the_index(tmp_path, fixture_matrix):
     canary = fixture_matrix.combo("canary")
     _fake_env(tmp_path, canary, {})
     assert not install.can_reuse(tmp_path, canary, {})
@@ -64,3 +59,122 @@ def test_uv_resolver_failure_summary():
 def test_pip_failure_summary():
     out = "Collecting x\nERROR: Could not find a version that satisfies the requirement torch==9.9\n"
     assert install.failure_summary(out).startswith("ERROR: Could not find a version")
+
+
+# ---------------------------------------------------------------------------------------------
+# The install flow against a uv stand-in that behaves and fails the way uv does
+
+
+TRACKING = Combo("latest", "3.11", frozen_map({"torch": None, "trl": None}))
+PINNED = Combo("pinned", "3.11", frozen_map({"torch": "2.13.0", "trl": "0.19.1"}))
+
+
+@pytest.fixture
+def venv(tmp_path):
+    v = tmp_path / "venv"
+    (v / "bin").mkdir(parents=True)
+    (v / "bin" / "python").write_text("")
+    return v
+
+
+@pytest.fixture(autouse=True)
+def no_index(monkeypatch):
+    """The space check asks the index for wheel sizes; here every wheel is 1 MB."""
+    monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {n: 1_000_000 for n, _ in pkgs})
+
+
+def commands(calls):
+    return [c[:2] if c[0] == "pip" else c[:1] for c in calls()]
+
+
+def test_newest_is_resolved_from_fresh_metadata_without_upgrade_or_refetching_wheels(venv, tmp_path, fake_uv,
+                                                                                     monkeypatch):
+    result = install.install(venv, TRACKING, tmp_path, log=lambda *_: None)
+    calls = fake_uv()
+    compile_, sync = [c for c in calls if c[:2] == ["pip", "compile"]], [c for c in calls if c[:2] == ["pip", "sync"]]
+    assert "--refresh" in compile_[0]  # index metadata is refreshed ...
+    flat = [a for c in calls for a in c]
+    # ... but never with --upgrade / --reinstall, which in uv re-download and re-unpack every wheel
+    assert not {"--upgrade", "-U", "--reinstall", "--refresh-package"} & set(flat)
+    assert len(sync) == 1 and result.lock == ("pytest==1.0", "pytest-xdist==1.0", "setuptools==1.0", "torch==1.0",
+                                              "trl==1.0")
+    stamp = install.read_stamp(venv)
+    assert stamp["lock"] == list(result.lock) and stamp["resolved"]["trl"] == "1.0"
+    # The newest releases did not move: resolved again, and reused without touching the environment.
+    again = install.install(venv, TRACKING, tmp_path, log=lambda *_: None)
+    assert again.reused and again.output == install.REUSED_NEWEST
+    assert [c[:2] for c in fake_uv()[len(calls):]] == [["pip", "compile"]]
+    # They moved: the environment is synced to the new lock.
+    monkeypatch.setenv("FAKE_UV_NEWEST", "2.0")
+    moved = install.install(venv, TRACKING, tmp_path, log=lambda *_: None)
+    assert not moved.reused and "trl==2.0" in moved.lock
+    assert install.read_stamp(venv)["resolved"]["trl"] == "2.0"
+
+
+def test_pinned_combo_reuse_asks_nobody(venv, tmp_path, fake_uv):
+    install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+    n = len(fake_uv())
+    assert "--refresh" not in fake_uv()[0]  # exact pins: the cached index pages are good enough
+    assert install.install(venv, PINNED, tmp_path, log=lambda *_: None).reused
+    assert len(fake_uv()) == n
+
+
+def test_a_broken_reused_environment_reinstalls_only_the_broken_package(venv, tmp_path, fake_uv):
+    install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+    (venv / "lib" / "python3.11" / "site-packages" / "trl-0.19.1.dist-info" / "METADATA").unlink()
+    (venv / "lib" / "python3.11" / "site-packages" / "trl-0.19.1.dist-info").rmdir()
+    notes = []
+    result = install.install(venv, PINNED, tmp_path, log=notes.append)
+    sync = [c for c in fake_uv() if c[:2] == ["pip", "sync"]][-1]
+    assert not result.reused and sync[-2:] == ["--reinstall-package", "trl"]
+    assert any("changed since it was built (trl 0.19.1 is not installed any more)" in n for n in notes)
+
+
+@pytest.mark.parametrize("fail, kind, words", [
+    ("sync:nospace", MachineError, "no space left on device"),
+    ("sync:cache", MachineError, "uv's cache could not be used"),
+    ("sync:killed", MachineError, "the installer was killed"),
+    ("compile:network", MachineError, "the package index could not be reached"),
+    ("compile:notfound", NotInstallable, "there is no version of transformers==99.0.0"),
+])
+def test_failures_are_verdicts_only_when_the_versions_are_to_blame(venv, tmp_path, fake_uv, monkeypatch, fail, kind,
+                                                                   words):
+    monkeypatch.setenv("FAKE_UV_FAIL", fail)
+    with pytest.raises(kind) as err:
+        install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+    assert words in str(err.value) and type(err.value) is kind
+    assert not (venv / install.STAMP).exists()  # a half-built environment is never reused
+    if kind is MachineError:
+        assert err.value.return_code == 4
+    else:
+        assert err.value.return_code == 3
+
+
+def test_a_network_error_is_retried_a_bounded_number_of_times(venv, tmp_path, fake_uv, monkeypatch):
+    monkeypatch.setenv("FAKE_UV_FAIL", "compile:network-once")
+    notes = []
+    assert not install.install(venv, PINNED, tmp_path, log=notes.append).reused
+    assert sum(c[:2] == ["pip", "compile"] for c in fake_uv()) == 2
+    assert any("trying again in 0 s (retry 1 of 2)" in n for n in notes)
+    monkeypatch.setenv("FAKE_UV_FAIL", "compile:network")
+    (venv / install.STAMP).unlink()
+    before = len(fake_uv())
+    with pytest.raises(MachineError):
+        install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+    assert sum(c[:2] == ["pip", "compile"] for c in fake_uv()[before:]) == 3  # once, then 2 retries
+    monkeypatch.setenv("FAKE_UV_FAIL", "sync:nospace")
+    before = len(fake_uv())
+    with pytest.raises(MachineError):
+        install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+    assert sum(c[:2] == ["pip", "sync"] for c in fake_uv()[before:]) == 1  # a full disk is not retried
+
+
+def test_not_enough_space_is_refused_before_anything_is_installed(venv, tmp_path, fake_uv, monkeypatch):
+    monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {n: 3_000_000_000 for n, _ in pkgs})
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda p: type("U", (), {"free": 400_000_000, "total": 0})())
+    with pytest.raises(MachineError) as err:
+        install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+    text = str(err.value)
+    assert text.startswith("no space left on device: this environment needs about 37.5 GB")
+    assert "0.4 GB free" in text and "ftcompat clean" in text and "venv/" in text
+    assert not [c for c in fake_uv() if c[:2] == ["pip", "sync"]]

@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT
 
 from ftcompat import page
+from ftcompat.errors import InputError
 
 EVIL = "</script><img src=x onerror=\"window.__pwned=1\"> it's <b>bold</b> & \"quoted\" <!-- x"
 REAL_GRID = ROOT / "results" / "grid.json"
@@ -142,7 +143,8 @@ def test_cmd_page_writes_the_page_and_refuses_other_json(tmp_path, grid):
     args = type("Args", (), {"grid": str(src), "out": str(out)})
     assert page.cmd_page(args) == 0 and out.read_text().startswith("<!DOCTYPE html>")
     src.write_text('{"schema": "something-else"}')
-    assert page.cmd_page(args) == 2
+    with pytest.raises(InputError, match="not an ftcompat grid"):
+        page.cmd_page(args)
 
 
 def test_cli_parser_wiring():

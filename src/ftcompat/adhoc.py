@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,16 +22,24 @@ def parse_pins(args: list[str]) -> dict[str, str | None]:
     """Turn ``pkg==version`` arguments into pins; every stack package not named stays unpinned."""
     from packaging.version import InvalidVersion, Version
 
+    from ftcompat.errors import InputError
+    from ftcompat.releases import normalize
+
     pins: dict[str, str | None] = dict.fromkeys(STACK)
+    given: dict[str, str] = {}
     for arg in args:
         m = PIN_RE.match(arg.strip())
         if not m:
-            raise ValueError(f"{arg!r} is not a pin; write PACKAGE==VERSION, e.g. transformers==4.53.3")
+            raise InputError(f"{arg!r} is not a pin; write PACKAGE==VERSION, e.g. transformers==4.53.3")
         try:
             Version(m.group(2))
         except InvalidVersion:
-            raise ValueError(f"{arg!r}: {m.group(2)!r} is not a valid version") from None
-        pins[m.group(1).lower()] = m.group(2)
+            raise InputError(f"{arg!r}: {m.group(2)!r} is not a valid version") from None
+        name = normalize(m.group(1))
+        if name in given and given[name] != m.group(2):
+            raise InputError(f"{name} is pinned twice ({given[name]} and {m.group(2)}); pin each package once")
+        given[name] = m.group(2)
+        pins[name] = m.group(2)
     return pins
 
 
@@ -53,13 +61,14 @@ def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None) -> Com
 
 def make_venv(venv: Path, python: str) -> None:
     """Create (or keep) a virtual environment for ``python`` with uv, else the stdlib venv."""
+    from ftcompat import installer
+
     if (venv / "bin" / "python").exists():
         return
+    venv.parent.mkdir(parents=True, exist_ok=True)
     uv = find_uv()
-    if uv:
-        subprocess.run([uv, "venv", "-q", "-p", python, str(venv)], check=True)
-    else:
-        subprocess.run([f"python{python}", "-m", "venv", str(venv)], check=True)
+    cmd = [uv, "venv", "-q", "-p", python, str(venv)] if uv else [f"python{python}", "-m", "venv", str(venv)]
+    installer.run(cmd, dict(os.environ), log=lambda *_: None, delays=())  # a full disk is a MachineError
 
 
 def _single(matrix: Matrix, combo: Combo) -> Matrix:
@@ -73,7 +82,8 @@ def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) ->
     cases = discover(root / "cases")
     cells_dir = base / "cells"
     reason = install_and_run(root, _single(matrix, combo), cases, combo, base / "venv",
-                             cells_dir / f"{combo.id}.json", Runner(log=log))
+                             cells_dir / f"{combo.id}.json", Runner(log=log),
+                             protected=tuple(c.id for c in matrix.combos))
     if reason:
         log(f"not-installable: {reason}")
     grid = grid_mod.merge(_single(matrix, combo), cases, cells_dir, partial=True)
@@ -95,10 +105,13 @@ def run_here(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) -> 
     missing = [p for p, v in combo.pins.items() if v is None]
     if missing:
         log(f"note: not installed here: {', '.join(missing)}; cases that need them will say so")
+    from ftcompat.locks import combo_lock
+
     cases = discover(root / "cases")
     cells_dir = root / WORK / "current" / "cells"
-    run_cases(root, _single(matrix, combo), cases, combo, sys.executable, cells_dir / "current.json",
-              Runner(log=log))
+    with combo_lock(root, combo.id, log):
+        run_cases(root, _single(matrix, combo), cases, combo, sys.executable, cells_dir / "current.json",
+                  Runner(log=log))
     grid = grid_mod.merge(_single(matrix, combo), cases, cells_dir, partial=True)
     grid_mod.save(grid, out)
     return grid

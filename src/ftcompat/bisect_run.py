@@ -28,6 +28,8 @@ from ftcompat.bisection import (
     to_markdown,
 )
 from ftcompat.domain import STACK, frozen_map
+from ftcompat.errors import MachineError, NotInstallable
+from ftcompat.redact import redact
 from ftcompat.versions import key as version_key
 
 
@@ -60,13 +62,18 @@ class EnvRunner:
         started = time.monotonic()
         with logfile.open("a", encoding="utf-8") as fh:
             make_venv(venv, combo.python)
-            result = install.install(venv, combo, self.root, log=lambda line: print(line, file=fh, flush=True))
-            install_s = time.monotonic() - started
-            print(result.output, file=fh, flush=True)
-            if not result.ok:
+            try:
+                # A machine failure (full disk, no index) is not an untestable release: it stops the
+                # bisection (MachineError), where a release that cannot be installed is skipped.
+                result = install.install(venv, combo, self.root, log=lambda line: print(redact(line), file=fh,
+                                                                                        flush=True))
+            except NotInstallable as exc:
+                print(redact(exc.detail or exc.message), file=fh, flush=True)
                 self._cleanup(venv, combo.id)
-                return Trial(reason=install.failure_summary(result.output), install_s=install_s,
+                return Trial(reason=exc.message, install_s=time.monotonic() - started,
                              env=frozen_map({"dir": self._shown(step_dir)}))
+            install_s = time.monotonic() - started
+            print(redact(result.output), file=fh, flush=True)
             runs, times, env = [], [], {}
             for k in range(self.runs):
                 t0 = time.monotonic()
@@ -97,7 +104,11 @@ class EnvRunner:
         from ftcompat.execute import Runner, run_cases
 
         def run(*cmd, env):
-            subprocess.run(cmd, env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT, check=False)
+            proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, check=False)
+            fh.write(redact(proc.stdout or ""))
+            fh.flush()
+            return proc.returncode
 
         matrix = dataclasses.replace(self.matrix, combos=(combo,))
         cases = discover(self.root / "cases")
@@ -271,7 +282,8 @@ def cmd_bisect(args) -> int:
         try:
             return releases.releases_between(pkg, a, b, pre=args.pre, index=index)
         except (OSError, ValueError) as exc:  # URLError is an OSError; a non-JSON page a ValueError
-            raise BisectError(f"cannot list the releases of {pkg} from {index}: {exc}") from None
+            raise MachineError(f"cannot list the releases of {pkg} from {index}: {exc}; check the network "
+                               "and the index, then run again") from None
 
     print(f"bisecting {args.cell}: steps under {runner.base}", flush=True)
     started, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ftcompat.domain import STACK, frozen_map
+from ftcompat.errors import InputError
 from ftcompat.versions import key as version_key
 
 SCHEMA = "ftcompat-bisect/1"
@@ -22,7 +23,7 @@ GOOD, BAD, UNTESTABLE, FLAKY = "good", "bad", "untestable", "flaky"
 TESTABLE = ("pass", "fail")
 
 
-class BisectError(ValueError):
+class BisectError(InputError):
     """A bisection that cannot start: bad arguments, an unknown combo, nothing to bisect."""
 
 

@@ -77,7 +77,8 @@ def hits(records, wanted: Mapping[str, str]) -> list[dict]:
     """Records that can stand for this run: same key, a result that is not an accident of the run."""
     if forced():
         return []
-    return [{**r, "cached": True} for r in records
+    # A reused result is current again: a "not refreshed" mark from a failed run no longer applies.
+    return [{**{k: v for k, v in r.items() if k != "not_refreshed"}, "cached": True} for r in records
             if r.get("cache_key") and wanted.get(r["id"]) == r["cache_key"] and reusable(r)]
 
 
@@ -92,4 +93,5 @@ def reusable(record: Mapping) -> bool:
     if record["status"] in REUSABLE:
         return True
     return (record["status"] == "error" and bool(record.get("exc_type"))
+            and record.get("exc_type") != "MachineError"
             and not is_transient(f"{record.get('signature')} {record.get('message')}"))

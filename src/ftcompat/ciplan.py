@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ftcompat import selector
+from ftcompat.errors import InputError
 
 COMBO_TAG = "combo"  # the noxfile tags every matrix combo's session with it; render/tests lack it
 GPU_TAG = "gpu"
@@ -22,7 +23,7 @@ DEFAULT_CPU_RUNNER = "ubuntu-latest"
 ADHOC_PYTHON = "3.11"
 
 
-class PlanError(ValueError):
+class PlanError(InputError):
     """A selector, pin or runner setting that cannot make a plan."""
 
 

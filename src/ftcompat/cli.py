@@ -9,7 +9,8 @@ from pathlib import Path
 from ftcompat import bisect_run, ciplan, disk, page, render
 from ftcompat import grid as grid_mod
 from ftcompat.cases import discover
-from ftcompat.matrix import MatrixError, load
+from ftcompat.errors import INTERRUPTED, FtcompatError, InputError, NoAnswer, NotInstallable
+from ftcompat.matrix import load, suggest
 from ftcompat.upstream import PROJECTS
 
 
@@ -33,6 +34,10 @@ def cmd_render(args) -> int:
 
     matrix = load(args.matrix)
     results = Path(args.results)
+    if not (results / "cells").is_dir():  # a typo must not render (and file in the history) an empty grid
+        near = [p.name for p in results.parent.glob("*") if (p / "cells").is_dir()] if results.parent.is_dir() else []
+        raise InputError(f"--results {args.results}: no {results / 'cells'} folder, so no combo has run there"
+                         f"{suggest(results.name, near) if near else ''}; run `nox` (or a combo) first")
     preflight.check_writable(results)
     grid = grid_mod.merge(matrix, discover(Path(args.matrix).parent / "cases"), results / "cells")
     past = history.load_all(results / "history")
@@ -53,7 +58,7 @@ def cmd_diff(args) -> int:
 
     from ftcompat import diff
 
-    old, new = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (args.old, args.new))
+    old, new = (grid_mod.read_grid(p) for p in (args.old, args.new))
     result = diff.compare(old, new)
     print(diff.dumps(result) if args.format == "json" else diff.markdown(result))
     if args.issues:
@@ -68,13 +73,13 @@ def cmd_history(args) -> int:
 
     where = Path(args.history)
     if args.action == "add":
+        grid_mod.read_grid(args.grid)  # a damaged grid must not enter the history
         print(history.add(Path(args.grid), Path(args.matrix), where))
         return 0
     paths = history.entries(where)
     if args.action == "latest":
         if not paths:
-            print(f"no grid kept in {where} yet", file=sys.stderr)
-            return 1
+            raise NoAnswer(f"no grid kept in {where} yet")
         print(paths[-1])
         return 0
     print("\n".join(str(p) for p in paths) or f"no grid kept in {where} yet")
@@ -103,11 +108,7 @@ def cmd_adhoc(args) -> int:
     """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
     from ftcompat import adhoc
 
-    try:
-        pins = adhoc.parse_pins(args.pins)
-    except ValueError as exc:
-        print(f"ftcompat adhoc: {exc}", file=sys.stderr)
-        return 2
+    pins = adhoc.parse_pins(args.pins)
     matrix = load(args.matrix)
     combo = adhoc.adhoc_combo(pins, args.python, args.cases, args.floor, args.as_of)
     out = Path(args.out or f"results/adhoc/{combo.id}.json")
@@ -117,6 +118,9 @@ def cmd_adhoc(args) -> int:
     grid = adhoc.run_adhoc(matrix, _root(args.matrix), combo, out)
     print(render.terminal(grid))
     print(f"\nwrote {out}")
+    refused = [c for c in grid.cells if c["status"] == "not-installable"]
+    if refused:
+        raise NotInstallable(f"{combo.id}: {refused[0]['signature']}")
     return 0
 
 
@@ -143,17 +147,17 @@ def cmd_pins(args) -> int:
     """Pick the newest combo whose selected cases all pass; write constraints and a requirements snippet."""
     from ftcompat import pins
 
-    answer = pins.safe_pins(grid_mod.load(Path(args.grid)), args.cases, args.allow_known)
+    grid = grid_mod.load(Path(args.grid))
+    pins.check_selectors(grid, args.cases, args.grid)  # refuse a typo before anything is written
+    answer = pins.safe_pins(grid, args.cases, args.allow_known)
     report = pins.report_text(answer)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "PINS.md").write_text(report, encoding="utf-8")
     print(report)
+    out = Path(args.out)
     if answer.pick is None:
-        print(f"no constraints written; wrote {out / 'PINS.md'}")
-        return 1
-    (out / "constraints.txt").write_text(pins.constraints_text(answer), encoding="utf-8")
-    (out / "requirements.txt").write_text(pins.requirements_text(answer), encoding="utf-8")
+        # Nothing is written: the folder keeps its last answer whole rather than half of a new one.
+        raise NoAnswer(f"no combo qualifies; nothing written to {out} (its files, if any, are an earlier answer)")
+    pins.write_all(out, {"constraints.txt": pins.constraints_text(answer),
+                         "requirements.txt": pins.requirements_text(answer), "PINS.md": report})
     print(f"wrote {out / 'constraints.txt'} (use: pip install -c {out / 'constraints.txt'} ...), "
           f"{out / 'requirements.txt'} and {out / 'PINS.md'}")
     return 0
@@ -167,11 +171,7 @@ def cmd_report(args) -> int:
     # Paths as given (relative to where it runs), so report.json means the same in any checkout.
     meta = {"cell": args.cell, "grid": args.grid, "matrix": args.matrix, "out": str(out),
             "bisection": args.bisect, "project": args.project}
-    try:
-        report.generate(meta, run=args.run)
-    except report.ReportError as exc:
-        print(f"ftcompat report: {exc}", file=sys.stderr)
-        return 2
+    report.generate(meta, run=args.run)
     print(f"wrote {out / 'REPORT.md'} and {out / 'repro.py'} (run it: uv run {out / 'repro.py'})")
     return 0
 
@@ -242,20 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point for the ``ftcompat`` command."""
+    """Entry point for the ``ftcompat`` command: one message and a documented exit code per kind of error."""
     args = build_parser().parse_args(argv)
     args.matrix = _matrix_path(args.matrix)
-    from ftcompat.harness.cellfile import WriteFailed
-    from ftcompat.preflight import NotWritable
-
     try:
         return args.func(args)
-    except MatrixError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except (WriteFailed, NotWritable) as exc:  # nothing already written was changed
-        print(f"ftcompat: {exc}", file=sys.stderr)
-        return 1
+    except FtcompatError as exc:  # errors.py: the code says what kind; the message, where and what
+        print(f"ftcompat {args.command}: {exc}", file=sys.stderr)
+        return exc.return_code
+    except KeyboardInterrupt:
+        print(f"ftcompat {args.command}: interrupted; finished cells are kept, run the same command to resume",
+              file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import sys
 import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ftcompat.errors import InputError, MachineError
 
 NOX = ".nox"
 WORK = ".ftcompat"
@@ -30,7 +31,7 @@ ACTIVE_BISECT_S = 1800
 NOX_INTERNAL = {"_nox_script_mode"}
 
 
-class DiskError(Exception):
+class DiskError(InputError):
     """A path ftcompat will not measure or delete, with the reason."""
 
 
@@ -212,14 +213,9 @@ def merge_tables(tables: Iterable[dict]) -> dict[Inode, tuple[int, int, int, int
 
 def uv_cache_dir() -> Path | None:
     """uv's cache folder as ``uv cache dir`` reports it (UV_CACHE_DIR honoured), or None without uv."""
-    from ftcompat.install import find_uv
+    from ftcompat.uvcache import cache_dir
 
-    uv = find_uv()
-    if not uv:
-        return None
-    proc = subprocess.run([uv, "cache", "dir"], capture_output=True, text=True, check=False)
-    out = proc.stdout.strip()
-    return Path(out) if proc.returncode == 0 and out else None
+    return cache_dir()
 
 
 @dataclass
@@ -418,7 +414,7 @@ def clean(root: Path, combo_ids: Iterable[str], dry_run: bool = False, everythin
             try:
                 remove(root, e)
             except OSError as exc:
-                raise DiskError(f"could not remove {e.path}: {exc}") from exc
+                raise MachineError(f"could not remove {e.path}: {exc}") from exc
         echo(f"{verb} {_shown(root, e.path)} ({e.kind}, {e.used_by}: {e.note}): {human(e.sizes.own)} own, "
              f"{human(e.sizes.disk)} on disk, {human(e.sizes.apparent)} apparent")
     echo(f"{'would free' if dry_run else 'freed'} {human(total.own)} in {len(chosen)} environment(s) "

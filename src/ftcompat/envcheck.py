@@ -37,20 +37,25 @@ def resolved(venv: Path, packages=STACK) -> dict[str, str | None]:
 
 def problems(venv: Path, expected: dict[str, str | None]) -> list[str]:
     """What is wrong with the environment compared with what was installed: missing packages or files."""
+    return list(broken(venv, expected).values())
+
+
+def broken(venv: Path, expected: dict[str, str | None]) -> dict[str, str]:
+    """The packages that differ from what was installed, each with what is wrong with it."""
     if not (Path(venv) / "bin" / "python").exists():
-        return ["bin/python is missing"]
+        return {"python": "bin/python is missing"}
     dists = _dists(venv)
-    found = []
+    found = {}
     for name, version in expected.items():
         if version is None:
             continue
         dist = dists.get(name)
         if dist is None:
-            found.append(f"{name} {version} is not installed any more")
+            found[name] = f"{name} {version} is not installed any more"
         elif dist.version != version:
-            found.append(f"{name} is {dist.version}, not {version}")
+            found[name] = f"{name} is {dist.version}, not {version}"
         else:
             missing = [f for f in (dist.files or []) if f.suffix == ".py" and not Path(dist.locate_file(f)).exists()]
             if missing:
-                found.append(f"{name} {version} lost {len(missing)} file(s), e.g. {missing[0]}")
+                found[name] = f"{name} {version} lost {len(missing)} file(s), e.g. {missing[0]}"
     return found

@@ -9,16 +9,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftcompat import cache, envcheck, install, plan, preflight
+from ftcompat import cache, envcheck, install, locks, plan, preflight
 from ftcompat.cases import CaseFile
 from ftcompat.domain import Combo, Matrix
+from ftcompat.errors import MachineError, NotInstallable
 from ftcompat.grid import complete, missing_record, read_cells
-from ftcompat.harness.cellfile import atomic_write, dumps, write_cells
+from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, atomic_write, dumps, write_cells
 from ftcompat.outcome import Status, is_transient
+from ftcompat.paths import Portable
+from ftcompat.selector import match
 
 WORK = Path(".ftcompat")
 
@@ -28,14 +32,14 @@ class Runner:
     """How to talk to the world: print a line, run a command (cwd = project root)."""
 
     log: Callable[[str], None] = print
-    run: Callable[..., object] | None = None
+    run: Callable[..., int | None] | None = None
 
-    def __call__(self, cmd: list[str], env: dict) -> None:
-        """Run ``cmd``; exit codes are results here, never exceptions."""
+    def __call__(self, cmd: list[str], env: dict) -> int:
+        """Run ``cmd`` and return its exit status; exit codes are results here, never exceptions."""
         if self.run is not None:
-            self.run(*cmd, env=env)
-            return
-        subprocess.run(cmd, env={**os.environ, **env}, check=False)
+            return self.run(*cmd, env=env) or 0
+        self.log(" ".join(cmd))
+        return subprocess.run(cmd, env={**os.environ, **env}, check=False).returncode
 
 
 def workers() -> str:
@@ -56,12 +60,16 @@ def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files:
             "--disable-warnings", *map(str, case_files)]
 
 
-def only_cases(combo: Combo, selectors: str | None) -> Combo:
-    """Narrow a combo to the case globs in ``selectors`` (comma-separated), e.g. FTCOMPAT_CASES."""
+def only_cases(matrix: Matrix, combo: Combo, selectors: str | None) -> Combo:
+    """Narrow a combo to its cases that match the globs in ``selectors`` (comma-separated), e.g. FTCOMPAT_CASES.
+
+    A glob that matches no case of the matrix is a typo and is refused, naming the closest case ids.
+    """
     if not selectors:
         return combo
-    wanted = tuple(s.strip() for s in selectors.split(",") if s.strip())
-    return dataclasses.replace(combo, cases=wanted)
+    wanted = plan.case_selectors(selectors, matrix)
+    ids = [c for c in plan.combo_cases(matrix, combo) if any(match(s, c) for s in wanted)]
+    return dataclasses.replace(combo, cases=tuple(ids))
 
 
 def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, python: str,
@@ -113,7 +121,9 @@ def _run(root: Path, cases: dict[str, CaseFile], combo: Combo, python: str, plan
     try:
         # Exit code 1 (a case failed) and 2-5 (interrupted, crashed) are results, not errors: what the
         # harness wrote stays, and cells it never reached are filled in below.
-        runner(command(nodes, running), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+        code = runner(command(nodes, running), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+        if code == RESULTS_UNWRITABLE:  # the harness said why; nothing more is run or written
+            raise results_unwritable(out)
     except BaseException:
         # Ctrl-C or a killed session: keep every finished cell next to the earlier results, so the
         # same command resumes with only what is missing.
@@ -153,8 +163,10 @@ def node_id(case: CaseFile, record: dict) -> str:
 def rerun_transient(records: list[dict], cases: dict[str, CaseFile], runner: Runner,
                     command: Callable[[list[str], Path], list[str]], scratch: Path) -> list[dict]:
     """Run once more every cell that failed with a transient error; a pass then makes it ``flaky``."""
-    # A timeout is not retried: a hang would cost its whole limit again.
+    # A timeout is not retried: a hang would cost its whole limit again. A machine failure is not a
+    # cell's failure: it was never run.
     todo = {r["id"] for r in records if r["status"] in ("fail", "error", "crash")
+            and r.get("exc_type") != "MachineError"
             and is_transient(f"{r.get('signature')} {r.get('message')}")}
     if not todo:
         return records
@@ -162,7 +174,9 @@ def rerun_transient(records: list[dict], cases: dict[str, CaseFile], runner: Run
                "running them once more")
     nodes = [node_id(cases[r["case"]], r) for r in records if r["id"] in todo and r["case"] in cases]
     scratch.unlink(missing_ok=True)
-    runner(command(nodes, scratch), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+    code = runner(command(nodes, scratch), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+    if code == RESULTS_UNWRITABLE:
+        raise results_unwritable(scratch)
     again = {r["id"]: r for r in read_cells(scratch)}
     scratch.unlink(missing_ok=True)
     return [settle(r, again.get(r["id"])) if r["id"] in todo else r for r in records]
@@ -179,31 +193,89 @@ def settle(first: dict, second: dict | None) -> dict:
     return {**second, "reruns": 1, "rerun_status": second["status"], "first_signature": first.get("signature")}
 
 
+def results_unwritable(out: Path) -> WriteFailed:
+    """The controller's side of a harness that could not write its cells (it printed the details)."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:
+        free = None
+    why = ("no space left on device" if free is not None and free < (64 << 20)
+           else "the results folder could not be written")
+    return WriteFailed(None, f"{why} while the harness wrote {out.name}; the previous results in {out.parent.name}/ "
+                             "are unchanged; free some space or fix the folder, then run again")
+
+
 def not_installable(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, out: Path,
-                    output: str) -> str:
-    """Record every planned cell as not-installable with the installer's reason; return the reason."""
-    reason = install.failure_summary(output)
-    tail = "\n".join(output.strip().splitlines()[-40:])
+                    error: NotInstallable, root: Path | None = None) -> str:
+    """Record the run's planned cells as not-installable with the installer's reason; return the reason.
+
+    The combo's results for cases this run did not select (FTCOMPAT_CASES) are kept.
+    """
+    portable = Portable(root)
+    reason = portable.text(error.message)
+    tail = portable.text("\n".join((error.detail or error.message).strip().splitlines()[-40:]))
     planned = plan.planned_cells(matrix, combo, cases)
-    write_cells(out, combo.id, [missing_record(c, combo, Status.NOT_INSTALLABLE, reason, tail)
-                                for c in planned])
+    selected = set(plan.combo_cases(matrix, combo))
+    kept = [r for r in read_cells(out) if r["case"] not in selected]
+    write_cells(out, combo.id, kept + [missing_record(c, combo, Status.NOT_INSTALLABLE, reason, tail)
+                                       for c in planned])
     return reason
 
 
+def machine_failure(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, out: Path, error: MachineError,
+                    root: Path | None = None, log=print) -> None:
+    """Keep the combo's earlier verdicts, marked not refreshed; cells with none say what the machine did.
+
+    A full disk or a dead index says nothing about the versions, so it never replaces a result.
+    """
+    message = Portable(root).text(error.message)
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    previous = {r["id"]: r for r in read_cells(out, log)}
+    planned = plan.planned_cells(matrix, combo, cases)
+    stale = {"at": at, "reason": message}
+    records, kept = [], 0
+    for cell in planned:
+        if cell.id in previous:
+            records.append({**previous.pop(cell.id), "not_refreshed": stale})
+            kept += 1
+        else:
+            records.append(missing_record(cell, combo, Status.ERROR, f"MachineError: {message}",
+                                          exc_type="MachineError"))
+    write_cells(out, combo.id, records + list(previous.values()))
+    log(f"{combo.id}: {message}")
+    log(f"{combo.id}: kept {kept} earlier result(s), marked not refreshed; "
+        f"{len(planned) - kept} cell(s) with no earlier result say what failed")
+
+
 def install_and_run(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, venv: Path,
-                    out: Path, runner: Runner) -> str | None:
-    """Install the combo into ``venv`` and run its cases; return the reason when it is not installable."""
-    if not install.can_reuse(venv, combo, dict(os.environ), root):
-        # A typo'd version says so in one line, instead of as a resolver dump after a slow install.
-        reason = preflight.pins_problem(combo)
-        if reason:
-            runner.log(reason)
-            return not_installable(matrix, cases, combo, out, reason)
-    result = install.install(venv, combo, root, log=runner.log)
-    if not result.ok:
-        runner.log("\n".join(result.output.strip().splitlines()[-40:]))
-        return not_installable(matrix, cases, combo, out, result.output)
-    runner.log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
-    versions = install.read_stamp(venv).get("resolved") or envcheck.resolved(venv)
-    run_cases(root, matrix, cases, combo, str(venv / "bin" / "python"), out, runner, versions)
+                    out: Path, runner: Runner, protected: tuple[str, ...] | None = None) -> str | None:
+    """Install the combo into ``venv`` and run its cases; return the reason when it is not installable.
+
+    One run per combo at a time (``locks``). Before a new environment is built, older ones may be
+    evicted to keep the cap (``envcap``; the envs of ``protected`` combos, default the matrix's, never).
+    A machine failure keeps the earlier results and is raised as ``MachineError`` for the caller to stop on.
+    """
+    from ftcompat import envcap
+
+    with locks.combo_lock(root, combo.id, runner.log):
+        try:
+            if not install.can_reuse(venv, combo, dict(os.environ), root):
+                # A typo'd version says so in one line, instead of as a resolver dump after a slow install.
+                reason = preflight.pins_problem(combo)
+                if reason:
+                    raise NotInstallable(reason)
+                envcap.enforce(root, protected or [c.id for c in matrix.combos], keep=venv, log=runner.log)
+            result = install.install(venv, combo, root, log=runner.log)
+            envcap.touch(venv)
+        except NotInstallable as exc:
+            runner.log("\n".join((exc.detail or exc.message).strip().splitlines()[-40:]))
+            return not_installable(matrix, cases, combo, out, exc, root)
+        except MachineError as exc:
+            machine_failure(matrix, cases, combo, out, exc, root, runner.log)
+            raise
+        runner.log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
+        versions = install.read_stamp(venv).get("resolved") or envcheck.resolved(venv)
+        run_cases(root, matrix, cases, combo, str(venv / "bin" / "python"), out, runner, versions)
     return None

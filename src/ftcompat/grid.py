@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ftcompat.cases import CaseFile
 from ftcompat.domain import Cell, Combo, Matrix
+from ftcompat.errors import InputError
 from ftcompat.harness.cellfile import atomic_write, dumps
 from ftcompat.outcome import Status
 from ftcompat.plan import planned_cells
@@ -48,12 +49,12 @@ def column_of(record: Mapping) -> str:
 
 
 def missing_record(cell: Cell, combo: Combo, status: Status, signature: str, message: str = "",
-                   env: dict | None = None) -> dict:
+                   env: dict | None = None, exc_type: str | None = None) -> dict:
     """Return a record for a cell the harness never reported (not installable, or it crashed)."""
     return {
         "id": cell.id, "combo": cell.combo, "case": cell.case, "variant": cell.variant,
         "model": cell.model, "status": status.value, "signature": signature,
-        "exc_type": None, "message": message or signature, "step": None, "details": {},
+        "exc_type": exc_type, "message": message or signature, "step": None, "details": {},
         "traceback": None, "duration_s": 0.0,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "env": env or {"python": combo.python, "device": None, "versions": dict(combo.pins)},
@@ -157,6 +158,8 @@ def triage(record: dict, issues) -> dict:
         covering = ([i for i in covering if i.signature and i.explains(sig)]
                     + [i for i in covering if not i.signature])
     issue = covering[0] if covering else None
+    if record.get("exc_type") == "MachineError":  # the machine failed: nothing to triage about versions
+        return {**record, "known_issue": None, "triage": None}
     if status in ("fail", "error"):
         verdict = "known" if issue else "new"
     elif status == "pass" and issue:
@@ -178,13 +181,55 @@ def save(grid: Grid, path: Path) -> None:
     atomic_write(Path(path), dumps(grid.to_dict()))
 
 
-def load(path: Path) -> Grid:
-    """Read a grid.json back."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+def read_json(path: Path | str, what: str = "file") -> object:
+    """A JSON file's data, or InputError saying in one line why it cannot be read."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a {what}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
+    if not text.strip():
+        raise InputError(f"{path}: is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+                         "is it truncated?") from None
+
+
+def read_grid(path: Path | str) -> dict:
+    """A grid JSON file as a dict, checked to be one: InputError names what is wrong."""
+    data = read_json(path, "grid file")
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: is a JSON {type(data).__name__}, not an ftcompat grid (want an object with "
+                         f"schema {SCHEMA!r})")
     if data.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not an ftcompat grid (schema {data.get('schema')!r}, want {SCHEMA})")
-    return Grid(tuple(data["cells"]), tuple(data["combos"]), tuple(data["columns"]),
+        raise InputError(f"{path}: not an ftcompat grid (schema {data.get('schema')!r}, want {SCHEMA!r})")
+    for key in ("cells", "combos"):
+        if not isinstance(data.get(key), list):
+            raise InputError(f"{path}: its {key!r} is missing or not a list; the file is damaged")
+    bad = [i for i, c in enumerate(data["cells"]) if not (isinstance(c, dict) and {"id", "combo", "status"} <= set(c))]
+    if bad:
+        raise InputError(f"{path}: cells[{bad[0]}] is not a cell record (needs id, combo and status)")
+    if any(not (isinstance(c, dict) and "id" in c) for c in data["combos"]):
+        raise InputError(f"{path}: a combo entry has no id; the file is damaged")
+    return data
+
+
+def load(path: Path) -> Grid:
+    """Read a grid.json back (InputError, one line, when it is not a readable grid)."""
+    data = read_grid(path)
+    return Grid(tuple(data["cells"]), tuple(data["combos"]), tuple(data.get("columns") or ()),
                 data.get("generated_at", ""), tuple(data.get("warnings", [])))
 
 
-__all__ = ["Grid", "complete", "load", "merge", "missing_record", "save", "triage", "with_failing_since"]
+__all__ = ["Grid", "complete", "load", "merge", "missing_record", "read_grid", "read_json", "save", "triage",
+           "with_failing_since"]

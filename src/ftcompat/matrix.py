@@ -15,6 +15,7 @@ from typing import Any
 
 from ftcompat.cases import CaseFile, discover
 from ftcompat.domain import STACK, CaseSpec, Combo, KnownIssue, Matrix, ModelSpec, frozen_map
+from ftcompat.errors import InputError
 from ftcompat.harness import envinfo
 from ftcompat.selector import match
 
@@ -37,6 +38,12 @@ DUPLICATE = "duplicate key"
 # Besides the stack, the packages combos pin most (the ones every cell records); a near miss of one
 # of these is a typo, anything else is taken as an extra pin and checked on the index online.
 KNOWN_PACKAGES = tuple(dict.fromkeys((*STACK, *envinfo.STACK, *envinfo.SUPPORT)))
+# The packages every cell records the version of: what a known issue's `when` can match on.
+RECORDED = envinfo.STACK
+# nox session names the noxfile defines besides the combos, and ids ftcompat uses for its own runs.
+RESERVED_IDS = ("render", "tests", "current")
+RESERVED_PREFIXES = ("adhoc-", "bisect-")
+MAX_BYTES = 4 << 20  # the default matrix is ~20 KB; a file this big is a mistake, and slow to validate
 COMMIT_HELP = ("trust_remote_code runs the repo's own code, so ftcompat only allows it at a fixed commit, and "
                "results are only reproducible at one; take the 40-character commit id from "
                "https://huggingface.co/{repo}/commits/main or `python -c \"from huggingface_hub import HfApi; "
@@ -55,7 +62,7 @@ class Problem:
         return f"{source}: {self.path}: {self.message}"
 
 
-class MatrixError(ValueError):
+class MatrixError(InputError):
     """matrix.yaml is invalid; ``problems`` says where and what."""
 
     def __init__(self, source: str, problems: list[Problem]):
@@ -63,7 +70,8 @@ class MatrixError(ValueError):
         self.problems = problems
         lines = [p.render(source) for p in problems]
         head = f"{source} is invalid ({len(problems)} problem{'s' * (len(problems) != 1)}):"
-        super().__init__("\n".join([head, *("  " + line for line in lines)]))
+        text = lines[0] if len(lines) == 1 else "\n".join([head, *("  " + line for line in lines)])
+        super().__init__(text)
 
 
 def suggest(value: Any, choices, n: int = 3) -> str:
@@ -141,6 +149,11 @@ class _Checker:
                           "a lowercase id (letters, digits, '.', '_', '-')") if "id" in data else None
         if cid in seen:
             self.add(f"{path}.id", f"duplicate combo id {cid!r}")
+        if cid in RESERVED_IDS or (cid or "").startswith(RESERVED_PREFIXES):
+            self.add(f"{path}.id", f"{cid!r} is reserved (a nox session or ftcompat's own runs use it: "
+                                   f"{', '.join(RESERVED_IDS)}, {', '.join(p + '*' for p in RESERVED_PREFIXES)}); "
+                                   "choose another id")
+            cid = None
         if cid:
             seen.add(cid)
         python = data.get("python")
@@ -200,6 +213,10 @@ class _Checker:
             self.add(f"{path}.when", f"expected a mapping of package: specifier, got {when!r}")
             when = {}
         for pkg, spec in when.items():
+            if pkg not in RECORDED:
+                self.add(f"{path}.when.{pkg}", f"unknown package {pkg!r}{suggest(pkg, RECORDED)} (a known issue "
+                                               f"matches the versions every cell records: {', '.join(RECORDED)})")
+                continue
             try:
                 SpecifierSet(str(spec))
             except InvalidSpecifier:
@@ -317,6 +334,13 @@ class _Checker:
 def parse(data: Any, source: str, cases: dict[str, CaseFile]) -> Matrix:
     """Validate parsed YAML into a Matrix, or raise one MatrixError naming every problem."""
     check = _Checker(cases)
+    if data is None:
+        raise MatrixError(source, [Problem("(file)", "the file is empty; it needs `version: 1`, `combos:`, "
+                                                      "`models:` and `cases:` (see README.md)")])
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise MatrixError(source, [Problem("(top level)", "the top level must be a mapping (version, combos, "
+                                                          f"models, cases, known_issues), not a {kind}")])
     top = check.mapping(data, "", TOP_KEYS, ("combos", "models", "cases"))
     if top.get("version", 1) != 1:
         check.add("version", f"unsupported matrix version {top['version']!r}; this ftcompat reads 1")
@@ -409,7 +433,7 @@ def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) 
     path = Path(path)
     cases_dir = Path(cases_dir) if cases_dir else path.parent / "cases"
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader
+        data = yaml.load(read_text(path), Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
@@ -417,3 +441,23 @@ def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) 
     except FileNotFoundError:
         raise MatrixError(str(path), [Problem("(file)", "no such file")]) from None
     return parse(data, str(path), discover(cases_dir))
+
+
+def read_text(path: Path, limit: int = MAX_BYTES) -> str:
+    """The file as text, refusing what no matrix is: too big to be one, or not UTF-8."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            why = (f"is {size / 1e6:.1f} MB; a matrix is a few hundred KB at most (limit {limit >> 20} MiB): "
+                   "is it the right file?")
+            raise MatrixError(str(path), [Problem("(file)", why)])
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise MatrixError(str(path), [Problem("(file)", "is a folder, not a file")]) from None
+    except PermissionError as exc:
+        raise MatrixError(str(path), [Problem("(file)", f"cannot be read: {exc.strerror}")]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MatrixError(str(path), [Problem("(file)", f"is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+                                                        f"{exc.start}); save it as UTF-8")]) from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -354,21 +353,14 @@ def render_page(grid: Mapping) -> str:
 
 def load_grid(path: Path) -> dict:
     """Read a grid.json as a dict, checking it is one."""
-    from ftcompat.grid import SCHEMA
+    from ftcompat.grid import read_grid
 
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not an ftcompat grid (schema {data.get('schema')!r}, want {SCHEMA})")
-    return data
+    return read_grid(path)
 
 
 def cmd_page(args) -> int:
     """Write the grid as one self-contained HTML page (results/index.html)."""
-    try:
-        grid = load_grid(Path(args.grid))
-    except (OSError, ValueError) as exc:
-        print(f"ftcompat page: {exc}", file=sys.stderr)
-        return 2
+    grid = load_grid(Path(args.grid))
     out = Path(args.out)
     from ftcompat.harness.cellfile import atomic_write
     from ftcompat.redact import redact

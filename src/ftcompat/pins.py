@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ftcompat.domain import STACK
 from ftcompat.grid import Grid, column_of
@@ -95,6 +96,49 @@ class SafePins:
 def selected(grid: Grid, selectors: Sequence[str]) -> list[Mapping]:
     """The grid's cells whose column matches any selector (``case``, or ``case[variant@model]`` globs)."""
     return [c for c in grid.cells if any(match_column(s, column_of(c)) for s in selectors)]
+
+
+def check_selectors(grid: Grid, selectors: Sequence[str], source: str = "the grid") -> None:
+    """Refuse a selector that matches no column of the grid (a typo), naming the closest case ids."""
+    from ftcompat.errors import InputError
+    from ftcompat.matrix import suggest
+
+    columns = [column_of(c) for c in grid.cells]
+    cases = sorted({c.split("[", 1)[0] for c in columns})
+    for sel in selectors:
+        if not any(match_column(sel, col) for col in columns):
+            raise InputError(f"--cases {sel!r} selects no cell of {source}{suggest(sel.split('[', 1)[0], cases)}")
+
+
+def write_all(folder: Path, files: Mapping[str, str]) -> None:
+    """Write the answer's files together: each to a temp file first, then all renamed into place.
+
+    A full disk shows while writing the temp files, before any old file is replaced, so the folder
+    never holds half of one answer and half of another.
+    """
+    import os
+    import tempfile
+
+    from ftcompat.harness.cellfile import _failed
+
+    folder = Path(folder)
+    temps: dict[Path, str] = {}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+            temps[folder / name] = tmp
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                os.fchmod(fh.fileno(), 0o644)
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except OSError as exc:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise _failed(folder / next(iter(files)), exc) from exc
+    for dest, tmp in temps.items():
+        os.replace(tmp, dest)
 
 
 def judge(grid: Grid, cells: Sequence[Mapping], allow_known: bool) -> tuple[ComboVerdict, ...]:

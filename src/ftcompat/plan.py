@@ -22,6 +22,20 @@ def select_combos(matrix: Matrix, selectors=(), tags=()) -> list[Combo]:
     return picked
 
 
+def case_selectors(text: str, matrix: Matrix) -> tuple[str, ...]:
+    """Parse comma-separated case globs (FTCOMPAT_CASES); refuse one that selects no case of the matrix."""
+    from ftcompat.errors import InputError
+    from ftcompat.matrix import suggest
+
+    wanted = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not wanted:
+        raise InputError(f"FTCOMPAT_CASES={text!r} names no case; give case ids or globs, e.g. 'qlora*,phi3_generate'")
+    for sel in wanted:
+        if not any(match(sel, c) for c in matrix.cases):
+            raise InputError(f"FTCOMPAT_CASES: {sel!r} selects no case of {matrix.source}{suggest(sel, matrix.cases)}")
+    return wanted
+
+
 def combo_cases(matrix: Matrix, combo: Combo) -> list[str]:
     """Return the case ids a combo runs, in matrix order."""
     return [c for c in matrix.cases if any(match(s, c) for s in combo.cases)]

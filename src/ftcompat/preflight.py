@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ftcompat import install, releases
 from ftcompat.domain import Combo, Matrix
+from ftcompat.errors import MachineError
 from ftcompat.matrix import KNOWN_PACKAGES, Problem
 
 Lister = Callable[[str], list[str]]
@@ -40,15 +41,8 @@ class Unchecked(Problem):
     """A check that could not be made; not evidence that the input is wrong."""
 
 
-class NotWritable(OSError):
+class NotWritable(MachineError):
     """The results folder cannot take a file."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 # ---- versions on the index -------------------------------------------------------------------------
@@ -315,8 +309,8 @@ def _ask(resolve, i: int, combo: Combo) -> Problem | None:
 def validate_online(matrix: Matrix, lister: Lister | None = None, resolve=resolve_check, log=print) -> int:
     """Check every combo on the index and with the resolver; print each problem; 0 when all is well.
 
-    Returns 2 when a pin is wrong (the exit status of an invalid matrix), 1 when only the checks
-    themselves could not be made (no network).
+    Returns 2 when a pin is wrong (the exit status of an invalid matrix), 4 when only the checks
+    themselves could not be made (no network: a machine failure, errors.MachineError's code).
     """
     lister = lister or IndexLister()
     problems = check_versions(matrix, lister)
@@ -333,4 +327,4 @@ def validate_online(matrix: Matrix, lister: Lister | None = None, resolve=resolv
         log(f"{matrix.source}: every pin of {len(matrix.combos)} combos is on {getattr(lister, 'where', 'the index')} "
             "and each combo resolves")
         return 0
-    return 1 if all(isinstance(p, Unchecked) for p in problems) else 2
+    return 4 if all(isinstance(p, Unchecked) for p in problems) else 2

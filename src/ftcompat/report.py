@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftcompat import repro, upstream
+from ftcompat.errors import InputError
 from ftcompat.grid import Grid, column_of
 from ftcompat.harness.cellfile import atomic_write
 from ftcompat.outcome import FAILING, first_line, without_env_paths
@@ -28,7 +29,7 @@ from ftcompat.versions import public
 REPORTS = Path("results/reports")
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """The cell cannot be reported (unknown id, or it did not fail)."""
 
 

@@ -9,18 +9,19 @@ import stat
 import tempfile
 from pathlib import Path
 
+from ftcompat.errors import MachineError
 from ftcompat.redact import redact
 
+# The harness's exit status when it could not write its cell file (sysexits' EX_IOERR): the
+# controller then stops without rerunning anything or touching the earlier results.
+RESULTS_UNWRITABLE = 74
 
-class WriteFailed(OSError):
+
+class WriteFailed(MachineError):
     """A result file could not be written; the previous version of it is unchanged."""
 
     def __init__(self, code: int | None, message: str):
-        super().__init__(code, message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(message, errno=code)
 
 
 def dumps(data) -> str:
