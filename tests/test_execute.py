@@ -266,3 +266,178 @@ def test_a_setup_error_is_cached_but_a_missing_result_or_a_crash_is_not():
                {"id": "d", "status": "error", "exc_type": "OSError", "signature": "OSError: Connection reset",
                 "cache_key": "k"}]
     assert [r["id"] for r in cache.hits(records, key)] == ["a"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine failures, results that cannot be written, partial runs, two runs of one combo
+
+
+def test_a_harness_that_cannot_write_its_results_stops_the_run_and_keeps_the_old_file(project):
+    from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed
+
+    _, out = run(project, Harness())
+    before = out.read_bytes()
+    calls = []
+
+    def full(*cmd, env):
+        calls.append(cmd)
+        return RESULTS_UNWRITABLE
+
+    root, matrix, cases = project
+    with pytest.raises(WriteFailed, match="the previous results in cells/ are unchanged"):
+        run_cases(root, matrix, cases, matrix.combo("old"), "python", out, Runner(log=lambda *_: None, run=full),
+                  {**VERSIONS, "trl": "9"})
+    assert out.read_bytes() == before and len(calls) == 1  # no transient rerun after it
+
+
+@pytest.fixture
+def fake_install(project, fake_uv, monkeypatch):
+    """install_and_run against the uv stand-in, with no index asked."""
+    from ftcompat import preflight, space
+
+    monkeypatch.setattr(preflight, "pins_problem", lambda combo: None)
+    monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {})
+    root = project[0]
+    venv = root / ".nox" / "old"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    return venv
+
+
+def _install_and_run(project, venv, harness, combo=None):
+    from ftcompat.execute import install_and_run
+
+    root, matrix, cases = project
+    out = root / "results" / "cells" / "old.json"
+    reason = install_and_run(root, matrix, cases, combo or matrix.combo("old"), venv, out,
+                             Runner(log=lambda *_: None, run=harness))
+    return reason, out
+
+
+def test_a_machine_failure_keeps_the_earlier_verdicts_marked_not_refreshed(project, fake_install, monkeypatch):
+    from ftcompat.errors import MachineError
+
+    _, out = _install_and_run(project, fake_install, Harness())
+    earlier = {r["id"]: r["status"] for r in json.loads(out.read_text())["cells"]}
+    assert len(earlier) == 5
+    (fake_install / "ftcompat-stamp.json").unlink()  # the next run must build again ...
+    monkeypatch.setenv("FAKE_UV_FAIL", "sync:nospace")  # ... and the disk is full
+    with pytest.raises(MachineError, match="no space left on device"):
+        _install_and_run(project, fake_install, Harness())
+    after = json.loads(out.read_text())["cells"]
+    assert {r["id"]: r["status"] for r in after} == earlier  # not one verdict replaced
+    assert all(r["not_refreshed"]["reason"].startswith("no space left on device") for r in after)
+    from ftcompat.paths import machine_paths
+
+    assert machine_paths(out.read_text()) == []  # uv's own paths made portable
+    monkeypatch.delenv("FAKE_UV_FAIL")
+    _install_and_run(project, fake_install, Harness())
+    assert not any("not_refreshed" in r for r in json.loads(out.read_text())["cells"])
+
+
+def test_a_machine_failure_with_no_earlier_result_says_what_failed_and_is_no_finding(project, fake_install,
+                                                                                     monkeypatch):
+    from ftcompat import cache
+    from ftcompat.errors import MachineError
+    from ftcompat.grid import triage
+
+    monkeypatch.setenv("FAKE_UV_FAIL", "compile:network")
+    with pytest.raises(MachineError):
+        _install_and_run(project, fake_install, Harness())
+    cells = json.loads((project[0] / "results" / "cells" / "old.json").read_text())["cells"]
+    assert {c["status"] for c in cells} == {"error"} and {c["exc_type"] for c in cells} == {"MachineError"}
+    assert cells[0]["signature"].startswith("MachineError: the package index could not be reached")
+    assert not cache.reusable(cells[0]) and triage(cells[0], [])["triage"] is None
+
+
+def test_an_uninstallable_partial_run_keeps_the_other_cases_results(project, fake_install, monkeypatch):
+    """FTCOMPAT_CASES=api with pins that cannot install: api's cells say so, gen's earlier cells stay."""
+    from ftcompat.execute import only_cases
+
+    _, out = _install_and_run(project, fake_install, Harness())
+    (fake_install / "ftcompat-stamp.json").unlink()
+    monkeypatch.setenv("FAKE_UV_FAIL", "compile:notfound")
+    root, matrix, cases = project
+    reason, _ = _install_and_run(project, fake_install, Harness(), only_cases(matrix, matrix.combo("old"), "api"))
+    assert "there is no version of transformers==99.0.0" in reason
+    got = {r["id"]: r["status"] for r in json.loads(out.read_text())["cells"]}
+    assert len(got) == 5 and got["old::api[import]"] == "not-installable"
+    assert [s for i, s in got.items() if i.startswith("old::gen")] == ["pass"] * 4
+
+
+def test_a_case_selector_that_selects_nothing_is_refused(fixture_matrix):
+    from ftcompat.errors import InputError
+    from ftcompat.execute import only_cases
+
+    with pytest.raises(InputError, match="'nosuchcase' selects no case of matrix.yaml"):
+        only_cases(fixture_matrix, fixture_matrix.combo("old"), "nosuchcase")
+    with pytest.raises(InputError, match="did you mean 'gen'"):
+        only_cases(fixture_matrix, fixture_matrix.combo("old"), "gne")
+    assert only_cases(fixture_matrix, fixture_matrix.combo("canary"), "api").cases == ()  # not this combo's
+
+
+SLOW = '''"""Fixture: a case slow enough for a second run to start while the first is in it."""
+import time
+
+
+def test_slow_a():
+    """Sleeps."""
+    time.sleep(4)
+
+
+def test_slow_b():
+    """Sleeps."""
+    time.sleep(4)
+'''
+
+RUN_ONE = '''
+import sys
+from pathlib import Path
+from ftcompat.cases import discover
+from ftcompat.execute import Runner, install_and_run
+from ftcompat.matrix import load
+
+root = Path(sys.argv[1])
+matrix = load(root / "matrix.yaml")
+combo = matrix.combo("c")
+venv = root / ".nox" / "c"
+install_and_run(root, matrix, discover(root / "cases"), combo, venv, root / "results" / "cells" / "c.json",
+                Runner(log=lambda line: print(line, flush=True)))
+'''
+
+
+def test_two_real_runs_of_one_combo_take_turns_and_both_cells_survive(tmp_path, fake_uv, monkeypatch):
+    """Two processes run the same combo at once (the real harness); the second waits, nothing is lost."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "slow.py").write_text(SLOW)
+    (tmp_path / "matrix.yaml").write_text('version: 1\ncombos:\n  - {id: c, python: "3.11", pins: {torch: "1", '
+                                          'transformers: "1", trl: "1", peft: "1", bitsandbytes: "1", '
+                                          'accelerate: "1"}}\nmodels: {}\ncases:\n  slow: {}\n')
+    venv = tmp_path / ".nox" / "c"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')  # the harness runs here
+    (venv / "bin" / "python").chmod(0o755)
+    (tmp_path / "run_one.py").write_text(RUN_ONE)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FTCOMPAT_WORKERS": "1", "FTCOMPAT_FORCE": "1",
+           "FTCOMPAT_ENV_CAP": "0"}
+    # The space check and the index check are network calls; the uv stand-in needs neither.
+    env["PIP_INDEX_URL"] = "http://127.0.0.1:9/simple"
+    for var in ("PIP_FIND_LINKS", "UV_FIND_LINKS", "PIP_EXTRA_INDEX_URL"):
+        env.pop(var, None)
+    first = subprocess.Popen([sys.executable, str(tmp_path / "run_one.py"), str(tmp_path)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(2)
+    second = subprocess.Popen([sys.executable, str(tmp_path / "run_one.py"), str(tmp_path)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out1, out2 = first.communicate(timeout=120)[0], second.communicate(timeout=120)[0]
+    assert first.returncode == 0 and second.returncode == 0, out1 + out2
+    assert "waiting for pid" in out2 and "to finish this combo" in out2, out2
+    cells = json.loads((tmp_path / "results" / "cells" / "c.json").read_text())["cells"]
+    assert {c["variant"]: c["status"] for c in cells} == {"slow_a": "pass", "slow_b": "pass"}

@@ -193,3 +193,114 @@ def test_wrapped_import_error_names_its_root_cause():
     assert got.endswith("(look up to see its traceback): ImportError: cannot import name "
                         "'CheckpointPolicy' from 'torch.utils.checkpoint'")
     assert _with_root(ValueError("plain")) == "plain"
+
+
+# ---------------------------------------------------------------------------------------------
+# What the harness leaves on disk: no token anywhere (worker logs and crash dumps included), no
+# machine path in a result, and a full disk that stops the run with one line.
+
+TOKEN = "hf_" + "Q" * 8 + "plantedTokenThatMustNeverLeak"
+LEAKY = f'''
+"""Fixture case that prints a token every way a library could."""
+import logging
+import os
+import subprocess
+import sys
+
+
+def test_prints_and_fails():
+    """Prints the token through Python, both descriptors, a child process and logging, then fails."""
+    token = os.environ["HF_TOKEN"]
+    print("python print", token)
+    os.write(1, f"fd1 {{token}}\\n".encode())
+    os.write(2, f"fd2 {{token}}".encode())  # no newline: the writer must still mask it
+    os.write(2, b"\\n")
+    subprocess.run(["/bin/sh", "-c", "echo child $HF_TOKEN"], check=True)
+    logging.getLogger("lib").warning("logging %s", token)
+    raise RuntimeError(f"bad token {{token}} at {{sys.prefix}}")
+
+
+def test_prints_and_crashes():
+    """Prints the token, then dies on a segfault: the last lines must still be masked."""
+    import ctypes
+
+    print("about to crash with", os.environ["HF_TOKEN"], flush=True)
+    ctypes.string_at(0)
+'''
+
+
+def _harness(tmp, case_text, out, extra_env=None):
+    (tmp / "cases").mkdir(exist_ok=True)
+    (tmp / "cases" / "leaky.py").write_text(textwrap.dedent(case_text))
+    plan = {"combo": {"id": "here"}, "cases": {"leaky": {"timeout": 30}}, "models": {}, "work_dir": str(tmp / "work")}
+    (tmp / "plan.json").write_text(json.dumps(plan))
+    (tmp / "none.ini").write_text("[pytest]\n")
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "ftcompat.harness.plugin", "-p", "no:cacheprovider",
+         "-c", str(tmp / "none.ini"), "--rootdir", str(tmp), "--ftcompat-plan", str(tmp / "plan.json"),
+         "--ftcompat-out", str(out), "-n", "1", "--capture=no", "--max-worker-restart", "10", "cases/leaky.py"],
+        cwd=tmp, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"), **(extra_env or {})})
+
+
+def test_a_printed_token_reaches_no_file_and_no_terminal(tmp_path):
+    out = tmp_path / "cells.json"
+    proc = _harness(tmp_path, LEAKY, out, {"HF_TOKEN": TOKEN})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert TOKEN not in proc.stdout + proc.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    logs = [p for p in files if p.suffix == ".log"]
+    assert logs, "the worker logs exist"
+    for path in files:
+        assert TOKEN not in path.read_text(errors="replace"), path
+    text = "".join(p.read_text() for p in logs)
+    # (logging goes to pytest's own capture, which the report scrubbing masks)
+    for seen in ("python print hf_***", "fd1 hf_***", "fd2 hf_***", "child hf_***", "about to crash with hf_***"):
+        assert seen in text
+    cells = {c["variant"]: c for c in json.loads(out.read_text())["cells"]}
+    assert cells["prints_and_crashes"]["status"] == "crash"
+    assert "about to crash with hf_***" in cells["prints_and_crashes"]["log"]
+    assert "child hf_***" in cells["prints_and_fails"]["log"]
+
+
+def test_results_carry_no_path_of_the_machine(tmp_path, cells):
+    from ftcompat.paths import machine_paths
+
+    out = tmp_path / "cells.json"
+    _harness(tmp_path, LEAKY, out, {"HF_TOKEN": TOKEN})
+    record = {c["variant"]: c for c in json.loads(out.read_text())["cells"]}["prints_and_fails"]
+    assert record["message"].endswith("at <python>") or " at " in record["message"]
+    assert machine_paths(out.read_text()) == []
+    # The module fixture's outcomes too: tracebacks through the stdlib and the checkout.
+    everything = json.dumps(cells)
+    assert machine_paths(everything) == [] and "<python>/lib/python3." in everything
+
+
+def test_a_full_results_disk_stops_the_harness_with_one_line(tmp_path):
+    """A real 64 KiB tmpfs, filled: the harness says so once and exits 74, no INTERNALERROR."""
+    import os
+    import shutil
+
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True,
+                          text=True)
+    if proc.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        try:
+            with open(mnt / "filler", "wb") as fh:
+                while True:
+                    fh.write(b"x" * 4096)
+                    fh.flush()
+        except OSError:
+            pass
+        proc = _harness(tmp_path, CASE.replace("def test_hangs", "def _not_a_test_hangs"), mnt / "cells.json")
+        assert proc.returncode == 74, proc.stdout + proc.stderr
+        said = [line for line in (proc.stdout + proc.stderr).splitlines() if "ftcompat harness:" in line]
+        assert len(said) == 1 and "no space left on device" in said[0], proc.stdout + proc.stderr
+        assert "INTERNALERROR" not in proc.stdout + proc.stderr
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

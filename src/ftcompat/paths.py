@@ -39,6 +39,9 @@ class Portable:
 
     def __init__(self, root: Path | str | None = None, extra: Iterable[tuple[str, str]] = ()):
         folders: list[tuple[str, str]] = []
+        # ftcompat's own files read as ``ftcompat/harness/api.py`` wherever it is installed.
+        own = str(Path(__file__).resolve().parent.parent)
+        self.strip = re.compile(re.escape(own) + r"[/\\](?=ftcompat[/\\])")
         if root:
             for form in {str(root), str(Path(root).resolve())}:
                 folders.append((form.rstrip("/\\"), "."))
@@ -52,6 +55,7 @@ class Portable:
             folders.append((cache, "<uv-cache>"))
         folders.append((tempfile.gettempdir(), "<tmp>"))
         folders.append((os.path.expanduser("~"), "~"))
+        self.under_root = bool(root) and Path(own).is_relative_to(Path(root).resolve())
         # Longest first, so a project inside the home folder becomes relative, not ``~/...``.
         seen, self.folders = set(), []
         for path, name in sorted(folders, key=lambda f: -len(f[0])):
@@ -65,6 +69,8 @@ class Portable:
             return value
         value = SITE.sub("site-packages/", value)
         value = STDLIB.sub(r"<python>/lib/\1/", value)
+        if not self.under_root:
+            value = self.strip.sub("", value)
         for pattern, name in self.folders:
             value = pattern.sub(name, value)
         # ``./cases/x.py`` reads better as ``cases/x.py``; a bare ``.`` (the project itself) stays.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -20,7 +21,8 @@ from ftcompat import outcome as oc
 from ftcompat import redact
 from ftcompat.domain import Cell
 from ftcompat.harness import api, envinfo, remote_code, watchdog
-from ftcompat.harness.cellfile import write_cells
+from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, write_cells
+from ftcompat.paths import Portable
 
 _KEY = "ftcompat"
 
@@ -239,6 +241,8 @@ class _Recorder:
         self.cells: dict[str, dict] = {}
         self.partial: dict[str, dict] = {}
         self.env: dict | None = None
+        self.portable = portable_for(config.rootpath)
+        self.write_failed: str | None = None
 
     def pytest_runtest_logreport(self, report):
         """Fold each phase into its cell and flush the cell file when the cell is complete."""
@@ -277,14 +281,40 @@ class _Recorder:
             "env": self.env,
             "cache_key": self.config._ftcompat_plan.get("cache_keys", {}).get(cell_id),
         }
+        # No machine's folders in a result: paths relative to the project, site-packages/, <python>/.
+        for key in ("signature", "message", "traceback", "log", "details", "origin"):
+            record[key] = self.portable.data(record[key])
         self.cells[record["id"]] = record
-        if self.out:
-            write_cells(self.out, self.combo, list(self.cells.values()))
+        self._write()
 
+    def _write(self) -> None:
+        """Rewrite the cell file; when that fails (a full disk), say so once and stop the run."""
+        if not self.out or self.write_failed:
+            return
+        try:
+            write_cells(self.out, self.combo, list(self.cells.values()))
+        except WriteFailed as exc:
+            # Raised from a report hook it would be ~60 lines of INTERNALERROR; one line is enough, and
+            # running more cells whose results cannot be kept only costs time.
+            self.write_failed = str(exc)
+            sys.stderr.write(f"ftcompat harness: {exc}; stopping this run\n")
+            why = "ftcompat: the results could not be written"
+            self.config._ftcompat_session.shouldstop = why
+            dsession = self.config.pluginmanager.getplugin("dsession")  # under xdist it runs the loop
+            if dsession is not None:
+                dsession.shouldstop = why
+
+    def pytest_sessionstart(self, session):
+        """Keep the session, to stop it if the results cannot be written."""
+        self.config._ftcompat_session = session
+
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
         """Write the file even when nothing ran, so the controller sees an empty, not a missing, run."""
-        if self.out and not self.out.exists():
-            write_cells(self.out, self.combo, [])
+        if self.out and not self.out.exists() and not self.write_failed:
+            self._write()
+        if self.write_failed:
+            session.exitstatus = RESULTS_UNWRITABLE  # the controller keeps the earlier results and stops
 
 
 def _final(phases: dict[str, dict]) -> dict:
@@ -303,7 +333,11 @@ def _crash_outcome(report, work: Path) -> dict:
     The watchdog's marker says it was stopped for time; otherwise the process died on its own
     (segfault, abort, killed for memory), and the worker's log holds its last words.
     """
+    from ftcompat.harness import logpipe
+
     worker = getattr(getattr(report, "node", None), "workerinput", {}).get("workerid")
+    if worker:
+        logpipe.settle(watchdog.log_path(work, worker))  # the dead worker's writer may still be draining
     full = (watchdog.section(watchdog.log_path(work, worker), report.nodeid) if worker else None) or ""
     # A crash dump is long: keep enough lines for the case's own output before it and its frames.
     log = oc.without_env_paths("\n".join([ln for ln in full.splitlines() if ln.strip()][-80:])) or None
@@ -320,6 +354,14 @@ def _crash_outcome(report, work: Path) -> dict:
     return {"status": oc.Status.CRASH.value, "signature": oc.signature_of("WorkerCrashed", message),
             "exc_type": "WorkerCrashed", "message": message, "step": None, "details": {},
             "traceback": "\n".join(filter(None, [text[-2000:], log])), "log": log}
+
+
+def portable_for(root) -> Portable:
+    """Path rewriting for this interpreter: the project, and the environment when it lies outside it."""
+    root = Path(root).resolve()
+    prefix = Path(sys.prefix).resolve()
+    extra = [] if prefix.is_relative_to(root) else [(str(prefix), "<venv>")]
+    return Portable(root, extra)
 
 
 def _split_nodeid(nodeid: str) -> tuple[str, str, str | None]:

@@ -29,16 +29,11 @@ def log_path(work: Path, worker: str) -> Path:
 
 
 def capture_worker_output(work: Path, worker: str) -> Path:
-    """Send this process's stdout/stderr and crash dumps to the worker's log file."""
+    """Send this process's stdout/stderr and crash dumps to the worker's log file, tokens masked."""
+    from ftcompat.harness import logpipe
+
     path = log_path(work, worker)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # execnet talks to the controller over duplicates of the original descriptors, so 1 and 2 are free.
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    logpipe.start(path)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     return path
 
@@ -52,8 +47,9 @@ def mark_start(nodeid: str) -> None:
 
 def section(path: Path, nodeid: str) -> str | None:
     """Everything a case wrote to the log, from its start line on."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    from ftcompat.harness import logpipe
+
+    logpipe.sync()  # in the worker: what it printed is in the file; elsewhere a no-op
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:
