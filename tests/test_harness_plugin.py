@@ -200,7 +200,7 @@ def test_wrapped_import_error_names_its_root_cause():
 # machine path in a result, and a full disk that stops the run with one line.
 
 TOKEN = "hf_" + "Q" * 8 + "plantedTokenThatMustNeverLeak"
-LEAKY = f'''
+LEAKY = '''
 """Fixture case that prints a token every way a library could."""
 import logging
 import os
@@ -212,12 +212,12 @@ def test_prints_and_fails():
     """Prints the token through Python, both descriptors, a child process and logging, then fails."""
     token = os.environ["HF_TOKEN"]
     print("python print", token)
-    os.write(1, f"fd1 {{token}}\\n".encode())
-    os.write(2, f"fd2 {{token}}".encode())  # no newline: the writer must still mask it
+    os.write(1, f"fd1 {token}\\n".encode())
+    os.write(2, f"fd2 {token}".encode())  # no newline: the writer must still mask it
     os.write(2, b"\\n")
     subprocess.run(["/bin/sh", "-c", "echo child $HF_TOKEN"], check=True)
     logging.getLogger("lib").warning("logging %s", token)
-    raise RuntimeError(f"bad token {{token}} at {{sys.prefix}}")
+    raise RuntimeError(f"bad token {token} at {sys.prefix}")
 
 
 def test_prints_and_crashes():

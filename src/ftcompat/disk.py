@@ -13,13 +13,13 @@ import os
 import re
 import shutil
 import stat
-import sys
 import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ftcompat import uvcache
 from ftcompat.errors import InputError, MachineError
 
 NOX = ".nox"
@@ -213,9 +213,7 @@ def merge_tables(tables: Iterable[dict]) -> dict[Inode, tuple[int, int, int, int
 
 def uv_cache_dir() -> Path | None:
     """uv's cache folder as ``uv cache dir`` reports it (UV_CACHE_DIR honoured), or None without uv."""
-    from ftcompat.uvcache import cache_dir
-
-    return cache_dir()
+    return uvcache.cache_dir()
 
 
 @dataclass
@@ -344,6 +342,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true", help="say what would be removed and freed; remove nothing")
     p.add_argument("--all", action="store_true",
                    help="remove every environment ftcompat made, used or not (never results/ or uv's cache)")
+    p.add_argument("--prune-uv-cache", action="store_true",
+                   help="then run `uv cache prune`: drop uv's dangling cache entries (what `ftcompat disk` lists)")
     p.set_defaults(func=cmd_clean)
 
 
@@ -355,8 +355,10 @@ def _root_and_matrix(args):
 
 
 def cmd_disk(args) -> int:
-    """Report disk use per environment ftcompat made and in total, and uv's cache separately."""
+    """Report disk use per environment ftcompat made and in total, uv's cache, and the cap."""
     import json
+
+    from ftcompat import envcap
 
     root, matrix = _root_and_matrix(args)
     rep = report(root, matrix, uv_cache=not args.no_uv_cache)
@@ -364,8 +366,10 @@ def cmd_disk(args) -> int:
         print(json.dumps({"envs": [{"path": _shown(root, e.path), "kind": e.kind, "combo": e.combo,
                                     "used_by": e.used_by, "note": e.note, **e.sizes.__dict__} for e in rep.envs],
                           "total": rep.total.__dict__, "uv_cache": str(rep.uv_cache) if rep.uv_cache else None,
-                          "uv_cache_sizes": rep.uv_cache_sizes.__dict__ if rep.uv_cache_sizes else None},
-                         indent=2))
+                          "uv_cache_sizes": rep.uv_cache_sizes.__dict__ if rep.uv_cache_sizes else None,
+                          "uv_cache_prunable": dict(zip(("bytes", "entries"), uvcache.prunable(rep.uv_cache),
+                                                        strict=True)),
+                          "cap": envcap.cap(root), "own_total": rep.total.own}, indent=2))
         return 0
     print(table(rep, root))
     if rep.total.shared_other:
@@ -375,17 +379,26 @@ def cmd_disk(args) -> int:
         print(f"environments and uv's cache together: {human(together)} on disk")
     if rep.uv_cache is None and not args.no_uv_cache:
         print("uv's cache: not found (no uv); 'shared with uv cache' counts nothing")
+    elif rep.uv_cache is not None:
+        size, entries = uvcache.prunable(rep.uv_cache)
+        print(f"`uv cache prune` would free about {human(size)} ({entries} dangling entries; "
+              "`ftcompat clean --prune-uv-cache` runs it)" if entries else "`uv cache prune` would free nothing")
+    limit = envcap.cap(root)
+    print(f"cap on what the environments hold of their own: {human(limit)} (FTCOMPAT_ENV_CAP); "
+          f"now {human(rep.total.own)}" if limit else "no cap on the environments (FTCOMPAT_ENV_CAP=0)")
     return 0
 
 
 def cmd_clean(args) -> int:
     """Remove environments no combo in matrix.yaml uses (--all: every one ftcompat made); print what it freed."""
     root, matrix = _root_and_matrix(args)
-    try:
-        clean(root, [c.id for c in matrix.combos], dry_run=args.dry_run, everything=args.all)
-    except DiskError as exc:
-        print(f"ftcompat clean: {exc}", file=sys.stderr)
-        return 2
+    clean(root, [c.id for c in matrix.combos], dry_run=args.dry_run, everything=args.all)
+    if args.prune_uv_cache:
+        size, entries = uvcache.prunable(uv_cache_dir())
+        if args.dry_run:
+            print(f"would run `uv cache prune`: about {human(size)} in {entries} dangling entries")
+        else:
+            return uvcache.prune() and 4
     return 0
 
 

@@ -14,6 +14,7 @@ from ftcompat.domain import Cell, Combo, Matrix
 from ftcompat.errors import InputError
 from ftcompat.harness.cellfile import atomic_write, dumps
 from ftcompat.outcome import Status
+from ftcompat.paths import Portable
 from ftcompat.plan import planned_cells
 
 SCHEMA = "ftcompat-grid/1"
@@ -101,6 +102,15 @@ def resolved(records: list[Mapping]) -> dict:
     return {}
 
 
+def not_refreshed(records: list[Mapping]) -> dict | None:
+    """The latest machine failure that kept these records from being refreshed, with how many it kept."""
+    marks = [r["not_refreshed"] for r in records if r.get("not_refreshed")]
+    if not marks:
+        return None
+    last = max(marks, key=lambda m: m.get("at") or "")
+    return {"at": last.get("at"), "reason": last.get("reason"), "cells": len(marks)}
+
+
 def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: bool = False) -> Grid:
     """Build the grid from results/cells/*.json for the combos and cases matrix.yaml declares now.
 
@@ -123,6 +133,10 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
             records = complete(records, planned, combo, "no result recorded for this cell")
         cells.extend(records)
         env = next((r.get("env") for r in records if r["status"] != "not-installable"), None) or {}
+        stale = not_refreshed(records)
+        if stale:
+            warnings.append(f"{combo.id}: not refreshed: its run of {stale['at']} failed for a machine reason, so "
+                            f"{stale['cells']} result(s) shown are from earlier runs: {stale['reason']}")
         combos.append({
             "id": combo.id, "python": combo.python, "pins": dict(combo.pins),
             "tags": list(combo.tags), "description": combo.description,
@@ -130,6 +144,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
             "resolved": resolved(records), "device": env.get("device"),
             "python_resolved": env.get("python"), "ran": bool(records),
             "finished_at": max((r.get("finished_at") or "" for r in records), default="") or None,
+            "not_refreshed": stale,
         })
     known = {c.id for c in matrix.combos}
     for path in sorted(Path(cells_dir).glob("*.json")):
@@ -143,7 +158,8 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
         if not partial:  # one environment's row says nothing about other versions' entries
             warnings.append(f"known issue {issue.id!r} covers no cell in this grid; is it stale?")
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return Grid(tuple(cells), tuple(combos), tuple(columns), stamp, tuple(warnings))
+    portable = Portable(Path(matrix.source).resolve().parent)  # warnings name files: not by this machine's paths
+    return Grid(tuple(cells), tuple(combos), tuple(columns), stamp, tuple(portable.text(w) for w in warnings))
 
 
 def triage(record: dict, issues) -> dict:
@@ -201,7 +217,7 @@ def read_json(path: Path | str, what: str = "file") -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+        raise InputError(f"{path}: is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno}); "
                          "is it truncated?") from None
 
 

@@ -133,6 +133,7 @@ def _cell_data(record: Mapping, combo_env: Mapping | None) -> dict:
         "signature": record.get("signature"), "step": record.get("step"),
         "duration_s": record.get("duration_s"), "finished_at": record.get("finished_at"),
         "failing_since": record.get("failing_since"), "known_issue": record.get("known_issue"),
+        "not_refreshed": record.get("not_refreshed"),
         "log": log, "log_source": source, "details": record.get("details") or {},
         # Most cells share their combo's environment: carry it once, on the combo.
         "env": None if env == combo_env else env,
@@ -234,6 +235,10 @@ def _row(combo: Mapping, columns: list[str], cells: Mapping, info: Mapping) -> s
     when = (info.get("finished_at") or "").replace("T", " ").rstrip("Z")[5:16]
     where = device_text(combo.get("device")) + (f" · {when}" if when else "")
     title = f"{cid}: {combo.get('description') or ''}\nran on {where}"
+    stale = combo.get("not_refreshed")
+    if stale:
+        title += f"\nnot refreshed: the run of {stale.get('at')} failed ({stale.get('reason')}); results are older"
+        where = "⚠ not refreshed · " + where
     previous, tds = None, []
     for column in columns:
         case = split_column(column)[0]

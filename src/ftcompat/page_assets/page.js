@@ -196,6 +196,9 @@
     badge.setAttribute("data-role", "status");
     panel.appendChild(badge);
     if (cell.failing_since) panel.appendChild(el("p", "Failing since " + cell.failing_since, "since"));
+    if (cell.not_refreshed) panel.appendChild(el("p", "Not refreshed: the run of " + cell.not_refreshed.at +
+      " failed for a machine reason (" + cell.not_refreshed.reason + "); this result is from an earlier run.",
+      "since"));
     if (cell.known_issue) panel.appendChild(issueBox(cell.known_issue));
     var sig = defs([["signature", cell.signature, true], ["step", cell.step, true],
                     ["duration", cell.duration_s === null || cell.duration_s === undefined ? "" :
