@@ -195,3 +195,12 @@ def test_dry_run_prints_the_plan_and_creates_nothing(bench, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "[cold] FTCOMPAT_FORCE=1" in out and "-s torch2.13-cpu" in out and "[naive]" in out
     assert not scratch.exists()
+
+
+def test_env_reuse_dry_run_plans_three_builds_and_runs_nothing(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "env_reuse.py"), "--dry-run"],
+                          capture_output=True, text=True, check=True)
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["first", "second", "second-with-upgrade"]
+    assert "trl==0.20.0 (uv pip install --upgrade)" in lines[2] and "install.install" in lines[1]
+

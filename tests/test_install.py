@@ -175,6 +175,49 @@ def test_not_enough_space_is_refused_before_anything_is_installed(venv, tmp_path
     with pytest.raises(MachineError) as err:
         install.install(venv, PINNED, tmp_path, log=lambda *_: None)
     text = str(err.value)
-    assert text.startswith("no space left on device: this environment needs about 37.5 GB")
+    assert text.startswith("no space left on device: this environment needs about 30.0 GB")
     assert "0.4 GB free" in text and "ftcompat clean" in text and "venv/" in text
     assert not [c for c in fake_uv() if c[:2] == ["pip", "sync"]]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 8 MiB tmpfs for uv's cache and the environment (root only)."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if proc.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("precheck", [True, False])
+def test_a_real_full_disk_is_a_machine_error_never_not_installable(tiny_disk, tmp_path, monkeypatch, precheck):
+    """numpy (16 MB wheel, ~40 MB unpacked) on an 8 MiB disk: refused up front, or uv's own ENOSPC classified."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("UV_CACHE_DIR", str(tiny_disk / "cache"))
+    monkeypatch.setenv("FTCOMPAT_INSTALL_RETRIES", "0")
+    if not precheck:
+        monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {})
+    venv = tiny_disk / "venv"
+    subprocess.run([install.find_uv(), "venv", "-q", "-p", f"{sys.version_info.major}.{sys.version_info.minor}",
+                    str(venv)], check=True)
+    combo = Combo("numpy", "3.11", frozen_map({"numpy": "2.2.6"}))
+    with pytest.raises(MachineError) as err:
+        install.install(venv, combo, tmp_path, log=lambda *_: None)
+    text = str(err.value)
+    assert text.startswith("no space left on device"), text
+    if precheck:
+        assert "this environment needs about" in text and "numpy 2.2.6" in text
+    else:
+        assert "os error 28" in text

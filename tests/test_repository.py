@@ -1,0 +1,33 @@
+"""Repository hygiene: nothing ignored is tracked, and the committed results carry no machine's paths."""
+
+import shutil
+import subprocess
+
+import pytest
+from conftest import ROOT
+
+from ftcompat.paths import machine_paths
+
+
+def _git(*args):
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def test_no_tracked_file_is_one_gitignore_excludes():
+    assert _git("ls-files", "--cached", "--ignored", "--exclude-standard") == ""
+
+
+def test_no_work_folder_is_tracked():
+    assert _git("ls-files", ".ftcompat", ".nox", ".venv") == ""
+
+
+def test_committed_results_carry_no_path_of_the_machine_that_ran_them():
+    found = {}
+    for path in sorted((ROOT / "results").rglob("*")):
+        if path.is_file() and path.suffix in (".json", ".md", ".html", ".txt", ".py"):
+            hits = machine_paths(path.read_text(encoding="utf-8", errors="replace"))
+            if hits:
+                found[str(path.relative_to(ROOT))] = hits[:2]
+    assert found == {}
