@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ftcompat.harness.envinfo import cpu_name
 
-HARNESS = Path(__file__).resolve().parent / "harness"
+PACKAGE = Path(__file__).resolve().parent
+HARNESS = PACKAGE / "harness"
 # A result that says the machine or the run got in the way is worth another try every time.
 REUSABLE = ("pass", "fail", "skip", "flaky")
 
@@ -41,8 +42,38 @@ def file_digest(path: Path) -> str:
 
 @cache
 def harness_digest() -> str:
-    """The hash of the harness's own source: a change there may change any result."""
-    return digest({p.name: file_digest(p) for p in sorted(HARNESS.glob("*.py"))})
+    """The hash of the source the harness runs: its own files, stand-ins included, and every ftcompat module
+    they import (the outcome rules, token masking, paths): a change there may change any result."""
+    return digest({str(p.relative_to(PACKAGE)): file_digest(p) for p in harness_files()})
+
+
+def harness_files() -> list[Path]:
+    """The harness's files and, transitively, the ftcompat modules they import."""
+    import ast
+
+    todo, seen = sorted(HARNESS.rglob("*.py")), set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and not node.level:  # `from ftcompat import outcome` too
+                names = [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                names = []
+            for name in names:
+                if name == "ftcompat" or name.startswith("ftcompat."):
+                    todo += _module_files(name)
+    return sorted(seen)
+
+
+def _module_files(name: str) -> list[Path]:
+    base = PACKAGE.parent.joinpath(*name.split("."))
+    found = [base.with_suffix(".py"), base / "__init__.py"]
+    return [p for p in found if p.is_file()]
 
 
 @cache

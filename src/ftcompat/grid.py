@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ftcompat import emulation
 from ftcompat.cases import CaseFile
 from ftcompat.domain import Cell, Combo, Matrix
 from ftcompat.errors import InputError
@@ -152,6 +153,8 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
             warnings.append(f"{path.name}: combo {path.stem!r} is not in {matrix.source}; ignored")
     cells = [triage(r, matrix.known_issues) for r in cells]
     cells.sort(key=lambda r: r["id"])
+    # A stand-in that fails where the real code passes (or the other way round) is a finding.
+    warnings += [p.text() for p in emulation.disagreements(cells)]
     for issue in matrix.known_issues:
         if any((r.get("known_issue") or {}).get("id") == issue.id for r in cells):
             continue

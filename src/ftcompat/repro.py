@@ -18,7 +18,11 @@ PACKAGE = Path(__file__).resolve().parent
 # What a case may import from ftcompat, in import order; plugin and cell files stay behind.
 SUPPORT = ("ftcompat", "ftcompat.outcome", "ftcompat.harness", "ftcompat.harness.api",
            "ftcompat.harness.envinfo", "ftcompat.harness.tokenizers", "ftcompat.harness.models",
-           "ftcompat.harness.quant", "ftcompat.harness.trlpath")
+           "ftcompat.harness.quant", "ftcompat.harness.trlpath", "ftcompat.harness.weights",
+           "ftcompat.harness.standins", "ftcompat.harness.standins.phi3",
+           # read as text and written into a model folder, never imported by the script
+           "ftcompat.harness.standins.phi3.configuration_phi3", "ftcompat.harness.standins.phi3.modeling_phi3")
+PACKAGES = ("ftcompat", "ftcompat.harness", "ftcompat.harness.standins", "ftcompat.harness.standins.phi3")
 STACK_ORDER = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", *ALSO_PINNED)
 
 
@@ -58,7 +62,7 @@ def script(cell: Mapping, case_source: str, model: Mapping | None, generated: st
     deps = "\n".join(f'#     "{d}",' for d in dependencies(env.get("versions") or {}))
     expected = {k: cell.get(k) for k in ("id", "status", "exc_type", "signature", "step")}
     sources = "{\n" + "".join(f"    {name!r}: {literal(src)},\n" for name, src in support_sources().items()) + "}"
-    return TEMPLATE.format(
+    return TEMPLATE.format(packages=repr(PACKAGES),
         deps=deps, python=python, id=cell["id"], signature=cell.get("signature"), generated=generated,
         case=cell["case"], variant=cell["variant"], expected=pprint.pformat(expected, sort_dicts=True),
         model=pprint.pformat(dict(model), sort_dicts=True) if model else "None",
@@ -97,6 +101,7 @@ warnings.simplefilter("ignore", DeprecationWarning)
 
 EXPECTED = {expected}
 MODEL = {model}
+PACKAGES = {packages}
 CASE, VARIANT = "{case}", "test_{variant}"
 
 
@@ -168,10 +173,13 @@ class _Inline(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
         if name not in self.sources:
             return None
-        return importlib.util.spec_from_loader(name, self, is_package=name in ("ftcompat", "ftcompat.harness"))
+        return importlib.util.spec_from_loader(name, self, is_package=name in PACKAGES)
 
     def create_module(self, spec):
         return None
+
+    def get_source(self, name):
+        return self.sources[name]
 
     def exec_module(self, module):
         filename = "ftcompat/" + module.__name__.replace(".", "/") + ".py"
