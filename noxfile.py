@@ -16,10 +16,10 @@ import nox
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "src"))  # the controller runs from a checkout, installed or not
 
-from ftcompat.errors import InputError  # noqa: E402
-from ftcompat.matrix import load  # noqa: E402
-from ftcompat.plan import case_selectors  # noqa: E402
-from ftcompat.session import run_combo  # noqa: E402
+from ftcompat.config.matrix import load  # noqa: E402
+from ftcompat.core.errors import InputError  # noqa: E402
+from ftcompat.run.plan import case_selectors  # noqa: E402
+from ftcompat.run.session import run_combo  # noqa: E402
 
 try:
     MATRIX = load(ROOT / "matrix.yaml")

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from ftcompat import adhoc, disk, install, installer, uvcache  # noqa: E402
+from ftcompat.run import adhoc, disk, install, installer, uvcache  # noqa: E402
 
 MB = 1e6
 

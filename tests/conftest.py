@@ -9,7 +9,7 @@ ROOT = Path(__file__).parent.parent
 
 @pytest.fixture
 def fixture_cases():
-    from ftcompat.cases import discover
+    from ftcompat.config.cases import discover
 
     return discover(FIXTURES / "cases")
 
@@ -22,7 +22,7 @@ def matrix_data():
 
 @pytest.fixture
 def fixture_matrix(matrix_data, fixture_cases):
-    from ftcompat.matrix import parse
+    from ftcompat.config.matrix import parse
 
     return parse(matrix_data, "matrix.yaml", fixture_cases)
 

@@ -5,8 +5,8 @@ import textwrap
 
 import pytest
 
-from ftcompat import adhoc
-from ftcompat.matrix import load
+from ftcompat.config.matrix import load
+from ftcompat.run import adhoc
 
 
 def test_parse_pins_leaves_the_rest_unpinned():

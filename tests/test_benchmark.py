@@ -153,7 +153,7 @@ def test_machine_info_has_the_fields_the_report_needs(bench):
 
 
 def test_add_combo_writes_a_matrix_the_loader_accepts(bench, tmp_path):
-    from ftcompat.matrix import load
+    from ftcompat.config.matrix import load
 
     (tmp_path / "cases").mkdir()
     for case in (FIXTURES / "cases").glob("*.py"):

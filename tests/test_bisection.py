@@ -11,10 +11,11 @@ import sys
 import pytest
 from conftest import ROOT
 
-from ftcompat import bisect_run, releases
-from ftcompat import bisection as bisect
-from ftcompat.bisection import Bisector, CellRun, Trial
-from ftcompat.versions import key as version_key
+from ftcompat.core.versions import key as version_key
+from ftcompat.run import bisect_run
+from ftcompat.triage import bisection as bisect
+from ftcompat.triage import releases
+from ftcompat.triage.bisection import Bisector, CellRun, Trial
 
 CELL = "phi3_generate[remote_seen_tokens@tiny-phi3]"
 SIG = "AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'"
@@ -307,7 +308,7 @@ def test_json_and_markdown_are_written(tmp_path):
 
 
 def test_a_found_bisection_refreshes_the_report_about_its_cell(tmp_path, monkeypatch):
-    from ftcompat import report
+    from ftcompat.triage import report
 
     reports = tmp_path / "reports"
     (reports / "r").mkdir(parents=True)

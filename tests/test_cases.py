@@ -2,7 +2,7 @@
 
 from conftest import FIXTURES, ROOT
 
-from ftcompat.cases import discover, read_case
+from ftcompat.config.cases import discover, read_case
 
 
 def test_variants_and_model_use(fixture_cases):

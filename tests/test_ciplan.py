@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ftcompat import ciplan
+from ftcompat.run import ciplan
 
 GPU = ["self-hosted", "gpu"]
 

@@ -2,7 +2,8 @@
 
 import json
 
-from ftcompat import cli, diff
+from ftcompat import cli
+from ftcompat.results import diff
 
 V1 = {"torch": "2.13.0+cpu", "transformers": "5.23.0", "trl": "1.16.0"}
 V2 = {**V1, "transformers": "5.24.0"}

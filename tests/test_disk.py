@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ftcompat import disk
+from ftcompat.run import disk
 
 ROOT = Path(__file__).parent.parent
 
@@ -199,7 +199,7 @@ def test_cli_disk_and_clean(tree, capsys, monkeypatch):
 
     (tree.root / "matrix.yaml").write_text("unused\n")
     monkeypatch.setattr(disk, "uv_cache_dir", lambda: tree.cache)
-    monkeypatch.setattr("ftcompat.matrix.load", lambda path: _matrix("tf4.57.6-bnb0.50"))
+    monkeypatch.setattr("ftcompat.config.matrix.load", lambda path: _matrix("tf4.57.6-bnb0.50"))
     parser = argparse.ArgumentParser()
     parser.add_argument("--matrix")
     disk.add_parser(parser.add_subparsers(dest="command"))
@@ -216,7 +216,7 @@ def test_cli_disk_and_clean(tree, capsys, monkeypatch):
 
 def test_real_nox_folder_maps_onto_the_matrix_read_only():
     """Every env nox built in this checkout is named the way disk.py expects for its combo."""
-    from ftcompat.matrix import load
+    from ftcompat.config.matrix import load
 
     nox_dir = ROOT / ".nox"
     if not nox_dir.is_dir():

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import ROOT
 
-from ftcompat import emulation
+from ftcompat.results import emulation
 
 
 def cell(combo, model, status, origin, step=None, exc=None, variant="remote_code"):
@@ -35,7 +35,7 @@ def test_a_skipped_real_cell_or_one_side_alone_is_not_compared():
 
 
 def test_a_disagreement_is_a_warning_of_the_grid(tmp_path, fixture_matrix, fixture_cases):
-    from ftcompat.grid import merge
+    from ftcompat.results.grid import merge
 
     cells = [cell("old", "tiny-a", "pass", "standin", variant="remote"),
              cell("old", "tiny-b", "fail", "real", "model.generate", "AttributeError", variant="remote")]

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from ftcompat import envcap
-from ftcompat.errors import InputError
+from ftcompat.core.errors import InputError
+from ftcompat.run import envcap
 
 
 def env(root, rel, mb, age_s):
@@ -32,7 +32,7 @@ def test_a_bad_cap_is_refused_with_an_example():
 
 
 def test_the_least_recently_used_adhoc_env_goes_first_and_combo_envs_never(tmp_path, monkeypatch):
-    monkeypatch.setattr("ftcompat.disk.uv_cache_dir", lambda: None)
+    monkeypatch.setattr("ftcompat.run.disk.uv_cache_dir", lambda: None)
     old = env(tmp_path, ".ftcompat/adhoc/adhoc-trl0.19.1/venv", 2, 3 * 86400)
     new = env(tmp_path, ".ftcompat/adhoc/adhoc-trl0.20.0/venv", 2, 60)
     combo = env(tmp_path, ".nox/tf4-47", 2, 10 * 86400)  # oldest of all, but a combo of the matrix uses it
@@ -46,7 +46,7 @@ def test_the_least_recently_used_adhoc_env_goes_first_and_combo_envs_never(tmp_p
 
 
 def test_the_env_being_built_is_kept_and_what_cannot_go_is_said(tmp_path, monkeypatch):
-    monkeypatch.setattr("ftcompat.disk.uv_cache_dir", lambda: None)
+    monkeypatch.setattr("ftcompat.run.disk.uv_cache_dir", lambda: None)
     building = env(tmp_path, ".ftcompat/adhoc/adhoc-x/venv", 2, 86400)
     env(tmp_path, ".nox/tf4-47", 2, 86400)
     lines = []
@@ -56,7 +56,7 @@ def test_the_env_being_built_is_kept_and_what_cannot_go_is_said(tmp_path, monkey
 
 
 def test_no_cap_and_under_the_cap_do_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr("ftcompat.disk.uv_cache_dir", lambda: None)
+    monkeypatch.setattr("ftcompat.run.disk.uv_cache_dir", lambda: None)
     env(tmp_path, ".ftcompat/adhoc/adhoc-x/venv", 1, 86400)
     assert envcap.enforce(tmp_path, [], environ={"FTCOMPAT_ENV_CAP": "0"}) == []
     assert envcap.enforce(tmp_path, [], environ={"FTCOMPAT_ENV_CAP": "10G"}) == []
@@ -69,5 +69,5 @@ def test_files_hard_linked_from_uvs_cache_do_not_count_against_the_cap(tmp_path,
     (cache / "libtorch.so").write_bytes(os.urandom(4 << 20))
     venv = env(tmp_path, ".ftcompat/adhoc/adhoc-x/venv", 0, 86400)
     os.link(cache / "libtorch.so", venv / "libtorch.so")
-    monkeypatch.setattr("ftcompat.disk.uv_cache_dir", lambda: tmp_path / "uv-cache")
+    monkeypatch.setattr("ftcompat.run.disk.uv_cache_dir", lambda: tmp_path / "uv-cache")
     assert envcap.enforce(tmp_path, [], environ={"FTCOMPAT_ENV_CAP": "1M"}) == []

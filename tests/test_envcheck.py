@@ -1,6 +1,6 @@
 """Reading an environment from its files, and rebuilding one that was broken by hand."""
 
-from ftcompat import envcheck
+from ftcompat.run import envcheck
 
 
 def fake_venv(root, packages):

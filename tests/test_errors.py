@@ -10,7 +10,8 @@ import textwrap
 import pytest
 from conftest import FIXTURES, ROOT
 
-from ftcompat import cli, errors
+from ftcompat import cli
+from ftcompat.core import errors
 
 GRID = ROOT / "results" / "grid.json"
 
@@ -193,7 +194,7 @@ ADHOC_CASE = textwrap.dedent('''
     ("sync:nospace", 4, "no space left on device"),
 ])
 def test_adhoc_exit_codes_tell_a_verdict_from_the_machine(tmp_path, capsys, monkeypatch, fake_uv, fail, code, words):
-    from ftcompat import preflight, space
+    from ftcompat.run import preflight, space
 
     monkeypatch.setattr(preflight, "pins_problem", lambda combo: None)
     monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {})

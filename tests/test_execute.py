@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from ftcompat.cases import CaseFile
-from ftcompat.execute import Runner, node_id, rerun_transient, settle
+from ftcompat.config.cases import CaseFile
+from ftcompat.run.execute import Runner, node_id, rerun_transient, settle
 
 
 def rec(cid, status, signature=None, model="tiny"):
@@ -71,7 +71,7 @@ import shutil  # noqa: E402
 import pytest  # noqa: E402
 from conftest import FIXTURES  # noqa: E402
 
-from ftcompat.execute import run_cases  # noqa: E402
+from ftcompat.run.execute import run_cases  # noqa: E402
 
 VERSIONS = {"torch": "2.5.1", "transformers": "4.47.1", "trl": "0.13.0"}
 
@@ -105,7 +105,7 @@ class Harness:
 @pytest.fixture
 def project(tmp_path, fixture_matrix):
     shutil.copytree(FIXTURES / "cases", tmp_path / "cases")
-    from ftcompat.cases import discover
+    from ftcompat.config.cases import discover
 
     return tmp_path, fixture_matrix, discover(tmp_path / "cases")
 
@@ -202,8 +202,8 @@ def test_a_really_killed_harness_resumes_with_only_the_missing_cell(tmp_path, mo
 
     from conftest import ROOT
 
-    from ftcompat.cases import discover
-    from ftcompat.matrix import parse
+    from ftcompat.config.cases import discover
+    from ftcompat.config.matrix import parse
 
     (tmp_path / "cases").mkdir()
     (tmp_path / "cases" / "killme.py").write_text(KILL_CASE)
@@ -247,8 +247,8 @@ def test_a_really_killed_harness_resumes_with_only_the_missing_cell(tmp_path, mo
 
 
 def test_cells_are_handed_out_longest_first():
-    from ftcompat.domain import Cell
-    from ftcompat.execute import longest_first
+    from ftcompat.core.domain import Cell
+    from ftcompat.run.execute import longest_first
 
     cells = [Cell("c", "gen", v) for v in ("short", "new", "long")]
     previous = [{"id": "c::gen[short]", "duration_s": 1.0}, {"id": "c::gen[long]", "duration_s": 25.0}]
@@ -256,7 +256,7 @@ def test_cells_are_handed_out_longest_first():
 
 
 def test_a_setup_error_is_cached_but_a_missing_result_or_a_crash_is_not():
-    from ftcompat import cache
+    from ftcompat.run import cache
 
     key = {"a": "k", "b": "k", "c": "k", "d": "k"}
     records = [{"id": "a", "status": "error", "exc_type": "ImportError", "signature": "ImportError: no X",
@@ -293,7 +293,7 @@ def test_a_harness_that_cannot_write_its_results_stops_the_run_and_keeps_the_old
 @pytest.fixture
 def fake_install(project, fake_uv, monkeypatch):
     """install_and_run against the uv stand-in, with no index asked."""
-    from ftcompat import preflight, space
+    from ftcompat.run import preflight, space
 
     monkeypatch.setattr(preflight, "pins_problem", lambda combo: None)
     monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {})
@@ -305,7 +305,7 @@ def fake_install(project, fake_uv, monkeypatch):
 
 
 def _install_and_run(project, venv, harness, combo=None):
-    from ftcompat.execute import install_and_run
+    from ftcompat.run.execute import install_and_run
 
     root, matrix, cases = project
     out = root / "results" / "cells" / "old.json"
@@ -315,7 +315,7 @@ def _install_and_run(project, venv, harness, combo=None):
 
 
 def test_a_machine_failure_keeps_the_earlier_verdicts_marked_not_refreshed(project, fake_install, monkeypatch):
-    from ftcompat.errors import MachineError
+    from ftcompat.core.errors import MachineError
 
     _, out = _install_and_run(project, fake_install, Harness())
     earlier = {r["id"]: r["status"] for r in json.loads(out.read_text())["cells"]}
@@ -327,7 +327,7 @@ def test_a_machine_failure_keeps_the_earlier_verdicts_marked_not_refreshed(proje
     after = json.loads(out.read_text())["cells"]
     assert {r["id"]: r["status"] for r in after} == earlier  # not one verdict replaced
     assert all(r["not_refreshed"]["reason"].startswith("no space left on device") for r in after)
-    from ftcompat.paths import machine_paths
+    from ftcompat.core.paths import machine_paths
 
     assert machine_paths(out.read_text()) == []  # uv's own paths made portable
     monkeypatch.delenv("FAKE_UV_FAIL")
@@ -337,9 +337,9 @@ def test_a_machine_failure_keeps_the_earlier_verdicts_marked_not_refreshed(proje
 
 def test_a_machine_failure_with_no_earlier_result_says_what_failed_and_is_no_finding(project, fake_install,
                                                                                      monkeypatch):
-    from ftcompat import cache
-    from ftcompat.errors import MachineError
-    from ftcompat.grid import triage
+    from ftcompat.core.errors import MachineError
+    from ftcompat.results.grid import triage
+    from ftcompat.run import cache
 
     monkeypatch.setenv("FAKE_UV_FAIL", "compile:network")
     with pytest.raises(MachineError):
@@ -352,7 +352,7 @@ def test_a_machine_failure_with_no_earlier_result_says_what_failed_and_is_no_fin
 
 def test_an_uninstallable_partial_run_keeps_the_other_cases_results(project, fake_install, monkeypatch):
     """FTCOMPAT_CASES=api with pins that cannot install: api's cells say so, gen's earlier cells stay."""
-    from ftcompat.execute import only_cases
+    from ftcompat.run.execute import only_cases
 
     _, out = _install_and_run(project, fake_install, Harness())
     (fake_install / "ftcompat-stamp.json").unlink()
@@ -366,8 +366,8 @@ def test_an_uninstallable_partial_run_keeps_the_other_cases_results(project, fak
 
 
 def test_a_case_selector_that_selects_nothing_is_refused(fixture_matrix):
-    from ftcompat.errors import InputError
-    from ftcompat.execute import only_cases
+    from ftcompat.core.errors import InputError
+    from ftcompat.run.execute import only_cases
 
     with pytest.raises(InputError, match="'nosuchcase' selects no case of matrix.yaml"):
         only_cases(fixture_matrix, fixture_matrix.combo("old"), "nosuchcase")
@@ -393,9 +393,9 @@ def test_slow_b():
 RUN_ONE = '''
 import sys
 from pathlib import Path
-from ftcompat.cases import discover
-from ftcompat.execute import Runner, install_and_run
-from ftcompat.matrix import load
+from ftcompat.config.cases import discover
+from ftcompat.run.execute import Runner, install_and_run
+from ftcompat.config.matrix import load
 
 root = Path(sys.argv[1])
 matrix = load(root / "matrix.yaml")

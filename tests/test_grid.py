@@ -5,9 +5,9 @@ import shutil
 
 from conftest import FIXTURES
 
-from ftcompat import grid as grid_mod
-from ftcompat.domain import Cell
-from ftcompat.outcome import Status
+from ftcompat.core.domain import Cell
+from ftcompat.core.outcome import Status
+from ftcompat.results import grid as grid_mod
 
 
 def test_merge_orders_columns_and_records_resolved_versions(fixture_matrix, fixture_cases):
@@ -78,7 +78,7 @@ def test_uncovered_failure_is_new(fixture_matrix, fixture_cases):
 def test_signature_hint_picks_the_issue_that_explains_the_failure(fixture_matrix):
     import dataclasses
 
-    from ftcompat.domain import KnownIssue
+    from ftcompat.core.domain import KnownIssue
 
     broad = KnownIssue("api-removed", ("gen",), {}, "https://x/1", "an API went away")
     precise = KnownIssue("import-broken", ("gen",), {}, "https://x/2", "an import broke",

@@ -264,7 +264,7 @@ def test_a_printed_token_reaches_no_file_and_no_terminal(tmp_path):
 
 
 def test_results_carry_no_path_of_the_machine(tmp_path, cells):
-    from ftcompat.paths import machine_paths
+    from ftcompat.core.paths import machine_paths
 
     out = tmp_path / "cells.json"
     _harness(tmp_path, LEAKY, out, {"HF_TOKEN": TOKEN})

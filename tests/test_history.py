@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from ftcompat import cli, history
+from ftcompat import cli
+from ftcompat.results import history
 
 
 def grid(stamp, statuses):

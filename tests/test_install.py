@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from ftcompat import install, space
-from ftcompat.domain import Combo, frozen_map
-from ftcompat.errors import MachineError, NotInstallable
+from ftcompat.core.domain import Combo, frozen_map
+from ftcompat.core.errors import MachineError, NotInstallable
+from ftcompat.run import install, space
 
 
 def test_pip_settings_are_passed_to_uv(fixture_matrix):

@@ -1,6 +1,6 @@
 """Outcome classification: what a pytest phase report becomes in the grid."""
 
-from ftcompat.outcome import Status, classify, first_line, signature_of
+from ftcompat.core.outcome import Status, classify, first_line, signature_of
 
 
 def test_pass():

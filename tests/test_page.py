@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from ftcompat import page
-from ftcompat.errors import InputError
+from ftcompat.core.errors import InputError
+from ftcompat.results import page
 
 EVIL = "</script><img src=x onerror=\"window.__pwned=1\"> it's <b>bold</b> & \"quoted\" <!-- x"
 REAL_GRID = ROOT / "results" / "grid.json"

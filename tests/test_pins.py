@@ -7,9 +7,10 @@ import sys
 import pytest
 from conftest import ROOT
 
-from ftcompat import cli, pins
-from ftcompat.grid import Grid
-from ftcompat.install import find_uv
+from ftcompat import cli
+from ftcompat.results.grid import Grid
+from ftcompat.run.install import find_uv
+from ftcompat.triage import pins
 
 BASE = {"torch": "2.13.0+cpu", "transformers": "4.57.6", "trl": "0.25.1", "peft": "0.18.0",
         "bitsandbytes": "0.50.2", "accelerate": "1.12.0", "datasets": "4.4.1", "tokenizers": "0.22.1"}

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from conftest import ROOT
 
-from ftcompat import redact
+from ftcompat.core import redact
 
 TOKEN = "hf_plantedTOKENabcdefghijklmnopqrstuvwxyz0123"  # shaped like a real Hub token
 PLAIN = "plain-secret-without-the-hf-prefix"  # an old-style token the pattern alone would miss

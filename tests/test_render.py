@@ -6,8 +6,8 @@ import os
 import pytest
 from conftest import FIXTURES
 
-from ftcompat import grid as grid_mod
-from ftcompat import render
+from ftcompat.results import grid as grid_mod
+from ftcompat.results import render
 
 GOLDEN = FIXTURES.parent / "golden"
 

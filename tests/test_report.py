@@ -10,8 +10,9 @@ import pytest
 import tomllib
 from conftest import FIXTURES, ROOT
 
-from ftcompat import cli, report, repro, upstream
-from ftcompat.grid import Grid
+from ftcompat import cli
+from ftcompat.results.grid import Grid
+from ftcompat.triage import report, repro, upstream
 
 CASES = FIXTURES / "repro_cases"
 ENV = {"python": "3.11.7", "platform": "Linux-recorded-platform", "implementation": "cpython",

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from conftest import ROOT
 
-from ftcompat.paths import machine_paths
+from ftcompat.core.paths import machine_paths
 
 
 def _git(*args):

@@ -7,7 +7,7 @@ import yaml
 from conftest import FIXTURES, ROOT
 
 jsonschema = pytest.importorskip("jsonschema")
-SCHEMA = json.loads((ROOT / "src" / "ftcompat" / "matrix.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "src" / "ftcompat" / "config" / "matrix.schema.json").read_text())
 
 
 @pytest.mark.parametrize("path", [ROOT / "matrix.yaml", FIXTURES / "matrix.yaml"])

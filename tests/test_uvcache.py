@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from ftcompat import install, uvcache
-from ftcompat.domain import Combo, frozen_map
+from ftcompat.core.domain import Combo, frozen_map
+from ftcompat.run import install, uvcache
 
 
 def fake_cache(root):

@@ -1,6 +1,6 @@
 """Version text as the grid holds it."""
 
-from ftcompat.versions import key, public
+from ftcompat.core.versions import key, public
 
 
 def test_local_labels_are_dropped_and_order_is_pep440():

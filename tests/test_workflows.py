@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ftcompat import ciplan
-from ftcompat.matrix import load as load_matrix
+from ftcompat.config.matrix import load as load_matrix
+from ftcompat.run import ciplan
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"

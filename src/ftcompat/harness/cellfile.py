@@ -9,8 +9,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from ftcompat.errors import MachineError
-from ftcompat.redact import redact
+from ftcompat.core.errors import MachineError
+from ftcompat.core.redact import redact
 
 # The harness's exit status when it could not write its cell file (sysexits' EX_IOERR): the
 # controller then stops without rerunning anything or touching the earlier results.

@@ -92,7 +92,7 @@ def _split(buffer: str) -> tuple[str, str]:
 
 
 def _write(out, ack: Path, text: str) -> None:
-    from ftcompat.redact import redact
+    from ftcompat.core.redact import redact
 
     kept = []
     for line in re.findall(r"[^\n]*\n|[^\n]+$", text):  # only \n ends a line (splitlines also splits at \x1e)

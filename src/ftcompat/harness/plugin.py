@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from ftcompat import outcome as oc
-from ftcompat import redact
-from ftcompat.domain import Cell
+from ftcompat.core import outcome as oc
+from ftcompat.core import redact
+from ftcompat.core.domain import Cell
+from ftcompat.core.paths import Portable
 from ftcompat.harness import api, envinfo, remote_code, watchdog
 from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, write_cells
-from ftcompat.paths import Portable
 
 _KEY = "ftcompat"
 

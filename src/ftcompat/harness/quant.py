@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from ftcompat.outcome import root_cause
+from ftcompat.core.outcome import root_cause
 
 
 def bnb_config(**overrides):

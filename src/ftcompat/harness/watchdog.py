@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ftcompat.redact import redact
+from ftcompat.core.redact import redact
 
 DEFAULT_TIMEOUT = 900.0  # seconds; a tiny-model case takes seconds on CPU, a real model minutes on a GPU
 START = "=== ftcompat: start "

@@ -1,0 +1,7 @@
+"""``python -m ftcompat.cli``."""
+
+import sys
+
+from ftcompat.cli import main
+
+sys.exit(main())

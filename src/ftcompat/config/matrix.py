@@ -1,0 +1,463 @@
+"""Read matrix.yaml and validate it at the edge: every problem named by file, path and value.
+
+Validation collects all problems and raises one ``MatrixError`` listing them, each with the path
+inside the file (``combos[3].pins.trl``), the bad value and the closest valid names, so a typo
+costs one edit and nothing runs on a half-valid matrix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftcompat.config.cases import CaseFile, discover
+from ftcompat.core.domain import STACK, CaseSpec, Combo, KnownIssue, Matrix, ModelSpec, frozen_map
+from ftcompat.core.errors import InputError
+from ftcompat.core.selector import match
+from ftcompat.harness import envinfo
+
+TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
+COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer")
+ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature")
+RESOLUTIONS = ("highest", "lowest-direct")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$")
+TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
+HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description", "gated")
+CASE_KEYS = ("models", "timeout")
+MODEL_KINDS = ("tiny", "hub")
+NEEDS = ("network", "cuda")
+TOKENIZERS = ("llama2-chat", "llama3")
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+PYTHON_RE = re.compile(r"^3\.\d{1,2}$")
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+PKG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DUPLICATE = "duplicate key"
+# Besides the stack, the packages combos pin most (the ones every cell records); a near miss of one
+# of these is a typo, anything else is taken as an extra pin and checked on the index online.
+KNOWN_PACKAGES = tuple(dict.fromkeys((*STACK, *envinfo.STACK, *envinfo.SUPPORT)))
+# The packages every cell records the version of: what a known issue's `when` can match on.
+RECORDED = envinfo.STACK
+# nox session names the noxfile defines besides the combos, and ids ftcompat uses for its own runs.
+RESERVED_IDS = ("render", "tests", "current")
+RESERVED_PREFIXES = ("adhoc-", "bisect-")
+MAX_BYTES = 4 << 20  # the default matrix is ~20 KB; a file this big is a mistake, and slow to validate
+COMMIT_HELP = ("trust_remote_code runs the repo's own code, so ftcompat only allows it at a fixed commit, and "
+               "results are only reproducible at one; take the 40-character commit id from "
+               "https://huggingface.co/{repo}/commits/main or `python -c \"from huggingface_hub import HfApi; "
+               "print(HfApi().model_info('{repo}', revision='{rev}').sha)\"`")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the matrix, located by its path inside the file."""
+
+    path: str
+    message: str
+
+    def render(self, source: str) -> str:
+        """Return ``file: path: message``."""
+        return f"{source}: {self.path}: {self.message}"
+
+
+class MatrixError(InputError):
+    """matrix.yaml is invalid; ``problems`` says where and what."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        lines = [p.render(source) for p in problems]
+        head = f"{source} is invalid ({len(problems)} problem{'s' * (len(problems) != 1)}):"
+        text = lines[0] if len(lines) == 1 else "\n".join([head, *("  " + line for line in lines)])
+        super().__init__(text)
+
+
+def suggest(value: Any, choices, n: int = 3) -> str:
+    """Return ``; did you mean 'x'?`` for the closest choices, or ``; valid: ...`` when none is close."""
+    choices = sorted(str(c) for c in choices)
+    close = difflib.get_close_matches(str(value), choices, n=n, cutoff=0.6)
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return "; valid: " + ", ".join(choices) if choices else ""
+
+
+class _Checker:
+    """Walks the parsed YAML, collecting problems instead of stopping at the first."""
+
+    def __init__(self, cases: dict[str, CaseFile]):
+        self.problems: list[Problem] = []
+        self.cases = cases
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def mapping(self, value, path: str, allowed, required=()) -> dict:
+        if not isinstance(value, dict):
+            self.add(path, f"expected a mapping, got {type(value).__name__} {value!r}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.add(f"{path}.{key}" if path else str(key),
+                         f"unknown key {key!r}{suggest(key, allowed)}")
+        for key in required:
+            if key not in value:
+                self.add(path or "(top level)", f"missing required key {key!r}")
+        return value
+
+    def string(self, value, path: str, pattern: re.Pattern | None = None, what: str = "") -> str | None:
+        if not isinstance(value, str):
+            self.add(path, f"expected a string{' (' + what + ')' if what else ''}, got {value!r}")
+            return None
+        if pattern and not pattern.match(value):
+            self.add(path, f"{value!r} is not {what or 'valid'}")
+            return None
+        return value
+
+    def str_list(self, value, path: str) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.add(path, f"expected a list of strings, got {value!r}")
+            return []
+        return value
+
+    def version(self, value, path: str) -> str | None:
+        from packaging.version import InvalidVersion, Version
+
+        if value is None:
+            return None
+        if isinstance(value, (int, float)):
+            self.add(path, f"{value!r} is a YAML number; quote versions (\"{value}\") so 4.50 stays 4.50")
+            return None
+        if not isinstance(value, str):
+            self.add(path, f"expected a version string or null, got {value!r}")
+            return None
+        try:
+            Version(value)
+        except InvalidVersion:
+            self.add(path, f"{value!r} is not a valid version (an exact PEP 440 version such as "
+                           "'4.56.2', or null for the newest release)")
+            return None
+        return value
+
+    def combo(self, raw, i: int, seen: set[str]) -> Combo | None:
+        path = f"combos[{i}]"
+        data = self.mapping(raw, path, COMBO_KEYS, ("id", "python", "pins"))
+        if not data:
+            return None
+        cid = self.string(data.get("id"), f"{path}.id", ID_RE,
+                          "a lowercase id (letters, digits, '.', '_', '-')") if "id" in data else None
+        if cid in seen:
+            self.add(f"{path}.id", f"duplicate combo id {cid!r}")
+        if cid in RESERVED_IDS or (cid or "").startswith(RESERVED_PREFIXES):
+            self.add(f"{path}.id", f"{cid!r} is reserved (a nox session or ftcompat's own runs use it: "
+                                   f"{', '.join(RESERVED_IDS)}, {', '.join(p + '*' for p in RESERVED_PREFIXES)}); "
+                                   "choose another id")
+            cid = None
+        if cid:
+            seen.add(cid)
+        python = data.get("python")
+        if isinstance(python, float):
+            python = None
+            self.add(f"{path}.python", f"{data['python']!r} is a YAML number; quote it (\"3.11\")")
+        elif "python" in data:
+            python = self.string(python, f"{path}.python", PYTHON_RE, "a Python version like '3.11'")
+        pins = self.pins(data.get("pins", {}), f"{path}.pins") if "pins" in data else {}
+        tags = self.str_list(data.get("tags", []), f"{path}.tags")
+        for j, tag in enumerate(tags):
+            if not ID_RE.match(tag):
+                self.add(f"{path}.tags[{j}]", f"{tag!r} is not a lowercase tag")
+        selectors = self.str_list(data.get("cases", ["*"]), f"{path}.cases")
+        for j, sel in enumerate(selectors):
+            if not any(match(sel, c) for c in self.cases):
+                self.add(f"{path}.cases[{j}]", f"{sel!r} selects no case{suggest(sel, self.cases)}")
+        resolution = data.get("resolution", "highest")
+        if resolution not in RESOLUTIONS:
+            self.add(f"{path}.resolution", f"{resolution!r} is not a resolution{suggest(resolution, RESOLUTIONS)}")
+        exclude_newer = self.date(data.get("exclude_newer"), f"{path}.exclude_newer")
+        if not (cid and python and pins is not None):
+            return None
+        return Combo(cid, python, frozen_map(pins), tuple(tags), tuple(selectors),
+                     str(data.get("description", "")), resolution, exclude_newer)
+
+    def date(self, value, path: str) -> str | None:
+        import datetime
+
+        if value is None:
+            return None
+        if isinstance(value, datetime.date):  # YAML reads an unquoted 2025-09-15 as a date
+            return value.isoformat()
+        if isinstance(value, str) and DATE_RE.match(value):
+            return value
+        self.add(path, f"{value!r} is not a date (YYYY-MM-DD, or an RFC 3339 UTC time)")
+        return None
+
+    def known_issue(self, raw, i: int, seen: set[str]) -> KnownIssue | None:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        path = f"known_issues[{i}]"
+        data = self.mapping(raw, path, ISSUE_KEYS, ("id", "cells", "url", "summary"))
+        if not data:
+            return None
+        iid = self.string(data.get("id"), f"{path}.id", ID_RE, "a lowercase id") if "id" in data else None
+        if iid in seen:
+            self.add(f"{path}.id", f"duplicate known issue id {iid!r}")
+        seen.add(iid)
+        cells = self.str_list(data.get("cells", []), f"{path}.cells")
+        for j, sel in enumerate(cells):
+            case = sel.split("[", 1)[0]
+            if not any(match(case, c) for c in self.cases):
+                self.add(f"{path}.cells[{j}]", f"{sel!r} names no case{suggest(case, self.cases)}")
+        when = data.get("when", {})
+        if not isinstance(when, dict):
+            self.add(f"{path}.when", f"expected a mapping of package: specifier, got {when!r}")
+            when = {}
+        for pkg, spec in when.items():
+            if pkg not in RECORDED:
+                self.add(f"{path}.when.{pkg}", f"unknown package {pkg!r}{suggest(pkg, RECORDED)} (a known issue "
+                                               f"matches the versions every cell records: {', '.join(RECORDED)})")
+                continue
+            try:
+                SpecifierSet(str(spec))
+            except InvalidSpecifier:
+                self.add(f"{path}.when.{pkg}", f"{spec!r} is not a version specifier (e.g. '>=0.20,<0.23.1')")
+        url = data.get("url")
+        if not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+            self.add(f"{path}.url", f"{url!r} is not a link to the upstream report")
+        summary = data.get("summary")
+        if not (isinstance(summary, str) and summary.strip()):
+            self.add(f"{path}.summary", "a one-line summary is required")
+        if not (iid and isinstance(url, str) and isinstance(summary, str)):
+            return None
+        return KnownIssue(iid, tuple(cells), frozen_map({k: str(v) for k, v in when.items()}), url,
+                          summary.strip(), str(data.get("workaround", "")).strip(),
+                          str(data.get("signature", "")))
+
+    def pins(self, raw, path: str) -> dict | None:
+        data = self.mapping(raw, path, allowed=list(raw) if isinstance(raw, dict) else STACK)
+        if not data:
+            return None if not isinstance(raw, dict) else {}
+        out = {}
+        for pkg in STACK:
+            if pkg not in data:
+                self.add(path, f"missing pin for {pkg!r} (write `{pkg}: null` to take the newest release)")
+        for pkg, value in data.items():
+            key = f"{path}.{pkg}"
+            if pkg not in STACK:
+                close = difflib.get_close_matches(str(pkg), KNOWN_PACKAGES, n=1, cutoff=0.75)
+                if close and close[0] != pkg:
+                    self.add(key, f"unknown package {pkg!r}; did you mean {close[0]!r}?")
+                    continue
+                if not isinstance(pkg, str) or not PKG_RE.match(pkg):
+                    self.add(key, f"{pkg!r} is not a package name")
+                    continue
+            out[pkg] = self.version(value, key)
+        return out
+
+    def model(self, name, raw, path: str) -> ModelSpec | None:
+        if not isinstance(name, str) or not ID_RE.match(name):
+            self.add(path, f"model name {name!r} is not a lowercase id")
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        if kind not in MODEL_KINDS:
+            self.add(f"{path}.kind", f"{kind!r} is not a model kind{suggest(kind, MODEL_KINDS)}")
+            return None
+        data = self.mapping(raw, path, TINY_KEYS if kind == "tiny" else HUB_KEYS,
+                            ("arch",) if kind == "tiny" else ("repo",))
+        needs = self.str_list(data.get("needs", []), f"{path}.needs")
+        for j, need in enumerate(needs):
+            if need not in NEEDS:
+                self.add(f"{path}.needs[{j}]", f"unknown need {need!r}{suggest(need, NEEDS)}")
+        if kind == "hub":
+            self.revision(data, path)
+            needs = sorted(set(needs) | {"network"})
+            if not isinstance(data.get("gated", False), bool):
+                self.add(f"{path}.gated", f"expected true or false, got {data['gated']!r}")
+        tokenizer = data.get("tokenizer")
+        if tokenizer is not None and tokenizer not in TOKENIZERS:
+            self.add(f"{path}.tokenizer", f"unknown tokenizer {tokenizer!r}{suggest(tokenizer, TOKENIZERS)}")
+        config = data.get("config", {})
+        if not isinstance(config, dict):
+            self.add(f"{path}.config", f"expected a mapping of config overrides, got {config!r}")
+            config = {}
+        seed = data.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            self.add(f"{path}.seed", f"expected an integer seed, got {seed!r}")
+            seed = 0
+        return ModelSpec(
+            name=name, kind=kind, arch=data.get("arch"),
+            tokenizer=tokenizer or ("llama2-chat" if kind == "tiny" else None), seed=seed,
+            config=frozen_map(config), repo=data.get("repo"), revision=data.get("revision"),
+            needs=tuple(needs), description=str(data.get("description", "")),
+            gated=bool(data.get("gated", False)),
+        )
+
+    def revision(self, data: dict, path: str) -> None:
+        """A hub model's revision must be a full commit: a branch or tag moves under the grid."""
+        repo = data.get("repo") if isinstance(data.get("repo"), str) else "<repo>"
+        if "revision" not in data:
+            self.add(path, "missing required key 'revision': a hub model is pinned to a full 40-character commit. "
+                           + COMMIT_HELP.format(repo=repo, rev="main"))
+            return
+        rev = data["revision"]
+        if isinstance(rev, str) and SHA_RE.match(rev):
+            return
+        if isinstance(rev, str) and re.fullmatch(r"[0-9a-fA-F]{7,39}", rev):
+            why = f"{rev!r} is a short commit id; write all 40 characters"
+        elif isinstance(rev, str) and re.fullmatch(r"[0-9A-F]{40}", rev, re.IGNORECASE):
+            why = f"{rev!r} must be written in lowercase hex, as the Hub does"
+        elif isinstance(rev, str):
+            why = f"{rev!r} is a branch or tag, not a commit: it can point at new code tomorrow"
+        else:
+            why = f"{rev!r} is not a commit id (a YAML number or null?); quote the 40-character commit"
+        ref = rev if isinstance(rev, str) else "main"
+        self.add(f"{path}.revision", f"{why}. {COMMIT_HELP.format(repo=repo, rev=ref)}")
+
+    def case(self, cid, raw, path: str, models: dict) -> CaseSpec | None:
+        if cid not in self.cases:
+            self.add(path, f"unknown case {cid!r} (no file cases/{cid}.py){suggest(cid, self.cases)}")
+            return None
+        data = self.mapping(raw if raw is not None else {}, path, CASE_KEYS)
+        names = self.str_list(data.get("models", []), f"{path}.models")
+        for j, name in enumerate(names):
+            if name not in models:
+                self.add(f"{path}.models[{j}]", f"unknown model {name!r}{suggest(name, models)}")
+        if any(self.cases[cid].uses_model) and not names:
+            self.add(f"{path}.models", f"case {cid!r} runs on a model; list at least one")
+        timeout = data.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or timeout <= 0):
+            self.add(f"{path}.timeout", f"{timeout!r} is not a number of seconds > 0 (e.g. timeout: 600)")
+            timeout = None
+        return CaseSpec(cid, tuple(names), float(timeout) if timeout else None)
+
+
+def parse(data: Any, source: str, cases: dict[str, CaseFile]) -> Matrix:
+    """Validate parsed YAML into a Matrix, or raise one MatrixError naming every problem."""
+    check = _Checker(cases)
+    if data is None:
+        raise MatrixError(source, [Problem("(file)", "the file is empty; it needs `version: 1`, `combos:`, "
+                                                      "`models:` and `cases:` (see README.md)")])
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise MatrixError(source, [Problem("(top level)", "the top level must be a mapping (version, combos, "
+                                                          f"models, cases, known_issues), not a {kind}")])
+    top = check.mapping(data, "", TOP_KEYS, ("combos", "models", "cases"))
+    if top.get("version", 1) != 1:
+        check.add("version", f"unsupported matrix version {top['version']!r}; this ftcompat reads 1")
+    raw_models = check.mapping(top.get("models", {}), "models", allowed=list(top.get("models") or {}))
+    models = {}
+    for name, raw in raw_models.items():
+        spec = check.model(name, raw, f"models.{name}")
+        if spec:
+            models[name] = spec
+    raw_cases = check.mapping(top.get("cases", {}), "cases", allowed=list(top.get("cases") or {}))
+    case_specs = {}
+    for cid, raw in raw_cases.items():
+        spec = check.case(cid, raw, f"cases.{cid}", raw_models)
+        if spec:
+            case_specs[cid] = spec
+    for cid in cases:
+        if cid not in raw_cases:
+            check.add("cases", f"cases/{cid}.py has no entry here; add `{cid}: {{models: [...]}}`")
+    combos, seen = [], set()
+    raw_combos = top.get("combos", [])
+    if not isinstance(raw_combos, list):
+        check.add("combos", f"expected a list of combos, got {type(raw_combos).__name__}")
+        raw_combos = []
+    for i, raw in enumerate(raw_combos):
+        combo = check.combo(raw, i, seen)
+        if combo:
+            combos.append(combo)
+    raw_issues = top.get("known_issues", [])
+    if not isinstance(raw_issues, list):
+        check.add("known_issues", f"expected a list, got {type(raw_issues).__name__}")
+        raw_issues = []
+    issues, seen_issues = [], set()
+    for i, raw in enumerate(raw_issues):
+        issue = check.known_issue(raw, i, seen_issues)
+        if issue:
+            issues.append(issue)
+    if check.problems:
+        raise MatrixError(source, check.problems)
+    return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source, tuple(issues))
+
+
+def _unique_key_loader():
+    """A SafeLoader that refuses a key given twice in one mapping instead of keeping the last.
+
+    ``pins: {trl: "0.19.1", trl: "0.20.0"}`` would otherwise test 0.20.0 without a word.
+    """
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        first = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` then an override is how merges are meant to be used
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                seen = first.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the safe constructor reports it
+                continue
+            if seen is not key_node.start_mark:
+                problem = (f"{DUPLICATE} {key!r} (first given at line {seen.line + 1}, column {seen.column + 1}); "
+                           "YAML would silently keep only the last one")
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return UniqueKeyLoader
+
+
+def _yaml_problem(exc) -> str:
+    """The parser's complaint on one line, with where the construct it was reading began."""
+    problem = getattr(exc, "problem", None) or ""
+    if problem.startswith(DUPLICATE):
+        return problem
+    if not problem:
+        return f"not valid YAML: {exc}"
+    context, mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    at = getattr(exc, "problem_mark", None)
+    if context and mark and (not at or (mark.line, mark.column) != (at.line, at.column)):
+        context = f"{context} that starts at line {mark.line + 1}, column {mark.column + 1}"
+    return f"not valid YAML: {problem}" + (f" ({context})" if context else "")
+
+
+def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) -> Matrix:
+    """Read and validate ``path``; cases are looked up in ``cases/`` beside it unless given."""
+    import yaml
+
+    path = Path(path)
+    cases_dir = Path(cases_dir) if cases_dir else path.parent / "cases"
+    try:
+        data = yaml.load(read_text(path), Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
+        raise MatrixError(str(path), [Problem(where, _yaml_problem(exc))]) from None
+    except FileNotFoundError:
+        raise MatrixError(str(path), [Problem("(file)", "no such file")]) from None
+    return parse(data, str(path), discover(cases_dir))
+
+
+def read_text(path: Path, limit: int = MAX_BYTES) -> str:
+    """The file as text, refusing what no matrix is: too big to be one, or not UTF-8."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            why = (f"is {size / 1e6:.1f} MB; a matrix is a few hundred KB at most (limit {limit >> 20} MiB): "
+                   "is it the right file?")
+            raise MatrixError(str(path), [Problem("(file)", why)])
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise MatrixError(str(path), [Problem("(file)", "is a folder, not a file")]) from None
+    except PermissionError as exc:
+        raise MatrixError(str(path), [Problem("(file)", f"cannot be read: {exc.strerror}")]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MatrixError(str(path), [Problem("(file)", f"is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+                                                        f"{exc.start}); save it as UTF-8")]) from None

@@ -1,0 +1,1 @@
+"""The vocabulary every stage shares: domain types, outcomes, versions, selectors, errors, paths."""

@@ -1,0 +1,162 @@
+"""The domain: combos, models, cases, cells and the grid, as frozen dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+STACK = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate")
+
+
+def frozen_map(data: Mapping | None) -> Mapping:
+    """Return a read-only copy of ``data`` so frozen dataclasses stay immutable all the way down."""
+    return MappingProxyType(dict(data or {}))
+
+
+@dataclass(frozen=True)
+class Combo:
+    """One pinned environment: a Python version plus a version (or None = newest) per package."""
+
+    id: str
+    python: str
+    pins: Mapping[str, str | None]
+    tags: tuple[str, ...] = ()
+    cases: tuple[str, ...] = ("*",)
+    description: str = ""
+    resolution: str = "highest"
+    exclude_newer: str | None = None
+
+    @property
+    def tracks_newest(self) -> bool:
+        """True when what the unpinned packages resolve to can change from one run to the next."""
+        return bool(self.unpinned) and self.exclude_newer is None and self.resolution == "highest"
+
+    @property
+    def unpinned(self) -> tuple[str, ...]:
+        """Packages this combo leaves to resolve to their newest release at run time."""
+        return tuple(sorted(p for p, v in self.pins.items() if v is None))
+
+    def requirements(self) -> list[str]:
+        """Return pip requirement strings for the pins, in stable order."""
+        return [f"{p}=={v}" if v else p for p, v in sorted(self.pins.items())]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model cases run on: tiny (built from a config) or hub (repo at a pinned revision)."""
+
+    name: str
+    kind: str
+    arch: str | None = None
+    tokenizer: str | None = None
+    seed: int = 0
+    config: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))
+    repo: str | None = None
+    revision: str | None = None
+    needs: tuple[str, ...] = ()
+    description: str = ""
+    gated: bool = False
+
+    def to_plan(self) -> dict:
+        """Return the JSON form the harness reads."""
+        out = {"kind": self.kind, "seed": self.seed, "needs": list(self.needs)}
+        if self.gated:
+            out["gated"] = True
+        for key in ("arch", "tokenizer", "repo", "revision"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.config:
+            out["config"] = dict(self.config)
+        return out
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """A case as the matrix assigns it: its id and the models it runs on."""
+
+    id: str
+    models: tuple[str, ...] = ()
+    timeout: float | None = None  # seconds per cell; None: the harness default
+
+
+@dataclass(frozen=True)
+class KnownIssue:
+    """A registered upstream bug: which cells it covers and where to read about it."""
+
+    id: str
+    cells: tuple[str, ...]
+    when: Mapping[str, str]
+    url: str
+    summary: str
+    workaround: str = ""
+    signature: str = ""
+
+    def explains(self, signature: str) -> bool:
+        """True when this issue's signature hint (if any) appears in a failing cell's signature."""
+        return not self.signature or self.signature in (signature or "")
+
+    def covers(self, column: str, versions: Mapping[str, str | None]) -> bool:
+        """True when ``column`` matches a selector and every version specifier holds."""
+        from packaging.specifiers import SpecifierSet
+        from packaging.version import InvalidVersion, Version
+
+        from ftcompat.core.selector import match_column
+
+        if not any(match_column(sel, column) for sel in self.cells):
+            return False
+        for pkg, spec in self.when.items():
+            got = versions.get(pkg)
+            if not got:
+                return False
+            try:
+                if Version(got) not in SpecifierSet(spec, prereleases=True):
+                    return False
+            except InvalidVersion:
+                return False
+        return True
+
+    def to_dict(self) -> dict:
+        """Return the JSON form carried by covered cells."""
+        return {"id": self.id, "url": self.url, "summary": self.summary, "workaround": self.workaround,
+                "when": dict(self.when)}
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Everything matrix.yaml declares, validated."""
+
+    combos: tuple[Combo, ...]
+    models: Mapping[str, ModelSpec]
+    cases: Mapping[str, CaseSpec]
+    source: str = "matrix.yaml"
+    known_issues: tuple[KnownIssue, ...] = ()
+
+    def combo(self, combo_id: str) -> Combo:
+        """Return the combo with this id."""
+        for combo in self.combos:
+            if combo.id == combo_id:
+                return combo
+        raise KeyError(combo_id)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One planned cell: a case variant on a model in a combo, with its stable id."""
+
+    combo: str
+    case: str
+    variant: str
+    model: str | None = None
+
+    @property
+    def id(self) -> str:
+        """Stable id ``combo::case[variant@model]``."""
+        inner = f"{self.variant}@{self.model}" if self.model else self.variant
+        return f"{self.combo}::{self.case}[{inner}]"
+
+    @property
+    def column(self) -> str:
+        """The grid column this cell belongs to: the id without the combo."""
+        return self.id.split("::", 1)[1]

@@ -1,0 +1,1 @@
+"""From cell files to the grid: merge, render, the page, history and diffs."""

@@ -1,0 +1,143 @@
+"""Compare two grids: new failures, fixed cells, flaky flips, and changes a moved release explains."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ftcompat.core.outcome import FAILING
+from ftcompat.core.versions import public
+
+
+@dataclass(frozen=True)
+class Change:
+    """One cell whose status differs between the two grids."""
+
+    cell: str
+    kind: str
+    old: str
+    new: str
+    old_signature: str
+    new_signature: str
+    moved: tuple[tuple[str, str, str], ...] = ()
+    tracking: bool = False
+
+    def to_dict(self) -> dict:
+        """JSON form, sorted keys when dumped."""
+        return {"cell": self.cell, "kind": self.kind, "old": self.old, "new": self.new,
+                "old_signature": self.old_signature, "new_signature": self.new_signature,
+                "moved": [{"package": p, "old": a, "new": b} for p, a, b in self.moved],
+                "tracking_newest": self.tracking}
+
+
+@dataclass(frozen=True)
+class Diff:
+    """Every change, plus cells only one grid has."""
+
+    old_at: str
+    new_at: str
+    changes: tuple[Change, ...]
+    added: tuple[str, ...] = field(default_factory=tuple)
+    removed: tuple[str, ...] = field(default_factory=tuple)
+
+    def of(self, kind: str) -> list[Change]:
+        """The changes of one kind: new-failure, fixed, flaky or changed."""
+        return [c for c in self.changes if c.kind == kind]
+
+    def to_dict(self) -> dict:
+        """JSON form."""
+        kinds = ("new-failure", "fixed", "flaky", "changed")
+        return {"old": self.old_at, "new": self.new_at, "added": list(self.added), "removed": list(self.removed),
+                **{k: [c.to_dict() for c in self.of(k)] for k in kinds}}
+
+
+def _versions(cell: Mapping) -> dict[str, str]:
+    return {p: public(v) for p, v in ((cell.get("env") or {}).get("versions") or {}).items() if v}
+
+
+def moved(old: Mapping, new: Mapping) -> tuple[tuple[str, str, str], ...]:
+    """Packages whose resolved version differs between two records of the same cell."""
+    a, b = _versions(old), _versions(new)
+    return tuple((p, a.get(p, "-"), b.get(p, "-")) for p in sorted(set(a) | set(b)) if a.get(p) != b.get(p))
+
+
+def kind_of(old: str, new: str, versions_moved: bool) -> str:
+    """Classify a status change; the same versions giving another status is a flaky flip."""
+    if not versions_moved:
+        return "flaky"
+    if old == "pass" and new in FAILING:
+        return "new-failure"
+    if old in FAILING and new == "pass":
+        return "fixed"
+    return "changed"
+
+
+def compare(old: Mapping, new: Mapping) -> Diff:
+    """Diff two grid dicts (grid.json) cell by cell."""
+    before = {c["id"]: c for c in old.get("cells", [])}
+    after = {c["id"]: c for c in new.get("cells", [])}
+    tracking = {c["id"] for c in new.get("combos", []) if any(v is None for v in (c.get("pins") or {}).values())}
+    changes = []
+    for cid in sorted(set(before) & set(after)):
+        a, b = before[cid], after[cid]
+        if a["status"] == b["status"]:
+            continue
+        m = moved(a, b)
+        changes.append(Change(cid, kind_of(a["status"], b["status"], bool(m)), a["status"], b["status"],
+                              a.get("signature") or "", b.get("signature") or "", m, b["combo"] in tracking))
+    return Diff(old.get("generated_at", ""), new.get("generated_at", ""), tuple(changes),
+                tuple(sorted(set(after) - set(before))), tuple(sorted(set(before) - set(after))))
+
+
+def _moved_text(change: Change) -> str:
+    if not change.moved:
+        return "same versions"
+    text = ", ".join(f"{p} {a} → {b}" for p, a, b in change.moved)
+    return f"{text}{' (latest moved)' if change.tracking else ''}"
+
+
+TITLES = {"new-failure": "New failures (pass → fail/error)", "fixed": "Fixed (fail/error → pass)",
+          "flaky": "Flaky (status changed, resolved versions did not)", "changed": "Other changes"}
+
+
+def markdown(diff: Diff) -> str:
+    """The diff as Markdown, for a job summary or a terminal."""
+    out = [f"## Grid diff: {diff.old_at} → {diff.new_at}", ""]
+    counts = ", ".join(f"{len(diff.of(k))} {TITLES[k].split(' (')[0].lower()}" for k in TITLES)
+    out += [counts + f"; {len(diff.added)} new cells, {len(diff.removed)} gone.", ""]
+    for kind, title in TITLES.items():
+        items = diff.of(kind)
+        if not items:
+            continue
+        out += [f"### {title}", "", "| cell | was | now | why |", "|---|---|---|---|"]
+        for c in items:
+            sig = c.new_signature if c.new in FAILING else c.old_signature
+            out.append(f"| `{c.cell}` | {c.old} | {c.new} | {_moved_text(c)}{': ' + sig if sig else ''} |"
+                       .replace("\n", " "))
+        out.append("")
+    if not diff.changes:
+        out += ["No cell changed status.", ""]
+    return "\n".join(out)
+
+
+def issues(diff: Diff) -> list[dict]:
+    """One regression-issue payload per new failure: title with the cell id, body to act on."""
+    payloads = []
+    for c in diff.of("new-failure"):
+        body = "\n".join([
+            f"`{c.cell}` went from **{c.old}** to **{c.new}** between the runs of {diff.old_at} and {diff.new_at}.",
+            "", f"Signature: `{c.new_signature}`", "", f"What moved: {_moved_text(c)}", "",
+            "Reproduce and file upstream:", "", "```bash",
+            f"FTCOMPAT_CASES=\"{c.cell.split('::')[1].split('[')[0]}\" nox -s {c.cell.split('::')[0]}",
+            f"ftcompat report \"{c.cell}\" --run", "```", "",
+            "Opened by ftcompat's nightly run; it is updated while the cell keeps failing.",
+        ])
+        payloads.append({"cell": c.cell, "title": f"ftcompat regression: {c.cell}", "body": body,
+                         "labels": ["ftcompat-regression"]})
+    return payloads
+
+
+def dumps(diff: Diff) -> str:
+    """The diff as JSON with sorted keys."""
+    return json.dumps(diff.to_dict(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,211 @@
+"""Render a grid as Markdown (results/GRID.md) and as a terminal table, both with tabulate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tabulate import tabulate
+
+from ftcompat.core.domain import STACK
+from ftcompat.results.grid import Grid, column_of
+from ftcompat.core.outcome import LEGEND, SYMBOLS, Status
+
+NOT_RUN = "·"
+NOTED = {Status.FAIL, Status.ERROR, Status.SKIP, Status.NOT_INSTALLABLE, Status.FLAKY, Status.CRASH, Status.TIMEOUT}
+WORDS = {s: s.value.upper() if s in (Status.FAIL, Status.ERROR, Status.CRASH, Status.TIMEOUT) else s.value
+         for s in Status}
+TRIAGE_SYMBOLS = {"known": "📌 known", "fixed?": "❓ fixed?"}
+TRIAGE_WORDS = {"known": "known", "fixed?": "fixed?"}
+TRIAGE_LEGEND = {
+    "known": "fails, and a registered known issue (matrix.yaml `known_issues`) explains it; see its link",
+    "fixed?": "a known issue covers this cell but it passes: the entry may be stale",
+}
+SECTIONS = (
+    ("new", "New failures and errors"),
+    ("crash", "Crashed: the case's process died"),
+    ("timeout", "Timed out"),
+    ("known", "Known issues"),
+    ("fixed?", "Possibly fixed: covered by a known issue, but passing"),
+    ("flaky", "Flaky: failed, then passed on the automatic rerun"),
+    ("skip", "Skipped"),
+    ("not-installable", "Not installable"),
+)
+
+
+def _split(column: str) -> tuple[str, str, str | None]:
+    case, _, rest = column.partition("[")
+    variant, _, model = rest.rstrip("]").partition("@")
+    return case, variant, model or None
+
+
+def header(column: str, sep: str) -> str:
+    """Return a column header broken over lines: case, variant, model."""
+    case, variant, model = _split(column)
+    return sep.join(p for p in (case, variant, f"@{model}" if model else None) if p)
+
+
+def section_of(record: Mapping) -> str:
+    """Which notes section a cell belongs to: new, known, fixed?, skip or not-installable."""
+    if record.get("triage") in ("known", "fixed?"):
+        return record["triage"]
+    if record["status"] in ("fail", "error"):
+        return "new"
+    return record["status"]
+
+
+class _Notes:
+    """Numbers each distinct finding once, so repeated failures share a footnote."""
+
+    def __init__(self):
+        self.keys: dict[tuple, int] = {}
+        self.info: dict[tuple, dict] = {}
+
+    def ref(self, record: Mapping) -> tuple:
+        """Register the cell under its finding and return the finding's key."""
+        issue = record.get("known_issue") or {}
+        key = (section_of(record), record["status"], record.get("signature") or "", issue.get("id"))
+        info = self.info.setdefault(key, {"section": key[0], "status": key[1], "signature": key[2],
+                                          "issue": issue, "where": [], "steps": set(), "since": None})
+        info["where"].append(record["id"])
+        since = record.get("failing_since")
+        if since and (info["since"] is None or since < info["since"]):
+            info["since"] = since
+        if record.get("step") and record["status"] in ("fail", "error"):
+            info["steps"].add(record["step"])
+        return key
+
+    def number(self) -> None:
+        """Number findings in section order, then in order of first appearance."""
+        order = [s for s, _ in SECTIONS]
+        ranked = sorted(self.info, key=lambda k: order.index(k[0]))
+        self.keys = {k: i + 1 for i, k in enumerate(ranked)}
+
+    def by_section(self):
+        for section, title in SECTIONS:
+            items = sorted((self.keys[k], i) for k, i in self.info.items() if i["section"] == section)
+            if items:
+                yield title, items
+
+
+def _cells(where: list[str], limit: int = 6) -> str:
+    """List the cells a note covers, cut to ``limit`` so one common skip does not flood the page."""
+    shown = ", ".join(f"`{w}`" for w in where[:limit])
+    return shown + (f" and {len(where) - limit} more" if len(where) > limit else "")
+
+
+def _cell_text(record: Mapping | None, notes: _Notes, words: dict, triage_words: dict):
+    if record is None:
+        return NOT_RUN
+    status = Status(record["status"])
+    text = triage_words.get(record.get("triage"), words[status])
+    if status in NOTED or record.get("triage") == "fixed?":
+        return (text, notes.ref(record))
+    return text
+
+
+def ran_columns(grid: Grid) -> list[str]:
+    """Columns with at least one result; a lane nothing here could run (a GPU-only model) is left out."""
+    seen = {column_of(r) for r in grid.cells}
+    return [c for c in grid.columns if c in seen]
+
+
+def _table(grid: Grid, words: dict, triage_words: dict, sep: str):
+    notes = _Notes()
+    columns = ran_columns(grid)
+    headers = ["combo"] + [header(c, sep) for c in columns]
+    rows = [[combo["id"]] + [_cell_text(grid.cell(combo["id"], col), notes, words, triage_words)
+                             for col in columns] for combo in grid.combos]
+    notes.number()
+    rows = [[f"{c[0]} [{notes.keys[c[1]]}]" if isinstance(c, tuple) else c for c in row] for row in rows]
+    return headers, rows, notes
+
+
+def _version(combo: Mapping, pkg: str) -> str:
+    got = (combo.get("resolved") or {}).get(pkg)
+    pin = (combo.get("pins") or {}).get(pkg)
+    if pin is None and pkg in STACK:
+        lane = ("lowest allowed" if combo.get("resolution") == "lowest-direct"
+                else f"as of {combo['exclude_newer']}" if combo.get("exclude_newer") else "newest")
+        return f"{got} ({lane})" if got else lane
+    return got or (f"=={pin}" if pin else "")
+
+
+def versions_table(grid: Grid, fmt: str) -> str:
+    """Return each combo's Python, device and resolved stack versions."""
+    headers = ["combo", "python", "device", *STACK]
+    rows = []
+    for combo in grid.combos:
+        device = combo.get("device") or {}
+        where = device.get("type", "") + (f" ({device['name']})" if device.get("name") else "")
+        rows.append([combo["id"], combo.get("python_resolved") or combo["python"], where or "not run",
+                     *(_version(combo, p) for p in STACK)])
+    return tabulate(rows, headers=headers, tablefmt=fmt)
+
+
+def _devices(grid: Grid) -> str:
+    seen = sorted({f"{d.get('type')} ({d.get('name')})" for c in grid.combos
+                   if (d := c.get("device"))})
+    return ", ".join(seen) if seen else "nothing ran yet"
+
+
+def _issue_line(issue: Mapping) -> str:
+    fix = f" Workaround: {issue['workaround']}" if issue.get("workaround") else ""
+    return f"{issue['summary']} ({issue['url']}).{fix}"
+
+
+def markdown(grid: Grid) -> str:
+    """Return GRID.md: the grid, its notes by section, the legend and the resolved versions."""
+    headers, rows, notes = _table(grid, SYMBOLS, TRIAGE_SYMBOLS, "<br>")
+    out = [
+        "# ftcompat grid",
+        "",
+        f"Generated {grid.generated_at} from matrix.yaml. Ran on: {_devices(grid)}.",
+        "Rows are combos, columns are `case[variant@model]`; cell ids are `combo::case[variant@model]`.",
+        "",
+        tabulate(rows, headers=headers, tablefmt="github"),
+        "",
+    ]
+    idle = [c for c in grid.columns if c not in ran_columns(grid)]
+    idle_combos = [c["id"] for c in grid.combos if not c.get("ran")]
+    if idle or idle_combos:
+        out += ["Not run in this grid (they need a machine this run did not have, or were not selected):"]
+        out += [f"combos {', '.join(f'`{c}`' for c in idle_combos)}." if idle_combos else ""]
+        out += [f"columns {', '.join(f'`{c}`' for c in idle)}." if idle else "", ""]
+    for title, items in notes.by_section():
+        out += [f"## {title}", ""]
+        for n, info in items:
+            at = f" (at step `{', '.join(sorted(info['steps']))}`)" if info["steps"] else ""
+            sig = f": `{info['signature']}`" if info["signature"] else ""
+            out.append(f"{n}. **{info['status']}**{at}{sig}  ")
+            if info["issue"]:
+                out.append(f"   known issue `{info['issue']['id']}`: {_issue_line(info['issue'])}  ")
+            if info["since"]:
+                out.append(f"   failing since {info['since']}  ")
+            out.append("   cells: " + _cells(info["where"]))
+        out.append("")
+    out += ["## Legend", ""]
+    out += [f"- {SYMBOLS[s]}: {LEGEND[s]}" for s in Status]
+    out += [f"- {TRIAGE_SYMBOLS[t]}: {TRIAGE_LEGEND[t]}" for t in TRIAGE_SYMBOLS]
+    out += [f"- {NOT_RUN}: not run in this grid", ""]
+    out += ["## Resolved versions", "", versions_table(grid, "github"), ""]
+    if grid.warnings:
+        out += ["## Warnings", ""] + [f"- {w}" for w in grid.warnings] + [""]
+    return "\n".join(out)
+
+
+def terminal(grid: Grid) -> str:
+    """Return the grid for a terminal: plain words, numbered notes by section, resolved versions."""
+    headers, rows, notes = _table(grid, WORDS, TRIAGE_WORDS, "\n")
+    out = [tabulate(rows, headers=headers, tablefmt="simple"), ""]
+    for title, items in notes.by_section():
+        out.append(f"{title}:")
+        for n, info in items:
+            at = f" at {', '.join(sorted(info['steps']))}" if info["steps"] else ""
+            count = len(info["where"])
+            sig = f": {info['signature']}" if info["signature"] else ""
+            out.append(f"  [{n}] {info['status']}{at}{sig}  ({count} cell{'s' * (count > 1)})")
+            if info["issue"]:
+                out.append(f"      known issue {info['issue']['id']}: {info['issue']['url']}")
+    out += ["", versions_table(grid, "simple")]
+    out += [f"warning: {w}" for w in grid.warnings]
+    return "\n".join(out)

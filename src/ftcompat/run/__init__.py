@@ -1,0 +1,1 @@
+"""Running combos: plan, environments (install, reuse, space, locks), cases in the harness, cells."""

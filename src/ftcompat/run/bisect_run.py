@@ -1,0 +1,319 @@
+"""``ftcompat bisect``: the real step runner (a fresh environment per step) and the command line.
+
+The search itself lives in ``bisection``; this module installs, runs and writes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftcompat.core.domain import STACK, frozen_map
+from ftcompat.core.errors import MachineError, NotInstallable
+from ftcompat.core.redact import redact
+from ftcompat.core.versions import key as version_key
+from ftcompat.triage import releases
+from ftcompat.triage.bisection import (
+    BisectError,
+    Bisector,
+    CellRun,
+    Result,
+    Trial,
+    _pins_text,
+    differing,
+    to_json,
+    to_markdown,
+)
+
+
+@dataclass
+class EnvRunner:
+    """Install the pins in a new venv under ``base/<step>/`` and run the case ``runs`` times in it."""
+
+    matrix: object
+    root: Path
+    case_ids: tuple[str, ...]
+    selector: str
+    base: Path
+    runs: int = 2
+    python: str = "3.11"
+    keep_envs: bool = False
+    log: Callable[[str], None] = print
+    count: int = 0
+
+    def __call__(self, pins: dict) -> Trial:
+        """Build the step's environment, run the case, and return the selected cells per run."""
+        from ftcompat.run import install
+        from ftcompat.run.adhoc import make_venv
+
+        self.count += 1
+        step_dir = self.base / f"{self.count:02d}"
+        step_dir.mkdir(parents=True, exist_ok=True)
+        combo = self.combo(pins, f"bisect-{self.base.name}-{self.count:02d}")
+        logfile = step_dir / "log.txt"
+        venv = step_dir / "venv"
+        started = time.monotonic()
+        with logfile.open("a", encoding="utf-8") as fh:
+            make_venv(venv, combo.python)
+            try:
+                # A machine failure (full disk, no index) is not an untestable release: it stops the
+                # bisection (MachineError), where a release that cannot be installed is skipped.
+                result = install.install(venv, combo, self.root, log=lambda line: print(redact(line), file=fh,
+                                                                                        flush=True))
+            except NotInstallable as exc:
+                print(redact(exc.detail or exc.message), file=fh, flush=True)
+                self._cleanup(venv, combo.id)
+                return Trial(reason=exc.message, install_s=time.monotonic() - started,
+                             env=frozen_map({"dir": self._shown(step_dir)}))
+            install_s = time.monotonic() - started
+            print(redact(result.output), file=fh, flush=True)
+            runs, times, env = [], [], {}
+            for k in range(self.runs):
+                t0 = time.monotonic()
+                records = self._run_once(combo, venv, step_dir / "cells" / f"run{k + 1}.json", fh)
+                times.append(time.monotonic() - t0)
+                runs.append(tuple(self._selected(records)))
+                env = env or _env_of(records)
+        self._cleanup(venv, combo.id)
+        return Trial(tuple(runs), "", install_s, tuple(times), frozen_map({**env, "dir": self._shown(step_dir)}))
+
+    def _shown(self, path: Path) -> str:
+        """The step folder relative to the project, so the JSON carries no machine's paths."""
+        try:
+            return str(path.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
+    def combo(self, pins: Mapping, combo_id: str):
+        """The step's combo: these pins, only the selected cases."""
+        from ftcompat.core.domain import Combo
+
+        return Combo(combo_id, self.python, frozen_map(pins), ("bisect",), self.case_ids, "bisection step")
+
+    def _run_once(self, combo, venv: Path, out: Path, fh) -> list[dict]:
+        import dataclasses
+
+        from ftcompat.config.cases import discover
+        from ftcompat.run.execute import Runner, run_cases
+
+        def run(*cmd, env):
+            proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, check=False)
+            fh.write(redact(proc.stdout or ""))
+            fh.flush()
+            return proc.returncode
+
+        matrix = dataclasses.replace(self.matrix, combos=(combo,))
+        cases = discover(self.root / "cases")
+        return run_cases(self.root, matrix, cases, combo, str(venv / "bin" / "python"), out,
+                         Runner(log=lambda line: print(line, file=fh, flush=True), run=run))
+
+    def _selected(self, records: list[dict]) -> list[CellRun]:
+        from ftcompat.core.selector import match_column
+        from ftcompat.results.grid import column_of
+
+        return [CellRun(column_of(r), r["status"], r.get("signature") or "")
+                for r in sorted(records, key=lambda r: r["id"]) if match_column(self.selector, column_of(r))]
+
+    def _cleanup(self, venv: Path, combo_id: str) -> None:
+        from ftcompat.run.execute import WORK
+
+        # The step's plan and tiny-model work dir are per step: leave .ftcompat/plans as it was.
+        for path in (self.root / WORK / "plans" / f"{combo_id}.json",
+                     self.root / WORK / "plans" / f"{combo_id}.ini"):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.root / WORK / "work" / combo_id, ignore_errors=True)
+        if not self.keep_envs:
+            shutil.rmtree(venv, ignore_errors=True)
+
+
+def _env_of(records: list[dict]) -> dict:
+    for r in records:
+        env = r.get("env") or {}
+        if r.get("status") != "not-installable" and env.get("versions"):
+            return {"versions": env.get("versions"), "device": env.get("device"), "python": env.get("python")}
+    return {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def add_parser(subparsers) -> None:
+    """Register ``ftcompat bisect`` on the CLI's subparsers."""
+    p = subparsers.add_parser("bisect", help=cmd_bisect.__doc__,
+                              description="Find the release that flips a case between a good and a bad set of pins.")
+    p.add_argument("cell", help='column selector, e.g. "phi3_generate[remote_seen_tokens@tiny-phi3]"')
+    p.add_argument("--good", nargs="+", metavar="PKG==VER", help="pins on the good side")
+    p.add_argument("--bad", nargs="+", metavar="PKG==VER", help="pins on the bad side")
+    p.add_argument("--good-combo", help="take the good side's resolved versions from this grid combo")
+    p.add_argument("--bad-combo", help="take the bad side's resolved versions from this grid combo")
+    p.add_argument("--grid", default="results/grid.json", help="grid for --*-combo (default results/grid.json)")
+    p.add_argument("--pre", action="store_true", help="include pre-releases in the search")
+    p.add_argument("--runs", type=int, default=2, help="runs per step in the same env (default 2)")
+    p.add_argument("--python", default="3.11", help="Python version for the envs (default 3.11)")
+    p.add_argument("--out", help="JSON to write (default results/bisect/<case>-<pkg>.json; .md beside it)")
+    p.add_argument("--keep-envs", action="store_true", help="keep each step's venv (default: delete after the step)")
+    p.add_argument("--report", action="store_true", help="refresh the bug report with the result when found")
+    p.set_defaults(func=cmd_bisect)
+
+
+def side_pins(pins: list[str] | None, combo_id: str | None, grid_path: str, side: str) -> dict:
+    """One side's pins from ``--good``/``--bad`` or from a grid combo's resolved versions."""
+    from ftcompat.run.adhoc import parse_pins
+
+    if bool(pins) == bool(combo_id):
+        raise BisectError(f"give the {side} side as --{side} PKG==VER ... or --{side}-combo ID (one of them)")
+    if pins:
+        try:
+            return parse_pins(pins)
+        except ValueError as exc:
+            raise BisectError(str(exc)) from None
+    return combo_pins(grid_path, combo_id)
+
+
+def combo_pins(grid_path: str, combo_id: str) -> dict:
+    """The six stack packages' versions a grid combo resolved to (its pins where it did not run)."""
+    import difflib
+
+    from ftcompat.results import grid as grid_mod
+
+    if not Path(grid_path).exists():
+        raise BisectError(f"{grid_path}: no such grid; run `nox` first or pass --grid")
+    combos = {c["id"]: c for c in grid_mod.load(Path(grid_path)).combos}
+    if combo_id not in combos:
+        near = difflib.get_close_matches(combo_id, list(combos), n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else f"; combos: {', '.join(combos)}"
+        raise BisectError(f"unknown combo {combo_id!r} in {grid_path}{hint}")
+    combo = combos[combo_id]
+    resolved = combo.get("resolved") or {}
+    pins = {}
+    for pkg in STACK:
+        version = resolved.get(pkg) or (combo.get("pins") or {}).get(pkg)
+        if not version:
+            raise BisectError(f"combo {combo_id!r} has no resolved {pkg} in {grid_path} (did it run?)")
+        # ``2.13.0+cpu`` pins as ``2.13.0``: the same release, and PyPI has no local builds.
+        pins[pkg] = str(version_key(version))
+    return pins
+
+
+def select_cases(matrix, root: Path, selector: str) -> tuple[str, ...]:
+    """Case ids whose cells the selector picks; a clear error when it picks none."""
+    from ftcompat.config.cases import discover
+    from ftcompat.core.domain import Combo
+    from ftcompat.core.selector import match, match_column
+    from ftcompat.run.plan import planned_cells
+
+    case_glob = selector.split("[", 1)[0]
+    ids = tuple(c for c in matrix.cases if match(case_glob, c))
+    if not ids:
+        raise BisectError(f"{selector!r} matches no case in {matrix.source}; cases: {', '.join(matrix.cases)}")
+    probe = Combo("probe", "3.11", frozen_map({}), ("bisect",), ids)
+    columns = [c.column for c in planned_cells(matrix, probe, discover(root / "cases"))]
+    if not any(match_column(selector, c) for c in columns):
+        raise BisectError(f"{selector!r} matches no cell; the case's cells are: {', '.join(columns)}")
+    return ids
+
+
+def check_sides(good: Mapping, bad: Mapping) -> list[str]:
+    """The differing packages, each pinned on both sides; else a clear error."""
+    diff = differing(good, bad)
+    if not diff:
+        raise BisectError("no package differs between --good and --bad: nothing to bisect")
+    loose = [p for p in diff if not good.get(p) or not bad.get(p)]
+    if loose:
+        raise BisectError(f"pin {', '.join(loose)} on both sides: a bisection needs two versions to search between")
+    return diff
+
+
+def default_out(selector: str, result: Result) -> Path:
+    """results/bisect/<case>-<pkg>.json, with the selector made file-name safe."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", selector).strip("-")
+    return Path("results/bisect") / f"{slug}-{'+'.join(result.culprit) or 'none'}.json"
+
+
+def write(doc: Mapping, out: Path) -> Path:
+    """Write the JSON (sorted keys) and the Markdown beside it; return the JSON path."""
+    from ftcompat.harness.cellfile import atomic_write, dumps
+
+    atomic_write(out, dumps(doc))
+    atomic_write(out.with_suffix(".md"), to_markdown(doc))
+    return out
+
+
+def refresh_report(path: Path, reports: Path | None = None, log=print) -> list[Path]:
+    """Rewrite the bug reports (results/reports) about this bisection's cell with its result."""
+    from ftcompat.triage import report
+
+    return report.refresh_with_bisection(path, reports or report.REPORTS, log=log)
+
+
+def cmd_bisect(args) -> int:
+    """Bisect releases between a good and a bad set of pins to find the one that flips a case."""
+    from ftcompat.config.matrix import load
+
+    try:
+        if args.runs < 1:
+            raise BisectError("--runs must be at least 1")
+        good = side_pins(args.good, args.good_combo, args.grid, "good")
+        bad = side_pins(args.bad, args.bad_combo, args.grid, "bad")
+        check_sides(good, bad)
+        matrix = load(args.matrix)
+        root = Path(args.matrix).resolve().parent
+        case_ids = select_cases(matrix, root, args.cell)
+    except BisectError as exc:
+        print(f"ftcompat bisect: {exc}", file=sys.stderr)
+        return 2
+    from ftcompat.run.execute import WORK
+
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    runner = EnvRunner(matrix, root, case_ids, args.cell, root / WORK / "bisect" / run_id, args.runs,
+                       args.python, args.keep_envs)
+    index = releases.index_url()
+
+    def between(pkg, a, b):
+        try:
+            return releases.releases_between(pkg, a, b, pre=args.pre, index=index)
+        except (OSError, ValueError) as exc:  # URLError is an OSError; a non-JSON page a ValueError
+            raise MachineError(f"cannot list the releases of {pkg} from {index}: {exc}; check the network "
+                               "and the index, then run again") from None
+
+    print(f"bisecting {args.cell}: steps under {runner.base}", flush=True)
+    started, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    bisector = Bisector(runner, between, good, bad, log=lambda line: print(line, flush=True))
+    try:
+        result = bisector.run()
+    except BisectError as exc:  # raised before any environment is built
+        print(f"ftcompat bisect: {exc}", file=sys.stderr)
+        return 2
+    meta = {"run_id": run_id, "index": index, "runs_per_step": args.runs, "pre_releases": args.pre,
+            "duration_s": round(time.monotonic() - started, 1), "device": _device(bisector),
+            "python": args.python, "started_at": started_at}
+    doc = to_json(args.cell, bisector, result, meta)
+    out = write(doc, Path(args.out) if args.out else default_out(args.cell, result))
+    print(f"\n{doc['line']}")
+    print(f"verdict: {doc['verdict']} ({doc['direction']}); environments built: {doc['envs_built']}")
+    for key in ("last_good", "first_bad", "first_good", "last_bad"):
+        if doc[key]:
+            print(f"{key.replace('_', ' ')}: {_pins_text(doc[key])}")
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    if args.report and result.verdict == "found":
+        refresh_report(out)
+    return 0 if result.verdict == "found" else 1
+
+
+def _device(bisector: Bisector) -> str | None:
+    for step in bisector.steps:
+        device = (step.trial.env or {}).get("device")
+        if device:
+            if isinstance(device, Mapping):
+                return f"{device.get('name')} ({device.get('type')})"
+            return str(device)
+    return None

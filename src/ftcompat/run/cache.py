@@ -1,0 +1,106 @@
+"""The result cache: a cell whose versions, case source and device are unchanged is not run again.
+
+A cell's key hashes what decides its result: the environment's resolved versions and Python, the
+case file's source, the harness's source, the model it runs on, its time limit and the machine's
+device. The harness writes the key into the record; the next run reuses a record whose key matches.
+``FTCOMPAT_FORCE=1`` runs everything again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+from ftcompat.harness.envinfo import cpu_name
+
+PACKAGE = Path(__file__).resolve().parents[1]
+HARNESS = PACKAGE / "harness"
+# A result that says the machine or the run got in the way is worth another try every time.
+REUSABLE = ("pass", "fail", "skip", "flaky")
+
+
+def forced() -> bool:
+    """True when FTCOMPAT_FORCE asks for every cell to run again."""
+    return os.environ.get("FTCOMPAT_FORCE", "").lower() not in ("", "0", "false", "no")
+
+
+def digest(data) -> str:
+    """A short, stable hash of JSON-able data."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """The hash of one file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+@cache
+def harness_digest() -> str:
+    """The hash of the source the harness runs: its own files, stand-ins included, and every ftcompat module
+    they import (the outcome rules, token masking, paths): a change there may change any result."""
+    return digest({str(p.relative_to(PACKAGE)): file_digest(p) for p in harness_files()})
+
+
+def harness_files() -> list[Path]:
+    """The harness's files and, transitively, the ftcompat modules they import."""
+    from ftcompat.core import imports
+
+    return sorted(imports.closure(imports.name_of(p) for p in HARNESS.rglob("*.py")).values())
+
+
+@cache
+def device() -> dict:
+    """The machine's device as the controller sees it without importing torch: GPUs, else the CPU."""
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                 text=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        gpus = [line.strip() for line in out.splitlines() if line.strip()]
+        if gpus:
+            return {"type": "cuda", "names": gpus}
+    return {"type": "cpu", "name": cpu_name()}
+
+
+def keys(cells, case_paths: Mapping[str, Path], versions: Mapping, python: str, plan: Mapping) -> dict[str, str]:
+    """The cache key of every planned cell."""
+    cases = {c: file_digest(p) for c, p in case_paths.items()}
+    base = {"versions": dict(versions), "python": python, "harness": harness_digest(), "device": device()}
+    out = {}
+    for cell in cells:
+        spec = plan.get("cases", {}).get(cell.case, {})
+        model = plan.get("models", {}).get(cell.model) if cell.model else None
+        out[cell.id] = digest({**base, "case": cases[cell.case], "model": model, "timeout": spec.get("timeout")})
+    return out
+
+
+def hits(records, wanted: Mapping[str, str]) -> list[dict]:
+    """Records that can stand for this run: same key, a result that is not an accident of the run."""
+    if forced():
+        return []
+    # A reused result is current again: a "not refreshed" mark from a failed run no longer applies.
+    return [{**{k: v for k, v in r.items() if k != "not_refreshed"}, "cached": True} for r in records
+            if r.get("cache_key") and wanted.get(r["id"]) == r["cache_key"] and reusable(r)]
+
+
+def reusable(record: Mapping) -> bool:
+    """A result of the versions themselves: not a crash, a timeout, a transient or a missing result.
+
+    A setup error with a real exception (an import that fails on these pins) is as repeatable as a
+    failure; an error with no exception type is a cell the harness never reached.
+    """
+    from ftcompat.core.outcome import is_transient
+
+    if record["status"] in REUSABLE:
+        return True
+    return (record["status"] == "error" and bool(record.get("exc_type"))
+            and record.get("exc_type") != "MachineError"
+            and not is_transient(f"{record.get('signature')} {record.get('message')}"))

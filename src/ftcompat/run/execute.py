@@ -1,0 +1,281 @@
+"""Run one combo's cases in a given interpreter and leave a complete cell file behind.
+
+Shared by the nox sessions (one pinned env per combo), ad-hoc pins and the current environment.
+The caller says how to log and how to run a command; this module does not care whether nox does it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftcompat.config.cases import CaseFile
+from ftcompat.core.domain import Combo, Matrix
+from ftcompat.core.errors import MachineError, NotInstallable
+from ftcompat.core.outcome import Status, is_transient
+from ftcompat.core.paths import Portable
+from ftcompat.core.selector import match
+from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, atomic_write, dumps, write_cells
+from ftcompat.results.grid import complete, missing_record, read_cells
+from ftcompat.run import cache, envcheck, install, locks, plan, preflight
+
+WORK = Path(".ftcompat")
+
+
+@dataclass
+class Runner:
+    """How to talk to the world: print a line, run a command (cwd = project root)."""
+
+    log: Callable[[str], None] = print
+    run: Callable[..., int | None] | None = None
+
+    def __call__(self, cmd: list[str], env: dict) -> int:
+        """Run ``cmd`` and return its exit status; exit codes are results here, never exceptions."""
+        if self.run is not None:
+            return self.run(*cmd, env=env) or 0
+        self.log(" ".join(cmd))
+        return subprocess.run(cmd, env={**os.environ, **env}, check=False).returncode
+
+
+def workers() -> str:
+    """Return the number of xdist workers: FTCOMPAT_WORKERS, else up to 2 (each case in a process)."""
+    return os.environ.get("FTCOMPAT_WORKERS") or str(min(2, os.cpu_count() or 1))
+
+
+def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files: list[Path]) -> list[str]:
+    """Return the harness command line run inside the target environment."""
+    ini = plan_file.with_suffix(".ini")
+    ini.write_text("[pytest]\naddopts =\n")
+    return [python, "-m", "pytest", "-p", "ftcompat.harness.plugin", "-p", "no:cacheprovider",
+            "-c", str(ini), "--rootdir", str(root), "--ftcompat-plan", str(plan_file),
+            "--ftcompat-out", str(out), "-n", workers(), "-q", "-rN", "--tb=line",
+            # Output goes to per-worker logs (the harness keeps each failing cell's tail); a crashed or
+            # timed-out worker is replaced as often as it takes to finish the combo.
+            "--capture=no", "--max-worker-restart", "1000",
+            "--disable-warnings", *map(str, case_files)]
+
+
+def only_cases(matrix: Matrix, combo: Combo, selectors: str | None) -> Combo:
+    """Narrow a combo to its cases that match the globs in ``selectors`` (comma-separated), e.g. FTCOMPAT_CASES.
+
+    A glob that matches no case of the matrix is a typo and is refused, naming the closest case ids.
+    """
+    if not selectors:
+        return combo
+    wanted = plan.case_selectors(selectors, matrix)
+    ids = [c for c in plan.combo_cases(matrix, combo) if any(match(s, c) for s in wanted)]
+    return dataclasses.replace(combo, cases=tuple(ids))
+
+
+def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, python: str,
+              out: Path, runner: Runner, versions: dict | None = None) -> list[dict]:
+    """Run the combo's cells that have no current result and return its records (also on disk).
+
+    ``versions`` are the environment's resolved versions, for the result cache; without them every
+    cell runs. A leftover of an interrupted run is folded in first, so a rerun resumes.
+    """
+    planned = plan.planned_cells(matrix, combo, cases)
+    ran = set(plan.combo_cases(matrix, combo))
+    running = out.with_name(f".{out.stem}.running.json")
+    previous = merged(read_cells(out, runner.log), read_cells(running, runner.log))
+    # A run of some cases only (FTCOMPAT_CASES) keeps the earlier results of the others.
+    kept = [r for r in previous if r["case"] not in ran]
+    work = root / WORK / "work" / combo.id
+    plan_file = root / WORK / "plans" / f"{combo.id}.json"
+    the_plan = plan.harness_plan(matrix, combo, out, work)
+    wanted = cache.keys(planned, {c: cases[c].path for c in ran}, versions, combo.python, the_plan) \
+        if versions else {}
+    the_plan["cache_keys"] = wanted
+    atomic_write(plan_file, dumps(the_plan))
+    reused = cache.hits([r for r in previous if r["case"] in ran], wanted)
+    todo = longest_first([c for c in planned if c.id not in {r["id"] for r in reused}], previous)
+    if reused:
+        runner.log(f"{combo.id}: {len(reused)} cell(s) unchanged since their last run (cached; "
+                   f"FTCOMPAT_FORCE=1 runs them again), {len(todo)} to run")
+    fresh = _run(root, cases, combo, python, plan_file, out, todo, runner, merged(previous, reused)) if todo else []
+    records = reused + fresh
+    write_cells(out, combo.id, records + kept)
+    running.unlink(missing_ok=True)
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    runner.log(f"{combo.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return records
+
+
+def _run(root: Path, cases: dict[str, CaseFile], combo: Combo, python: str, plan_file: Path, out: Path,
+         todo: list, runner: Runner, previous: list[dict]) -> list[dict]:
+    """Run the cells in ``todo`` with the harness and return their completed records."""
+    running = out.with_name(f".{out.stem}.running.json")
+
+    def command(nodes, dest):
+        return pytest_args(python, root, plan_file, dest, nodes)
+
+    nodes = [node_id(cases[c.case], {"variant": c.variant, "model": c.model}) for c in todo]
+    running.unlink(missing_ok=True)
+    try:
+        # Exit code 1 (a case failed) and 2-5 (interrupted, crashed) are results, not errors: what the
+        # harness wrote stays, and cells it never reached are filled in below.
+        code = runner(command(nodes, running), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+        if code == RESULTS_UNWRITABLE:  # the harness said why; nothing more is run or written
+            raise results_unwritable(out)
+    except BaseException:
+        # Ctrl-C or a killed session: keep every finished cell next to the earlier results, so the
+        # same command resumes with only what is missing.
+        write_cells(out, combo.id, merged(previous, read_cells(running, runner.log)))
+        running.unlink(missing_ok=True)
+        raise
+    records = complete(read_cells(running, runner.log), todo, combo,
+                       "no result recorded: the harness stopped before this cell (see the log)")
+    running.unlink(missing_ok=True)
+    return rerun_transient(records, cases, runner, command, running)
+
+
+def longest_first(cells: list, previous: list[dict]) -> list:
+    """Cells ordered by their last duration, longest (and never timed) first.
+
+    xdist hands cases out in this order, so the long ones start at once and the short ones fill
+    the gaps, instead of one worker finishing a long case alone at the end.
+    """
+    took = {r["id"]: r.get("duration_s") or 0.0 for r in previous}
+    return sorted(cells, key=lambda c: -took.get(c.id, float("inf")))
+
+
+def merged(*groups: list[dict]) -> list[dict]:
+    """Records by id, later groups replacing earlier ones."""
+    by_id: dict[str, dict] = {}
+    for group in groups:
+        by_id.update({r["id"]: r for r in group})
+    return list(by_id.values())
+
+
+def node_id(case: CaseFile, record: dict) -> str:
+    """The pytest node id of a cell: ``<case file>::test_<variant>[<model>]``."""
+    model = f"[{record['model']}]" if record.get("model") else ""
+    return f"{case.path}::test_{record['variant']}{model}"
+
+
+def rerun_transient(records: list[dict], cases: dict[str, CaseFile], runner: Runner,
+                    command: Callable[[list[str], Path], list[str]], scratch: Path) -> list[dict]:
+    """Run once more every cell that failed with a transient error; a pass then makes it ``flaky``."""
+    # A timeout is not retried: a hang would cost its whole limit again. A machine failure is not a
+    # cell's failure: it was never run.
+    todo = {r["id"] for r in records if r["status"] in ("fail", "error", "crash")
+            and r.get("exc_type") != "MachineError"
+            and is_transient(f"{r.get('signature')} {r.get('message')}")}
+    if not todo:
+        return records
+    runner.log(f"{len(todo)} cell(s) failed with a transient error (out of memory, timeout, killed worker); "
+               "running them once more")
+    nodes = [node_id(cases[r["case"]], r) for r in records if r["id"] in todo and r["case"] in cases]
+    scratch.unlink(missing_ok=True)
+    code = runner(command(nodes, scratch), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+    if code == RESULTS_UNWRITABLE:
+        raise results_unwritable(scratch)
+    again = {r["id"]: r for r in read_cells(scratch)}
+    scratch.unlink(missing_ok=True)
+    return [settle(r, again.get(r["id"])) if r["id"] in todo else r for r in records]
+
+
+def settle(first: dict, second: dict | None) -> dict:
+    """One cell's record after its rerun: flaky when the rerun passed, else the rerun's failure."""
+    if second is None:
+        return {**first, "reruns": 1, "rerun_status": None}
+    if second["status"] == Status.PASS.value:
+        return {**first, "status": Status.FLAKY.value, "reruns": 1, "rerun_status": "pass",
+                "signature": f"flaky: {first.get('signature')}; passed when run again",
+                "duration_s": round(first.get("duration_s", 0) + second.get("duration_s", 0), 3)}
+    return {**second, "reruns": 1, "rerun_status": second["status"], "first_signature": first.get("signature")}
+
+
+def results_unwritable(out: Path) -> WriteFailed:
+    """The controller's side of a harness that could not write its cells (it printed the details)."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:
+        free = None
+    why = ("no space left on device" if free is not None and free < (64 << 20)
+           else "the results folder could not be written")
+    return WriteFailed(None, f"{why} while the harness wrote {out.name}; the previous results in {out.parent.name}/ "
+                             "are unchanged; free some space or fix the folder, then run again")
+
+
+def not_installable(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, out: Path,
+                    error: NotInstallable, root: Path | None = None) -> str:
+    """Record the run's planned cells as not-installable with the installer's reason; return the reason.
+
+    The combo's results for cases this run did not select (FTCOMPAT_CASES) are kept.
+    """
+    portable = Portable(root)
+    reason = portable.text(error.message)
+    tail = portable.text("\n".join((error.detail or error.message).strip().splitlines()[-40:]))
+    planned = plan.planned_cells(matrix, combo, cases)
+    selected = set(plan.combo_cases(matrix, combo))
+    kept = [r for r in read_cells(out) if r["case"] not in selected]
+    write_cells(out, combo.id, kept + [missing_record(c, combo, Status.NOT_INSTALLABLE, reason, tail)
+                                       for c in planned])
+    return reason
+
+
+def machine_failure(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, out: Path, error: MachineError,
+                    root: Path | None = None, log=print) -> None:
+    """Keep the combo's earlier verdicts, marked not refreshed; cells with none say what the machine did.
+
+    A full disk or a dead index says nothing about the versions, so it never replaces a result.
+    """
+    message = Portable(root).text(error.message)
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    previous = {r["id"]: r for r in read_cells(out, log)}
+    planned = plan.planned_cells(matrix, combo, cases)
+    stale = {"at": at, "reason": message}
+    records, kept = [], 0
+    for cell in planned:
+        if cell.id in previous:
+            records.append({**previous.pop(cell.id), "not_refreshed": stale})
+            kept += 1
+        else:
+            records.append(missing_record(cell, combo, Status.ERROR, f"MachineError: {message}",
+                                          exc_type="MachineError"))
+    write_cells(out, combo.id, records + list(previous.values()))
+    log(f"{combo.id}: {message}")
+    log(f"{combo.id}: kept {kept} earlier result(s), marked not refreshed; "
+        f"{len(planned) - kept} cell(s) with no earlier result say what failed")
+
+
+def install_and_run(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, venv: Path,
+                    out: Path, runner: Runner, protected: tuple[str, ...] | None = None) -> str | None:
+    """Install the combo into ``venv`` and run its cases; return the reason when it is not installable.
+
+    One run per combo at a time (``locks``). Before a new environment is built, older ones may be
+    evicted to keep the cap (``envcap``; the envs of ``protected`` combos, default the matrix's, never).
+    A machine failure keeps the earlier results and is raised as ``MachineError`` for the caller to stop on.
+    """
+    from ftcompat.run import envcap
+
+    with locks.combo_lock(root, combo.id, runner.log):
+        try:
+            if not install.can_reuse(venv, combo, dict(os.environ), root):
+                # A typo'd version says so in one line, instead of as a resolver dump after a slow install.
+                reason = preflight.pins_problem(combo)
+                if reason:
+                    raise NotInstallable(reason)
+                envcap.enforce(root, protected or [c.id for c in matrix.combos], keep=venv, log=runner.log)
+            result = install.install(venv, combo, root, log=runner.log)
+            envcap.touch(venv)
+        except NotInstallable as exc:
+            runner.log("\n".join((exc.detail or exc.message).strip().splitlines()[-40:]))
+            return not_installable(matrix, cases, combo, out, exc, root)
+        except MachineError as exc:
+            machine_failure(matrix, cases, combo, out, exc, root, runner.log)
+            raise
+        runner.log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
+        versions = install.read_stamp(venv).get("resolved") or envcheck.resolved(venv)
+        run_cases(root, matrix, cases, combo, str(venv / "bin" / "python"), out, runner, versions)
+    return None

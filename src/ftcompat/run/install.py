@@ -1,0 +1,195 @@
+"""Install a combo's pins into its environment, and tell when that can be skipped.
+
+With uv, in three steps:
+
+1. **resolve** the pins to exact versions with ``uv pip compile`` (a combo that tracks the newest
+   releases refreshes the index metadata, which is small; never ``--upgrade``, which in uv also
+   re-downloads and re-unpacks every wheel: astral-sh/uv#5943);
+2. **check the space** the wheels that are not cached yet will take;
+3. **sync** the environment to exactly that lock: wheels uv already holds are hard-linked, so an
+   environment that differs from a cached one in a single package costs seconds.
+
+An environment built from the same inputs (and, for a tracking combo, resolving to the same lock)
+is reused. Failures come out as ``NotInstallable`` (a verdict) or ``MachineError`` (not one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftcompat.core.domain import Combo
+from ftcompat.core.errors import MachineError
+from ftcompat.core.redact import redact
+from ftcompat.run import envcheck, installer, space, uvcache
+from ftcompat.run.failures import summary as failure_summary  # noqa: F401 - the installer's one-line reason
+from ftcompat.run.installer import find_uv, index_args  # noqa: F401 - part of this module's interface
+
+# Packages the harness itself needs inside every pinned env; none of them touches the stack's pins.
+# setuptools too: a pip-made venv on Python <= 3.11 has it and users' code relies on that without
+# knowing (triton 3.1, torch 2.5's, imports it), while uv's venvs start without it.
+HARNESS_REQUIREMENTS = ("pytest", "pytest-xdist", "setuptools")
+STAMP = "ftcompat-stamp.json"
+REUSED = "pins unchanged: reusing the environment"
+REUSED_NEWEST = "the newest releases have not moved since this environment was built: reusing it"
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    """What the install did: the installer's output, whether the env was reused, the exact lock."""
+
+    output: str
+    reused: bool = False
+    lock: tuple[str, ...] = ()
+    ok: bool = True  # failures are exceptions; kept so callers read the same either way
+
+
+def requirements(combo: Combo) -> list[str]:
+    """Return everything to install in one resolve: the pins plus the harness's test runner.
+
+    A floor combo resolves its direct requirements to their lowest allowed versions, which must
+    not drag the harness's own tools back a decade, so those resolve in a second, ordinary step.
+    """
+    if combo.resolution != "highest":
+        return combo.requirements()
+    return combo.requirements() + list(HARNESS_REQUIREMENTS)
+
+
+def stamp_for(combo: Combo, environ: dict, root: Path | str = "") -> dict:
+    """What the environment was built from; the same stamp means the env can be reused as is."""
+    return {"python": combo.python, "requirements": requirements(combo), "harness_root": str(root),
+            "index": index_args(environ, "uv"), "resolution": combo.resolution,
+            "exclude_newer": combo.exclude_newer, "harness": list(HARNESS_REQUIREMENTS)}
+
+
+def read_stamp(venv: Path) -> dict:
+    """The stamp an install left, or {} when there is none (or it is unreadable)."""
+    try:
+        return json.loads((venv / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def same_inputs(venv: Path, combo: Combo, environ: dict, root: Path | str = "") -> bool:
+    """True when the env exists and was built from exactly these pins, sources and harness."""
+    if not (venv / "bin" / "python").exists():
+        return False
+    stamp = read_stamp(venv)
+    for key in ("resolved", "lock"):
+        stamp.pop(key, None)
+    return stamp == stamp_for(combo, environ, root)
+
+
+def can_reuse(venv: Path, combo: Combo, environ: dict, root: Path | str = "") -> bool:
+    """True when the env can be reused without asking the index: same inputs, nothing tracks the newest."""
+    return not combo.tracks_newest and same_inputs(venv, combo, environ, root)
+
+
+def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, log=print) -> InstallResult:
+    """Resolve, check the space, sync the env to the lock, then add the harness without dependencies."""
+    environ = dict(os.environ if environ is None else environ)
+    uv = find_uv()
+    stamp = read_stamp(venv)
+    inputs = same_inputs(venv, combo, environ, root)
+    broken: dict[str, str] = {}
+    if inputs and not combo.tracks_newest:
+        broken = envcheck.broken(venv, stamp.get("resolved") or {})
+        if not broken:
+            return InstallResult(REUSED, reused=True, lock=tuple(stamp.get("lock") or ()))
+    if not uv:
+        return _install_with_pip(venv, combo, root, environ, log)
+    lock = resolve(venv, combo, environ, uv, log)
+    if inputs and combo.tracks_newest and tuple(stamp.get("lock") or ()) == lock:
+        broken = envcheck.broken(venv, stamp.get("resolved") or {})
+        if not broken:
+            return InstallResult(REUSED_NEWEST, reused=True, lock=lock)
+    if broken:
+        log(f"the environment was changed since it was built ({'; '.join(broken.values())}): reinstalling "
+            f"{', '.join(sorted(broken))}")
+    cache = uvcache.cache_dir()
+    est = space.estimate(lock, venv, combo.python, environ, cache)
+    if est.needed:
+        log(f"about {est.needed / space.GB:.1f} GB to download and unpack ({est.names()})")
+    space.check(est, venv, cache, _shown(venv, root))
+    (venv / STAMP).unlink(missing_ok=True)
+    output = sync(venv, lock, environ, uv, log, reinstall=sorted(broken))
+    harness = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "--no-deps", "-e", str(root)]
+    log(" ".join(harness))
+    installer.run(harness, environ, log)
+    stamp = {**stamp_for(combo, environ, root), "lock": list(lock), "resolved": envcheck.resolved(venv)}
+    _write_stamp(venv, stamp)
+    return InstallResult(output, lock=lock)
+
+
+def resolve(venv: Path, combo: Combo, environ: dict, uv: str, log=print) -> tuple[str, ...]:
+    """The exact versions the pins resolve to for this env's Python, as ``name==version`` lines."""
+    stack = _compile(venv, combo, requirements(combo), environ, uv, log, combo.resolution)
+    if combo.resolution == "highest":
+        return stack
+    # The harness's tools at their newest, held to the stack's floor versions.
+    tools = _compile(venv, combo, list(HARNESS_REQUIREMENTS), environ, uv, log, "highest", constraints=stack)
+    return tuple(sorted(set(stack) | set(tools), key=str.lower))
+
+
+def _compile(venv: Path, combo: Combo, reqs: list[str], environ: dict, uv: str, log, resolution: str,
+             constraints: tuple[str, ...] = ()) -> tuple[str, ...]:
+    cmd = [uv, "pip", "compile", "-", "--python", str(venv / "bin" / "python"), "--no-header", "--no-annotate",
+           "--quiet"]
+    if combo.tracks_newest:
+        cmd.append("--refresh")  # index metadata only: wheels already cached are not fetched again
+    if resolution != "highest":
+        cmd += ["--resolution", resolution]
+    if combo.exclude_newer:
+        cmd += ["--exclude-newer", combo.exclude_newer]
+    with tempfile.TemporaryDirectory(prefix="ftcompat-lock-") as tmp:
+        if constraints:
+            path = Path(tmp) / "constraints.txt"
+            path.write_text("\n".join(constraints) + "\n")
+            cmd += ["-c", str(path)]
+        cmd += index_args(environ, "uv")
+        log(redact(" ".join(cmd)) + "  < " + " ".join(reqs))
+        proc = installer.run(cmd, environ, log, input="\n".join(reqs) + "\n")
+    return tuple(line.strip() for line in proc.stdout.splitlines()
+                 if line.strip() and not line.lstrip().startswith(("#", "-")))
+
+
+def sync(venv: Path, lock: tuple[str, ...], environ: dict, uv: str, log=print, reinstall=()) -> str:
+    """Make the env hold exactly ``lock``: install what is missing, remove what is not in it."""
+    with tempfile.TemporaryDirectory(prefix="ftcompat-lock-") as tmp:
+        path = Path(tmp) / "lock.txt"
+        path.write_text("\n".join(lock) + "\n")
+        cmd = [uv, "pip", "sync", "--python", str(venv / "bin" / "python"), str(path), *index_args(environ, "uv")]
+        for name in reinstall:  # only what was broken is fetched again
+            cmd += ["--reinstall-package", name]
+        log(redact(" ".join(cmd)))
+        proc = installer.run(cmd, environ, log)
+    return (proc.stdout or "") + (proc.stderr or "")
+
+
+def _install_with_pip(venv: Path, combo: Combo, root: Path, environ: dict, log) -> InstallResult:
+    """Without uv: one pip install of the pins (pip reuses its own cache of downloads)."""
+    if combo.resolution != "highest" or combo.exclude_newer:
+        raise MachineError("floor (resolution: lowest-direct) and as-of (exclude_newer) combos need uv; "
+                           "pip install uv")
+    python = str(venv / "bin" / "python")
+    cmd = [python, "-m", "pip", "install", "--disable-pip-version-check",
+           *(["--upgrade"] if combo.tracks_newest else []), *index_args(environ, "pip"), *requirements(combo)]
+    log(redact(" ".join(cmd)))
+    proc = installer.run(cmd, environ, log)
+    installer.run([python, "-m", "pip", "install", "--no-deps", "-e", str(root)], environ, log)
+    _write_stamp(venv, {**stamp_for(combo, environ, root), "resolved": envcheck.resolved(venv)})
+    return InstallResult((proc.stdout or "") + (proc.stderr or ""))
+
+
+def _write_stamp(venv: Path, stamp: dict) -> None:
+    (venv / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True))
+
+
+def _shown(venv: Path, root: Path) -> str:
+    try:
+        return str(Path(venv).resolve().relative_to(Path(root).resolve())) + "/"
+    except ValueError:
+        return "the environment's folder"

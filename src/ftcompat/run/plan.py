@@ -1,0 +1,75 @@
+"""Plan what runs: which cases a combo selects, the cells they produce, the harness's plan file."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+from ftcompat.config.cases import CaseFile
+from ftcompat.core.domain import Cell, Combo, Matrix
+from ftcompat.core.selector import match
+
+
+def select_combos(matrix: Matrix, selectors=(), tags=()) -> list[Combo]:
+    """Return combos whose id matches any glob selector and that carry every tag given."""
+    picked = []
+    for combo in matrix.combos:
+        if selectors and not any(fnmatch.fnmatchcase(combo.id, s) for s in selectors):
+            continue
+        if tags and not set(tags) <= set(combo.tags):
+            continue
+        picked.append(combo)
+    return picked
+
+
+def case_selectors(text: str, matrix: Matrix) -> tuple[str, ...]:
+    """Parse comma-separated case globs (FTCOMPAT_CASES); refuse one that selects no case of the matrix."""
+    from ftcompat.config.matrix import suggest
+    from ftcompat.core.errors import InputError
+
+    wanted = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not wanted:
+        raise InputError(f"FTCOMPAT_CASES={text!r} names no case; give case ids or globs, e.g. 'qlora*,phi3_generate'")
+    for sel in wanted:
+        if not any(match(sel, c) for c in matrix.cases):
+            raise InputError(f"FTCOMPAT_CASES: {sel!r} selects no case of {matrix.source}{suggest(sel, matrix.cases)}")
+    return wanted
+
+
+def combo_cases(matrix: Matrix, combo: Combo) -> list[str]:
+    """Return the case ids a combo runs, in matrix order."""
+    return [c for c in matrix.cases if any(match(s, c) for s in combo.cases)]
+
+
+def combo_models(matrix: Matrix, combo: Combo, case_id: str) -> list[str]:
+    """The case's models this combo runs: a model that needs CUDA only in combos tagged ``gpu``."""
+    return [m for m in matrix.cases[case_id].models
+            if "cuda" not in matrix.models[m].needs or "gpu" in combo.tags]
+
+
+def planned_cells(matrix: Matrix, combo: Combo, cases: dict[str, CaseFile]) -> list[Cell]:
+    """Return every cell the combo should produce: each variant on each of its case's models."""
+    cells = []
+    for cid in combo_cases(matrix, combo):
+        case = cases[cid]
+        for variant, uses_model in zip(case.variants, case.uses_model, strict=True):
+            if uses_model:
+                cells.extend(Cell(combo.id, cid, variant, m) for m in combo_models(matrix, combo, cid))
+            else:
+                cells.append(Cell(combo.id, cid, variant))
+    return cells
+
+
+def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path) -> dict:
+    """Return the JSON the harness reads inside the combo's environment."""
+    case_ids = combo_cases(matrix, combo)
+    models = {c: combo_models(matrix, combo, c) for c in case_ids}
+    model_names = sorted({m for names in models.values() for m in names})
+    return {
+        "combo": {"id": combo.id, "python": combo.python, "pins": dict(combo.pins),
+                  "tags": list(combo.tags)},
+        "cases": {c: {"models": models[c], "timeout": matrix.cases[c].timeout} for c in case_ids},
+        "models": {m: matrix.models[m].to_plan() for m in model_names},
+        "out": str(out),
+        "work_dir": str(work_dir),
+    }

@@ -1,0 +1,331 @@
+"""Checks that run before anything is installed or written, so bad input fails in seconds with one line.
+
+- ``check_versions``: every pinned version exists on the index the installer will use (and every
+  package exists), with the nearest real versions when one does not; pure, given a release lister.
+- ``resolve_check``: the pins resolve together, asked of uv without installing anything.
+- ``check_writable``: the results folder takes a file before hours of cases are spent on it.
+
+``ftcompat validate --online`` runs the first two over the whole matrix (``validate_online``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftcompat.config.matrix import KNOWN_PACKAGES, Problem
+from ftcompat.core.domain import Combo, Matrix
+from ftcompat.core.errors import MachineError
+from ftcompat.run import install
+from ftcompat.triage import releases
+
+Lister = Callable[[str], list[str]]
+
+
+class NotOnIndex(LookupError):
+    """The package does not exist on any of the sources the installer reads."""
+
+
+class ListingError(RuntimeError):
+    """The sources could not be asked (network down, index error): nothing is known either way."""
+
+
+@dataclass(frozen=True)
+class Unchecked(Problem):
+    """A check that could not be made; not evidence that the input is wrong."""
+
+
+class NotWritable(MachineError):
+    """The results folder cannot take a file."""
+
+
+# ---- versions on the index -------------------------------------------------------------------------
+
+
+def check_versions(matrix: Matrix, lister: Lister) -> list[Problem]:
+    """Every combo's pins checked against the index: packages that are not there, versions that are not."""
+    problems: list[Problem] = []
+    for i, combo in enumerate(matrix.combos):
+        problems += check_combo(combo, lister, f"combos[{i}].pins")
+    return problems
+
+
+def check_combo(combo: Combo, lister: Lister, path: str = "pins") -> list[Problem]:
+    """One combo's pins checked against the index (``path`` prefixes each problem's location)."""
+    problems: list[Problem] = []
+    where = getattr(lister, "where", "the package index")
+    for pkg, version in sorted(combo.pins.items()):
+        key = f"{path}.{pkg}"
+        try:
+            known = lister(pkg)
+        except NotOnIndex:
+            problems.append(Problem(key, f"no package {pkg!r} on {where}{_close_packages(pkg)}"))
+            continue
+        except ListingError as exc:
+            problems.append(Unchecked(key, f"could not check {pkg} on {where}: {exc}"))
+            continue
+        if version is not None and not is_listed(version, known):
+            problems.append(Problem(key, f"{pkg} {version} is not on {where}; nearest: "
+                                         f"{', '.join(nearest(version, known)) or 'no releases at all'}"))
+    return problems
+
+
+def is_listed(version: str, known: Iterable[str]) -> bool:
+    """True when ``==version`` can match a listed release (``2.13.0`` matches ``2.13.0+cpu``)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        want = Version(version)
+    except InvalidVersion:
+        return False
+    for text in known:
+        try:
+            got = Version(text)
+        except InvalidVersion:
+            continue
+        if got == want or (not want.local and Version(got.public) == want):
+            return True
+    return False
+
+
+def nearest(version: str, known: Iterable[str], n: int = 4) -> list[str]:
+    """The releases closest to ``version``: a look-alike, the newest ones below it, and one above."""
+    from packaging.version import InvalidVersion, Version
+
+    want = Version(version)
+    parsed = {}
+    for text in known:
+        try:
+            v = Version(text)
+        except InvalidVersion:
+            continue
+        if v.is_prerelease and not want.is_prerelease:
+            continue  # a final pin is never near an rc
+        if not want.local:  # 2.13.0 and 2.13.0+cpu are one release to someone pinning 2.13.0
+            v = Version(v.public)
+        parsed[str(v)] = v
+    below = sorted((t for t, v in parsed.items() if v < want), key=parsed.get, reverse=True)
+    above = sorted((t for t, v in parsed.items() if v > want), key=parsed.get)
+    # A typo such as 4.5.62 sits far from 4.56.2 in version order; its digits give it away.
+    digits = re.sub(r"\D", "", version)
+    typo = [t for t in parsed if re.sub(r"\D", "", t) == digits]
+    return list(dict.fromkeys([*typo, *below[:2], *above[:1], *below[2:]]))[:n]
+
+
+def _close_packages(name: str) -> str:
+    close = difflib.get_close_matches(name, KNOWN_PACKAGES, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close and close[0] != name else ""
+
+
+class IndexLister:
+    """Lists a package's versions on every source uv will read, once per package per run.
+
+    Sources as install.py passes them on: the index (PIP_INDEX_URL, UV_INDEX_URL, else PyPI),
+    extra indexes and find-links folders or pages (PIP_* and UV_* both).
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None, fetch=None, timeout: float = 30.0):
+        environ = dict(os.environ if environ is None else environ)
+        self.indexes = [releases.index_url(environ)] + _values(environ, "EXTRA_INDEX_URL")
+        self.find_links = _values(environ, "FIND_LINKS")
+        self.fetch = fetch or (lambda pkg, index: releases.fetch(pkg, index, timeout=timeout))
+        self.timeout = timeout
+        self.cache: dict[str, list[str] | BaseException] = {}
+        self.where = " + ".join([*self.indexes, *self.find_links])
+
+    def __call__(self, package: str) -> list[str]:
+        """The versions of ``package`` found on any source; NotOnIndex or ListingError otherwise."""
+        key = releases.normalize(package)
+        if key not in self.cache:
+            try:
+                self.cache[key] = self._list(key)
+            except (NotOnIndex, ListingError) as exc:
+                self.cache[key] = exc
+        got = self.cache[key]
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def _list(self, package: str) -> list[str]:
+        found: set[str] = set()
+        errors = []
+        for index in self.indexes:
+            try:
+                found |= page_versions(self.fetch(package, index))
+            except Exception as exc:  # noqa: BLE001 - 404 means absent; anything else means unknown
+                if getattr(exc, "code", None) != 404:
+                    errors.append(f"{index}: {type(exc).__name__}: {exc}")
+        for link in self.find_links:
+            try:
+                found |= link_versions(package, link, self.timeout)
+            except OSError as exc:
+                errors.append(f"{link}: {type(exc).__name__}: {exc}")
+        if found:
+            return sorted(found)
+        if errors:
+            raise ListingError("; ".join(errors))
+        raise NotOnIndex(package)
+
+
+_shared: IndexLister | None = None
+
+
+def default_lister() -> IndexLister:
+    """One lister per process, so a nox run asks the index about each package once."""
+    global _shared
+    if _shared is None:
+        _shared = IndexLister()
+    return _shared
+
+
+def pins_problem(combo: Combo, lister: Lister | None = None) -> str | None:
+    """One line naming the pins that are not on the index, for a not-installable cell; else None.
+
+    Meant for just before a fresh install: it turns a resolver dump about a typo into
+    ``transformers 4.99.0 is not on <index>; nearest: 4.57.6, ...``. An index that cannot be asked
+    is not a reason to stop: the installer has its cache and will say what it finds.
+    """
+    found = [p for p in check_combo(combo, lister or default_lister()) if not isinstance(p, Unchecked)]
+    return "; ".join(f"{p.path}: {p.message}" for p in found) or None
+
+
+def _values(environ: Mapping[str, str], suffix: str) -> list[str]:
+    out = []
+    for prefix in ("PIP_", "UV_"):
+        out += [v.rstrip("/") for v in environ.get(prefix + suffix, "").split()]
+    return list(dict.fromkeys(out))
+
+
+def page_versions(page: Mapping) -> set[str]:
+    """Every version with a file on a PEP 691 project page, yanked ones included (``==`` still installs them)."""
+    versions = {v for v in (_file_version(f.get("filename", "")) for f in page.get("files") or []) if v}
+    return versions or set(page.get("versions") or [])
+
+
+def link_versions(package: str, link: str, timeout: float = 30.0) -> set[str]:
+    """Versions of ``package`` among the files of a find-links folder or HTML page."""
+    if re.match(r"^https?://", link):
+        import urllib.request
+
+        with urllib.request.urlopen(link, timeout=timeout) as response:  # noqa: S310 - the user's own source
+            html = response.read().decode("utf-8", "replace")
+        names = [n.rsplit("/", 1)[-1].split("#", 1)[0] for n in re.findall(r'href="([^"]+)"', html)]
+    else:
+        folder = Path(link.removeprefix("file://"))
+        names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return {v for v in (_file_version(n, package) for n in names) if v}
+
+
+def _file_version(filename: str, package: str | None = None) -> str | None:
+    """The version in a wheel or sdist name (of ``package`` when given), or None."""
+    from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+
+    try:
+        if filename.endswith(".whl"):
+            name, version = parse_wheel_filename(filename)[:2]
+        elif filename.endswith((".tar.gz", ".zip")):
+            name, version = parse_sdist_filename(filename)
+        else:
+            return None
+    except ValueError:
+        return None
+    if package and canonicalize_name(name) != canonicalize_name(package):
+        return None
+    return str(version)
+
+
+# ---- pins that cannot resolve together --------------------------------------------------------------
+
+
+def resolve_check(combo: Combo, environ: Mapping[str, str] | None = None, uv: str | None = None,
+                  timeout: float = 300.0) -> str | None:
+    """None when the combo's pins resolve together, else uv's own reason; nothing is installed."""
+    environ = dict(os.environ if environ is None else environ)
+    uv = uv or install.find_uv()
+    if not uv:
+        raise RuntimeError("uv is needed to check that pins resolve together (pip install uv)")
+    cmd = [uv, "pip", "compile", "-", "--python-version", combo.python, "--no-header", "--quiet",
+           "--output-file", os.devnull]
+    if combo.resolution != "highest":
+        cmd += ["--resolution", combo.resolution]
+    if combo.exclude_newer:
+        cmd += ["--exclude-newer", combo.exclude_newer]
+    cmd += install.index_args(environ, "uv")
+    proc = subprocess.run(cmd, input="\n".join(install.requirements(combo)) + "\n", capture_output=True,
+                          text=True, env=environ, timeout=timeout)
+    if proc.returncode == 0:
+        return None
+    return uv_reason(proc.stdout + proc.stderr)
+
+
+_BOX = re.compile(r"^[\s×╰─▶│|]+")
+
+
+def uv_reason(output: str) -> str:
+    """uv's explanation on one line: ``No solution found ...: Because trl==0.23.0 depends on ...``."""
+    lines = [_BOX.sub("", line).strip() for line in output.splitlines() if line.strip()]
+    lines = [re.sub(r"^(error|Error|cause|hint):\s*", "", line) for line in lines]
+    text = " ".join(lines)
+    return text.replace("dependencies ", "dependencies: ", 1) if text.startswith("No solution") else text
+
+
+# ---- the results folder -----------------------------------------------------------------------------
+
+
+def check_writable(folder: Path | str, hint: str = "pass --results to write the results elsewhere") -> None:
+    """Raise NotWritable unless a file can be created in ``folder`` (made if missing); nothing else changes."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".ftcompat-write-probe-")
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            Path(probe).unlink(missing_ok=True)
+    except OSError as exc:
+        raise NotWritable(f"{folder} is not writable ({type(exc).__name__}: {exc}): fix its permissions "
+                          f"or {hint}") from exc
+
+
+# ---- ftcompat validate --online ---------------------------------------------------------------------
+
+
+def _ask(resolve, i: int, combo: Combo) -> Problem | None:
+    path = f"combos[{i}].pins"
+    try:
+        reason = resolve(combo)
+    except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+        return Unchecked(path, f"could not ask the resolver: {exc}")
+    return Problem(path, f"the pins of {combo.id!r} cannot be installed together: {reason}") if reason else None
+
+
+def validate_online(matrix: Matrix, lister: Lister | None = None, resolve=resolve_check, log=print) -> int:
+    """Check every combo on the index and with the resolver; print each problem; 0 when all is well.
+
+    Returns 2 when a pin is wrong (the exit status of an invalid matrix), 4 when only the checks
+    themselves could not be made (no network: a machine failure, errors.MachineError's code).
+    """
+    lister = lister or IndexLister()
+    problems = check_versions(matrix, lister)
+    bad_pins = {p.path.rsplit(".pins", 1)[0] for p in problems if not isinstance(p, Unchecked)}
+    # A missing version already explains why a combo cannot resolve; the rest ask uv, a few at a
+    # time (each is mostly waiting on the index), in matrix order for the report.
+    todo = [(i, c) for i, c in enumerate(matrix.combos) if f"combos[{i}]" not in bad_pins]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda item: _ask(resolve, *item), todo))
+    problems += [p for p in answers if p]
+    for problem in problems:
+        log(problem.render(matrix.source))
+    if not problems:
+        log(f"{matrix.source}: every pin of {len(matrix.combos)} combos is on {getattr(lister, 'where', 'the index')} "
+            "and each combo resolves")
+        return 0
+    return 4 if all(isinstance(p, Unchecked) for p in problems) else 2

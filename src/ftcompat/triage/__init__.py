@@ -1,0 +1,1 @@
+"""Working from a grid: safe pins, upstream bug reports, reproduction scripts, bisection."""
