@@ -37,14 +37,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from ftcompat.run import adhoc, disk, install, installer, uvcache  # noqa: E402
+from ftcompat.run import adhoc, inodes, install, installer, uvcache  # noqa: E402
 
 MB = 1e6
 
 
 def cache_bytes(cache: Path | None) -> int:
     """Bytes uv's cache occupies on disk, each inode once."""
-    return disk.measure(disk.scan(cache), set()).disk if cache else 0
+    return inodes.measure(inodes.scan(cache), set()).disk if cache else 0
 
 
 def free_bytes(path: Path) -> int:
@@ -54,7 +54,7 @@ def free_bytes(path: Path) -> int:
 
 def own_bytes(venv: Path, cache: Path | None) -> int:
     """What the environment holds of its own: not hard-linked from uv's cache."""
-    return disk.measure(disk.scan(venv), disk.inode_set(cache)).own
+    return inodes.measure(inodes.scan(venv), inodes.inode_set(cache)).own
 
 
 def build(label: str, pins: list[str], where: Path, cache: Path | None, upgrade: bool = False) -> dict:

@@ -47,3 +47,32 @@ def fake_uv(tmp_path, monkeypatch):
         return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
 
     return read
+
+
+def record(cell_id: str, status="pass", **fields):
+    """A complete cell record for ``combo::case[variant@model]``, as the harness writes one."""
+    from ftcompat.core.record import Record
+    from ftcompat.core.status import Status
+
+    combo, column = cell_id.split("::", 1)
+    case, rest = column.split("[", 1)
+    variant, _, model = rest.rstrip("]").partition("@")
+    base = {"id": cell_id, "combo": combo, "case": case, "variant": variant, "model": model or None,
+            "status": Status(status).value, "signature": None if status == "pass" else f"{status}: x",
+            "exc_type": None, "message": None, "step": None, "details": {}, "traceback": None,
+            "duration_s": 0.1, "finished_at": "2026-12-01T00:00:00Z",
+            "env": {"python": "3.11.7", "device": {"type": "cpu", "name": "cpu", "cuda": None}, "versions": {}}}
+    for key, value in fields.items():
+        base[key] = value.value if hasattr(value, "value") else value
+    return Record.from_dict(base)
+
+
+def grid_of(records, combos=None, generated_at="2026-12-01T00:00:00Z", warnings=()):
+    """A grid of these records; each combo an entry with its id unless ``combos`` gives them."""
+    from ftcompat.results.grid import Grid
+
+    records = tuple(records)
+    if combos is None:
+        combos = [{"id": c} for c in dict.fromkeys(r.combo for r in records)]
+    columns = tuple(sorted(dict.fromkeys(r.column for r in records)))
+    return Grid(records, tuple(combos), columns, generated_at, tuple(warnings))

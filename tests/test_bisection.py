@@ -1,6 +1,5 @@
 """Release bisection: the search with a fake step runner (no installs), the report, the CLI, one real run."""
 
-import argparse
 import json
 import math
 import os
@@ -11,11 +10,14 @@ import sys
 import pytest
 from conftest import ROOT
 
+from ftcompat.cli import main
+from ftcompat.core.status import Status
 from ftcompat.core.versions import key as version_key
 from ftcompat.run import bisect_run
+from ftcompat.triage import bisectdoc, releases
 from ftcompat.triage import bisection as bisect
-from ftcompat.triage import releases
-from ftcompat.triage.bisection import Bisector, CellRun, Trial
+from ftcompat.triage.bisection import CellRun, Trial
+from ftcompat.triage.bisector import Bisector
 
 CELL = "phi3_generate[remote_seen_tokens@tiny-phi3]"
 SIG = "AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'"
@@ -45,12 +47,13 @@ class Fake:
         pinned = {(p, x) for p, x in pins.items()}
         if pinned & self.uninstallable:
             return Trial(reason="No solution found when resolving dependencies", install_s=1.0)
-        status = self.rule(pins)
-        one = (CellRun(CELL, status, SIG if status == "fail" else ""),
-               CellRun("phi3_generate[native@tiny-phi3]", "pass"))
+        status = Status(self.rule(pins))
+        one = (CellRun(CELL, status, SIG if status == Status.FAIL else ""),
+               CellRun("phi3_generate[native@tiny-phi3]", Status.PASS))
         runs = [one] * self.runs
         if pinned & self.flaky:
-            runs[1] = (CellRun(CELL, "fail", SIG), one[1]) if status == "pass" else (CellRun(CELL, "pass"), one[1])
+            flipped = Status.FAIL if status == Status.PASS else Status.PASS
+            runs[1] = (CellRun(CELL, flipped, SIG if flipped == Status.FAIL else ""), one[1])
         return Trial(tuple(runs), install_s=2.0, run_s=(3.0,) * self.runs)
 
 
@@ -63,7 +66,7 @@ def bad_side(**moved):
 
 
 def doc_of(bis, result):
-    return bisect.to_json(CELL, bis, result)
+    return bisectdoc.to_json(CELL, bis, result)
 
 
 def test_single_package_regression():
@@ -292,7 +295,7 @@ def test_json_and_markdown_are_written(tmp_path):
     fake = Fake(breaks_from("transformers", "4.54.0"))
     bis = Bisector(fake, lister(), GOOD, bad_side(transformers="4.56.2"), log=lambda *_: None)
     result = bis.run()
-    doc = bisect.to_json(CELL, bis, result, {"device": "cpu"})
+    doc = bisectdoc.to_json(CELL, bis, result, {"device": "cpu"})
     out = bisect_run.write(doc, tmp_path / "x.json")
     text = out.read_text()
     data = json.loads(text)
@@ -329,11 +332,7 @@ def test_a_found_bisection_refreshes_the_report_about_its_cell(tmp_path, monkeyp
 
 
 def cli(*argv):
-    parser = argparse.ArgumentParser(prog="ftcompat")
-    parser.add_argument("--matrix", default=str(ROOT / "matrix.yaml"))
-    bisect_run.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(["--matrix", str(ROOT / "matrix.yaml"), *argv])
 
 
 def test_cli_unknown_combo(capsys):

@@ -1,8 +1,8 @@
-import argparse
 import json
 
 import pytest
 
+from ftcompat.cli import main
 from ftcompat.run import ciplan
 
 GPU = ["self-hosted", "gpu"]
@@ -121,11 +121,7 @@ def test_outputs_split_the_matrix_per_job_and_say_whether_the_run_is_complete():
 
 
 def run_cli(argv, capsys):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--matrix", default="matrix.yaml")
-    ciplan.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code = args.func(args)
+    code = main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

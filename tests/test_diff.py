@@ -2,21 +2,28 @@
 
 import json
 
+from conftest import record
+
 from ftcompat import cli
 from ftcompat.results import diff
+from ftcompat.results.grid import Grid
 
 V1 = {"torch": "2.13.0+cpu", "transformers": "5.23.0", "trl": "1.16.0"}
 V2 = {**V1, "transformers": "5.24.0"}
 
 
 def cell(cid, status, versions, signature=None):
-    return {"id": cid, "combo": cid.split("::")[0], "status": status, "env": {"versions": versions},
-            "signature": signature or (f"KeyError: {cid}" if status in ("fail", "error") else None)}
+    return record(cid, status, env={"versions": versions},
+                  signature=signature or (f"KeyError: {cid}" if status in ("fail", "error") else None)).to_dict()
 
 
 def grid(stamp, cells, tracking=("latest",)):
     combos = [{"id": c, "pins": {"transformers": None}} for c in tracking]
     return {"schema": "ftcompat-grid/1", "generated_at": stamp, "cells": cells, "combos": combos, "columns": []}
+
+
+def compare(old, new):
+    return diff.compare(Grid.from_dict(old), Grid.from_dict(new))
 
 
 OLD = grid("2026-11-01", [cell("latest::a[x]", "pass", V1), cell("latest::b[x]", "fail", V1),
@@ -29,7 +36,7 @@ NEW = grid("2026-11-02", [cell("latest::a[x]", "fail", V2, "AttributeError: no s
 
 
 def test_each_kind_of_change_is_told_apart():
-    d = diff.compare(OLD, NEW)
+    d = compare(OLD, NEW)
     assert [c.cell for c in d.of("new-failure")] == ["latest::a[x]"]
     assert [c.cell for c in d.of("fixed")] == ["latest::b[x]"]
     assert [c.cell for c in d.of("flaky")] == ["old::c[x]"]  # same versions, other status
@@ -40,18 +47,18 @@ def test_each_kind_of_change_is_told_apart():
 
 
 def test_markdown_names_what_moved():
-    md = diff.markdown(diff.compare(OLD, NEW))
+    md = diff.markdown(compare(OLD, NEW))
     assert "transformers 5.23.0 → 5.24.0 (latest moved): AttributeError: no seen_tokens" in md
     assert "| `old::c[x]` | pass | fail | same versions: KeyError: old::c[x] |" in md
     assert "1 new failures, 1 fixed, 1 flaky, 1 other changes" in md
 
 
 def test_no_change_says_so():
-    assert "No cell changed status." in diff.markdown(diff.compare(OLD, OLD))
+    assert "No cell changed status." in diff.markdown(compare(OLD, OLD))
 
 
 def test_one_issue_per_new_failure_with_the_cell_id_in_the_title():
-    [issue] = diff.issues(diff.compare(OLD, NEW))
+    [issue] = diff.issues(compare(OLD, NEW))
     assert issue["title"] == "ftcompat regression: latest::a[x]"
     assert "AttributeError: no seen_tokens" in issue["body"] and 'ftcompat report "latest::a[x]"' in issue["body"]
     assert 'FTCOMPAT_CASES="a" nox -s latest' in issue["body"]
@@ -72,7 +79,7 @@ def test_a_real_pin_change_shows_as_exactly_the_cells_it_fixed():
     from conftest import FIXTURES
 
     before, after = (json.loads((FIXTURES / "diff" / f"{n}.json").read_text()) for n in ("before", "after"))
-    d = diff.compare(before, after)
+    d = compare(before, after)
     assert [c.cell for c in d.of("fixed")] == [
         "tf4.54-trl0.20::api_surface[import_datacollatorforcompletiononlylm]",
         "tf4.54-trl0.20::api_surface[sftconfig_max_seq_length]",

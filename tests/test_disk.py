@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ftcompat.run import disk
+from ftcompat.run import disk, inodes
 
 ROOT = Path(__file__).parent.parent
 
@@ -149,7 +149,7 @@ def test_clean_all_removes_every_env_but_a_running_bisection(tree):
 def test_clean_with_nothing_orphaned_says_so(tmp_path):
     _file(tmp_path / ".nox" / "a" / "pyvenv.cfg", 10)
     lines = []
-    assert disk.clean(tmp_path, ["a"], uv_cache=None, echo=lines.append) == ([], disk.Sizes())
+    assert disk.clean(tmp_path, ["a"], uv_cache=None, echo=lines.append) == ([], inodes.Sizes())
     assert lines == ["nothing to remove: every environment is used by a combo in matrix.yaml"]
     assert (tmp_path / ".nox" / "a" / "pyvenv.cfg").exists()
 
@@ -195,21 +195,16 @@ def test_check_removable_refuses_anything_outside_nox_and_ftcompat(tmp_path, rel
 
 
 def test_cli_disk_and_clean(tree, capsys, monkeypatch):
-    import argparse
+    from ftcompat.cli import main
 
     (tree.root / "matrix.yaml").write_text("unused\n")
     monkeypatch.setattr(disk, "uv_cache_dir", lambda: tree.cache)
-    monkeypatch.setattr("ftcompat.config.matrix.load", lambda path: _matrix("tf4.57.6-bnb0.50"))
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--matrix")
-    disk.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["--matrix", str(tree.root / "matrix.yaml"), "disk"])
-    assert args.func(args) == 0
+    monkeypatch.setattr("ftcompat.cli.run_cmds.load", lambda path: _matrix("tf4.57.6-bnb0.50"))
+    assert main(["--matrix", str(tree.root / "matrix.yaml"), "disk"]) == 0
     out = capsys.readouterr().out
     assert ".nox/old-combo" in out and "orphan" in out and "total (hard links counted once)" in out
     assert f"uv cache: {tree.cache}" in out
-    args = parser.parse_args(["--matrix", str(tree.root / "matrix.yaml"), "clean", "--dry-run"])
-    assert args.func(args) == 0
+    assert main(["--matrix", str(tree.root / "matrix.yaml"), "clean", "--dry-run"]) == 0
     assert "would remove .nox/old-combo" in capsys.readouterr().out
     assert (tree.root / ".nox" / "old-combo").exists()
 

@@ -3,17 +3,16 @@
 import json
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, record
 
-from ftcompat.results import emulation
+from ftcompat.results import emulation, gridfile
 
 
-def cell(combo, model, status, origin, step=None, exc=None, variant="remote_code"):
+def cell(combo, model, status, origin, step=None, exc=None, variant="remote_code", case="phi3_generate"):
     detail = {"standin": "ftcompat stand-in (src/...)", "real": "hub files at 0a67737c"}[origin]
-    return {"id": f"{combo}::phi3_generate[{variant}@{model}]", "combo": combo, "case": "phi3_generate",
-            "variant": variant, "model": model, "status": status, "step": step, "exc_type": exc,
-            "signature": f"{exc}: boom" if exc else None, "details": {"remote_code": detail},
-            "env": {"python": "3.11", "device": {"type": "cuda"}, "versions": {}}}
+    return record(f"{combo}::{case}[{variant}@{model}]", status, step=step, exc_type=exc,
+                  signature=f"{exc}: boom" if exc else None, details={"remote_code": detail},
+                  env={"python": "3.11", "device": {"type": "cuda"}, "versions": {}})
 
 
 def test_same_step_and_exception_agree_and_a_different_one_is_a_finding():
@@ -37,19 +36,15 @@ def test_a_skipped_real_cell_or_one_side_alone_is_not_compared():
 def test_a_disagreement_is_a_warning_of_the_grid(tmp_path, fixture_matrix, fixture_cases):
     from ftcompat.results.grid import merge
 
-    cells = [cell("old", "tiny-a", "pass", "standin", variant="remote"),
-             cell("old", "tiny-b", "fail", "real", "model.generate", "AttributeError", variant="remote")]
-    for c in cells:
-        c["id"] = f"old::gen[remote@{c['model']}]"
-        c["case"] = "gen"
-    (tmp_path / "old.json").write_text(json.dumps({"combo": "old", "cells": cells}))
+    cells = [cell("old", "tiny-a", "pass", "standin", variant="remote", case="gen"),
+             cell("old", "tiny-b", "fail", "real", "model.generate", "AttributeError", variant="remote", case="gen")]
+    (tmp_path / "old.json").write_text(json.dumps({"combo": "old", "cells": [c.to_dict() for c in cells]}))
     grid = merge(fixture_matrix, fixture_cases, tmp_path)
     assert any(w.startswith("stand-in vs real code disagree: old::gen[remote]") for w in grid.warnings)
 
 
 def test_the_committed_grid_has_no_disagreement_where_both_ran():
-    grid = json.loads((ROOT / "results" / "grid.json").read_text())
-    found = emulation.pairs(grid["cells"])
+    found = emulation.pairs(gridfile.load(ROOT / "results" / "grid.json").cells)
     if not found:
         pytest.skip("no cell of the committed grid ran a hub repo's own code (the GPU/Hub lane has not run): "
                     "nothing to compare the stand-in with yet")

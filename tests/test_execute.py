@@ -3,14 +3,15 @@
 import json
 from pathlib import Path
 
+from conftest import record
+
 from ftcompat.config.cases import CaseFile
+from ftcompat.core.status import Status
 from ftcompat.run.execute import Runner, node_id, rerun_transient, settle
 
 
 def rec(cid, status, signature=None, model="tiny"):
-    case, variant = cid.split("::")[1].split("[")[0], cid.split("[")[1].split("@")[0].rstrip("]")
-    return {"id": cid, "case": case, "variant": variant, "model": model, "status": status,
-            "signature": signature, "message": signature, "duration_s": 1.0}
+    return record(cid, status, signature=signature, message=signature, duration_s=1.0, model=model)
 
 
 CASES = {"gen": CaseFile("gen", Path("/p/cases/gen.py"), ("a", "b", "c"), (True, True, True), "")}
@@ -23,7 +24,7 @@ def fake_runner(second):
     def run(*cmd, env):
         calls.append(cmd)
         out = Path(cmd[cmd.index("--out") + 1])
-        out.write_text(json.dumps({"cells": second}))
+        out.write_text(json.dumps({"cells": [r.to_dict() for r in second]}))
 
     return Runner(log=lambda *_: None, run=run), calls
 
@@ -37,12 +38,12 @@ def test_only_transient_failures_are_rerun_and_a_pass_makes_them_flaky(tmp_path)
              rec("c::gen[b@tiny]", "fail", "RuntimeError: CUDA error: out of memory"),
              rec("c::gen[c@tiny]", "fail", "KeyError: 'text'")]
     runner, calls = fake_runner([rec("c::gen[a@tiny]", "pass"), rec("c::gen[b@tiny]", "fail", "RuntimeError: oom")])
-    got = {r["id"]: r for r in rerun_transient(first, CASES, runner, command, tmp_path / "again.json")}
+    got = {r.id: r for r in rerun_transient(first, CASES, runner, command, tmp_path / "again.json")}
     assert calls[0][3:] == ("/p/cases/gen.py::test_a[tiny]", "/p/cases/gen.py::test_b[tiny]")
-    assert got["c::gen[a@tiny]"]["status"] == "flaky"
-    assert got["c::gen[a@tiny]"]["signature"].startswith("flaky: WorkerCrashed")
-    assert got["c::gen[b@tiny]"]["status"] == "fail" and got["c::gen[b@tiny]"]["reruns"] == 1
-    assert got["c::gen[b@tiny]"]["first_signature"] == "RuntimeError: CUDA error: out of memory"
+    assert got["c::gen[a@tiny]"].status == Status.FLAKY
+    assert got["c::gen[a@tiny]"].signature.startswith("flaky: WorkerCrashed")
+    assert got["c::gen[b@tiny]"].status == Status.FAIL and got["c::gen[b@tiny]"].reruns == 1
+    assert got["c::gen[b@tiny]"].first_signature == "RuntimeError: CUDA error: out of memory"
     assert got["c::gen[c@tiny]"] == first[2]  # a real failure is not retried
     assert not (tmp_path / "again.json").exists()
 
@@ -55,7 +56,7 @@ def test_nothing_transient_runs_nothing(tmp_path):
 
 def test_a_rerun_that_reports_nothing_keeps_the_failure():
     first = rec("c::gen[a@tiny]", "error", "WorkerCrashed: killed")
-    assert settle(first, None)["status"] == "error"
+    assert settle(first, None).status == Status.ERROR
 
 
 def test_node_ids_without_a_model():
@@ -95,8 +96,7 @@ class Harness:
             func, _, model = node.split("::")[1].partition("[")
             model = model.rstrip("]") or None
             cid = f"old::{case}[{func.removeprefix('test_')}{'@' + model if model else ''}]"
-            records.append({"id": cid, "combo": "old", "case": case, "variant": func.removeprefix("test_"),
-                            "model": model, "status": "pass", "cache_key": keys.get(cid), "env": {}})
+            records.append(record(cid, "pass", cache_key=keys.get(cid), env={}).to_dict())
             out.write_text(json.dumps({"combo": "old", "cells": records}))
             if self.stop_after and len(records) == self.stop_after:
                 raise KeyboardInterrupt
@@ -120,10 +120,10 @@ def run(project, harness, versions=VERSIONS):
 def test_a_second_run_reuses_every_unchanged_cell(project):
     first = Harness()
     records, _ = run(project, first)
-    assert len(first.calls[0]) == len(records) == 5 and all(r["cache_key"] for r in records)
+    assert len(first.calls[0]) == len(records) == 5 and all(r.cache_key for r in records)
     again = Harness()
     records, _ = run(project, again)
-    assert again.calls == [] and all(r["cached"] for r in records)
+    assert again.calls == [] and all(r.cached for r in records)
 
 
 def test_a_changed_case_or_version_runs_again_and_force_runs_everything(project, monkeypatch):
@@ -156,7 +156,8 @@ def test_an_interrupted_run_keeps_finished_cells_and_resumes_with_the_rest(proje
 def test_a_leftover_from_a_killed_run_is_folded_in(project):
     records, out = run(project, Harness())
     out.unlink()
-    out.with_name(".old.running.json").write_text(json.dumps({"combo": "old", "cells": records[:3]}))
+    leftover = {"combo": "old", "cells": [r.to_dict() for r in records[:3]]}
+    out.with_name(".old.running.json").write_text(json.dumps(leftover))
     h = Harness()
     run(project, h)
     assert len(h.calls[0]) == 2
@@ -242,8 +243,8 @@ def test_a_really_killed_harness_resumes_with_only_the_missing_cell(tmp_path, mo
     records = run_cases(tmp_path, matrix, cases, matrix.combo("k"), sys.executable, out,
                         Runner(log=lambda *_: None, run=normal), {"torch": "x"})
     assert [c for c in commands[1] if "::" in c] == [f"{tmp_path}/cases/killme.py::test_slow"]
-    assert {r["variant"]: (r["status"], bool(r.get("cached"))) for r in records} == {
-        "first": ("pass", True), "second": ("pass", True), "slow": ("pass", False)}
+    assert {r.variant: (r.status, bool(r.cached)) for r in records} == {
+        "first": (Status.PASS, True), "second": (Status.PASS, True), "slow": (Status.PASS, False)}
 
 
 def test_cells_are_handed_out_longest_first():
@@ -251,21 +252,19 @@ def test_cells_are_handed_out_longest_first():
     from ftcompat.run.execute import longest_first
 
     cells = [Cell("c", "gen", v) for v in ("short", "new", "long")]
-    previous = [{"id": "c::gen[short]", "duration_s": 1.0}, {"id": "c::gen[long]", "duration_s": 25.0}]
+    previous = [record("c::gen[short]", duration_s=1.0), record("c::gen[long]", duration_s=25.0)]
     assert [c.variant for c in longest_first(cells, previous)] == ["new", "long", "short"]
 
 
 def test_a_setup_error_is_cached_but_a_missing_result_or_a_crash_is_not():
     from ftcompat.run import cache
 
-    key = {"a": "k", "b": "k", "c": "k", "d": "k"}
-    records = [{"id": "a", "status": "error", "exc_type": "ImportError", "signature": "ImportError: no X",
-                "cache_key": "k"},
-               {"id": "b", "status": "error", "exc_type": None, "signature": "no result recorded", "cache_key": "k"},
-               {"id": "c", "status": "crash", "exc_type": "WorkerCrashed", "signature": "died", "cache_key": "k"},
-               {"id": "d", "status": "error", "exc_type": "OSError", "signature": "OSError: Connection reset",
-                "cache_key": "k"}]
-    assert [r["id"] for r in cache.hits(records, key)] == ["a"]
+    records = [record("x::a[v]", "error", exc_type="ImportError", signature="ImportError: no X", cache_key="k"),
+               record("x::b[v]", "error", exc_type=None, signature="no result recorded", cache_key="k"),
+               record("x::c[v]", "crash", exc_type="WorkerCrashed", signature="died", cache_key="k"),
+               record("x::d[v]", "error", exc_type="OSError", signature="OSError: Connection reset", cache_key="k")]
+    key = {r.id: "k" for r in records}
+    assert [r.id for r in cache.hits(records, key)] == ["x::a[v]"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,6 +337,7 @@ def test_a_machine_failure_keeps_the_earlier_verdicts_marked_not_refreshed(proje
 def test_a_machine_failure_with_no_earlier_result_says_what_failed_and_is_no_finding(project, fake_install,
                                                                                      monkeypatch):
     from ftcompat.core.errors import MachineError
+    from ftcompat.core.record import Record
     from ftcompat.results.grid import triage
     from ftcompat.run import cache
 
@@ -347,7 +347,8 @@ def test_a_machine_failure_with_no_earlier_result_says_what_failed_and_is_no_fin
     cells = json.loads((project[0] / "results" / "cells" / "old.json").read_text())["cells"]
     assert {c["status"] for c in cells} == {"error"} and {c["exc_type"] for c in cells} == {"MachineError"}
     assert cells[0]["signature"].startswith("MachineError: the package index could not be reached")
-    assert not cache.reusable(cells[0]) and triage(cells[0], [])["triage"] is None
+    first = Record.from_dict(cells[0])
+    assert not cache.reusable(first) and triage(first, []).triage is None
 
 
 def test_an_uninstallable_partial_run_keeps_the_other_cases_results(project, fake_install, monkeypatch):

@@ -3,11 +3,12 @@
 import json
 import shutil
 
-from conftest import FIXTURES
+from conftest import FIXTURES, record
 
 from ftcompat.core.domain import Cell
-from ftcompat.core.outcome import Status
+from ftcompat.core.status import Status, Triage
 from ftcompat.results import grid as grid_mod
+from ftcompat.results import gridfile
 
 
 def test_merge_orders_columns_and_records_resolved_versions(fixture_matrix, fixture_cases):
@@ -18,7 +19,7 @@ def test_merge_orders_columns_and_records_resolved_versions(fixture_matrix, fixt
     assert old["resolved"]["transformers"] == "4.47.1"
     assert old["device"]["type"] == "cpu"
     assert grid.combos[1]["resolved"] == {}
-    assert grid.cell("old", "gen[remote@tiny-a]")["status"] == "fail"
+    assert grid.cell("old", "gen[remote@tiny-a]").status == Status.FAIL
     assert grid.cell("canary", "api[import]") is None
 
 
@@ -29,8 +30,8 @@ def test_missing_planned_cells_become_errors(tmp_path, fixture_matrix, fixture_c
     (tmp_path / "old.json").write_text(json.dumps(data))
     grid = grid_mod.merge(fixture_matrix, fixture_cases, tmp_path)
     missing = grid.cell("old", "api[import]")
-    assert missing["status"] == "error"
-    assert missing["signature"] == "no result recorded for this cell"
+    assert missing.status == Status.ERROR
+    assert missing.signature == "no result recorded for this cell"
 
 
 def test_stale_and_unknown_files_warn(tmp_path, fixture_matrix, fixture_cases):
@@ -45,7 +46,7 @@ def test_save_and_load_round_trip(tmp_path, fixture_matrix, fixture_cases):
     grid_mod.save(grid, tmp_path / "grid.json")
     text = (tmp_path / "grid.json").read_text()
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    again = grid_mod.load(tmp_path / "grid.json")
+    again = gridfile.load(tmp_path / "grid.json")
     assert again.to_dict() == grid.to_dict()
 
 
@@ -54,17 +55,17 @@ def test_complete_adds_only_missing(fixture_matrix):
     planned = [Cell("old", "api", "import"), Cell("old", "gen", "native", "tiny-a")]
     have = [grid_mod.missing_record(planned[0], combo, Status.PASS, "")]
     out = grid_mod.complete(have, planned, combo, "harness stopped")
-    assert [r["status"] for r in out] == ["pass", "error"]
-    assert out[1]["signature"] == "harness stopped"
+    assert [r.status for r in out] == [Status.PASS, Status.ERROR]
+    assert out[1].signature == "harness stopped"
 
 
 def test_triage_marks_known_fixed_and_new(fixture_matrix, fixture_cases):
     grid = grid_mod.merge(fixture_matrix, fixture_cases, FIXTURES / "cells")
     remote = grid.cell("old", "gen[remote@tiny-a]")
-    assert remote["triage"] == "known" and remote["known_issue"]["id"] == "seen-tokens"
-    assert grid.cell("old", "gen[native@tiny-a]")["triage"] == "fixed?"
-    assert grid.cell("old", "gen[native@tiny-b]")["triage"] is None
-    assert grid.cell("canary", "gen[native@tiny-a]")["known_issue"] is None
+    assert remote.triage == Triage.KNOWN and remote.known_issue["id"] == "seen-tokens"
+    assert grid.cell("old", "gen[native@tiny-a]").triage == Triage.FIXED
+    assert grid.cell("old", "gen[native@tiny-b]").triage is None
+    assert grid.cell("canary", "gen[native@tiny-a]").known_issue is None
 
 
 def test_uncovered_failure_is_new(fixture_matrix, fixture_cases):
@@ -72,7 +73,7 @@ def test_uncovered_failure_is_new(fixture_matrix, fixture_cases):
 
     bare = dataclasses.replace(fixture_matrix, known_issues=())
     grid = grid_mod.merge(bare, fixture_cases, FIXTURES / "cells")
-    assert grid.cell("old", "gen[remote@tiny-a]")["triage"] == "new"
+    assert grid.cell("old", "gen[remote@tiny-a]").triage == Triage.NEW
 
 
 def test_signature_hint_picks_the_issue_that_explains_the_failure(fixture_matrix):
@@ -83,12 +84,12 @@ def test_signature_hint_picks_the_issue_that_explains_the_failure(fixture_matrix
     broad = KnownIssue("api-removed", ("gen",), {}, "https://x/1", "an API went away")
     precise = KnownIssue("import-broken", ("gen",), {}, "https://x/2", "an import broke",
                          signature="HybridCache")
-    record = {"id": "old::gen[native@tiny-a]", "status": "error", "env": {"versions": {}},
-              "signature": "ImportError: cannot import name 'HybridCache' from 'transformers'"}
-    assert grid_mod.triage(record, [broad, precise])["known_issue"]["id"] == "import-broken"
-    other = {**record, "signature": "TypeError: unexpected keyword argument 'tokenizer'"}
-    assert grid_mod.triage(other, [precise, broad])["known_issue"]["id"] == "api-removed"
-    assert grid_mod.triage(other, [precise])["triage"] == "new"
-    passing = {**record, "status": "pass", "signature": ""}
-    assert grid_mod.triage(passing, [precise])["triage"] == "fixed?"
+    failed = record("old::gen[native@tiny-a]", "error",
+                    signature="ImportError: cannot import name 'HybridCache' from 'transformers'")
+    assert grid_mod.triage(failed, [broad, precise]).known_issue["id"] == "import-broken"
+    other = failed.with_(signature="TypeError: unexpected keyword argument 'tokenizer'")
+    assert grid_mod.triage(other, [precise, broad]).known_issue["id"] == "api-removed"
+    assert grid_mod.triage(other, [precise]).triage == Triage.NEW
+    passing = failed.with_(status=Status.PASS, signature="")
+    assert grid_mod.triage(passing, [precise]).triage == Triage.FIXED
     assert dataclasses.replace(precise, signature="").explains("anything")

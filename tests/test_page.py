@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from ftcompat.core.errors import InputError
-from ftcompat.results import page
+from ftcompat.cli import build_parser, main
+from ftcompat.core.status import LOOK, TRIAGE_LOOK, Status
+from ftcompat.results import gridfile, page, pagedata
+from ftcompat.results.grid import Grid
 
 EVIL = "</script><img src=x onerror=\"window.__pwned=1\"> it's <b>bold</b> & \"quoted\" <!-- x"
 REAL_GRID = ROOT / "results" / "grid.json"
@@ -44,7 +46,7 @@ def combo(cid, transformers, **extra):
 
 
 @pytest.fixture
-def grid():
+def grid_data():
     cols = ["phi3_generate[native@tiny-phi3]", "phi3_generate[remote@tiny-phi3]", "api_surface[import_peft]",
             "phi3_generate[native@phi3-mini]"]
     cells = [
@@ -64,6 +66,11 @@ def grid():
             "combos": combos, "cells": cells, "warnings": []}
 
 
+@pytest.fixture
+def grid(grid_data):
+    return Grid.from_dict(grid_data)
+
+
 def embedded(text):
     block = re.search(r'<script type="application/json" id="ftcompat-data">(.*?)</script>', text, re.S)
     return block.group(1)
@@ -81,7 +88,7 @@ def test_grid_text_is_escaped_everywhere(grid):
 def test_embedded_json_round_trips(grid):
     raw = embedded(page.render_page(grid))
     strict = json.loads(raw, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
-    assert strict == page.page_data(grid)
+    assert strict == pagedata.page_data(grid)
     assert strict["cells"]["a::phi3_generate[remote@tiny-phi3]"]["signature"] == EVIL
     assert strict["cells"]["b::api_surface[import_peft]"]["details"] == {"loss": "nan"}  # NaN is not JSON
 
@@ -95,34 +102,35 @@ def test_every_status_has_its_colour_symbol_and_legend(grid):
         "b::phi3_generate[remote@tiny-phi3]": "known", "b::api_surface[import_peft]": "fixed",
         "c::phi3_generate[native@tiny-phi3]": "skip", "c::phi3_generate[remote@tiny-phi3]": "not-installable",
         "c::api_surface[import_peft]": "fail"}
-    symbols = {cls: sym for cls, sym, _ in (*page.STATUS_LOOK.values(), *page.TRIAGE_LOOK.values())}
-    assert len(set(symbols.values())) == len(symbols)  # colour AND symbol: no two looks share a symbol
+    looks = (*LOOK.values(), *TRIAGE_LOOK.values())
+    symbols = {look.css: look.symbol for look in looks}
+    assert len(set(symbols.values())) == len(symbols) == len(looks)  # colour AND symbol: no two looks share one
     legend = re.search(r'<ul class="legend".*?</ul>', text, re.S).group(0)
-    for cls, sym, word in (*page.STATUS_LOOK.values(), *page.TRIAGE_LOOK.values()):
-        assert f'<span class="sym st-{cls}">{page.esc(sym)}</span>{page.esc(word)}' in legend
+    for look in looks:
+        assert f'<span class="sym st-{look.css}">{page.esc(look.symbol)}</span>{page.esc(look.word)}' in legend
     assert 'title="' in legend
 
 
 def test_never_run_columns_are_hidden_and_named(grid):
     text = page.render_page(grid)
     heads = re.findall(r'<th class="variant[^"]*" scope="col" data-col="([^"]+)"', text)
-    assert heads == [page.esc(c) for c in grid["columns"][:3]]
+    assert heads == [page.esc(c) for c in grid.columns[:3]]
     assert "phi3-mini" not in "".join(heads)
     assert "no combo ran them" in text and "phi3_generate[native@phi3-mini]" in text
-    assert page.case_groups(page.ran_columns(grid)) == [("phi3_generate", 2), ("api_surface", 1)]
+    assert page.case_groups(pagedata.ran_columns(grid)) == [("phi3_generate", 2), ("api_surface", 1)]
     # A combo that never ran keeps its row, marked, with "not run" cells.
     assert '<tr data-combo="gpu" class="notran">' in text
 
 
 def test_log_is_preferred_and_cut_to_its_last_lines(grid):
-    data = page.page_data(grid)
+    data = pagedata.page_data(grid)
     logged = data["cells"]["c::api_surface[import_peft]"]
     assert logged["log_source"] == "log" and logged["log"].splitlines() == [f"log line {i}" for i in range(20, 60)]
     assert data["cells"]["a::phi3_generate[remote@tiny-phi3]"]["log_source"] == "traceback"
 
 
 def test_combo_finished_and_device_header(grid):
-    data = {c["id"]: c for c in page.page_data(grid)["combos"]}
+    data = {c["id"]: c for c in pagedata.page_data(grid)["combos"]}
     assert data["b"]["finished_at"] == "2026-11-21T12:00:00Z"  # the combo's own stamp wins
     assert data["a"]["finished_at"] == "2026-11-21T10:00:00Z"  # else its latest cell's
     assert data["gpu"]["finished_at"] is None and not data["gpu"]["ran"]
@@ -137,31 +145,26 @@ def test_page_needs_no_network(grid):
     assert not re.search(tags + r"|@import|url\(|fetch\(|XMLHttpRequest|https?://(?!github\.com/)", text)
 
 
-def test_cmd_page_writes_the_page_and_refuses_other_json(tmp_path, grid):
+def test_cmd_page_writes_the_page_and_refuses_other_json(tmp_path, grid_data, capsys):
+    from ftcompat.cli.grid_cmds import cmd_page
+
     src, out = tmp_path / "grid.json", tmp_path / "site" / "index.html"
-    src.write_text(json.dumps(grid))
-    args = type("Args", (), {"grid": str(src), "out": str(out)})
-    assert page.cmd_page(args) == 0 and out.read_text().startswith("<!DOCTYPE html>")
+    src.write_text(json.dumps(grid_data))
+    assert main(["page", "--grid", str(src), "--out", str(out)]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
     src.write_text('{"schema": "something-else"}')
-    with pytest.raises(InputError, match="not an ftcompat grid"):
-        page.cmd_page(args)
-
-
-def test_cli_parser_wiring():
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    page.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["page", "--out", "x.html"])
-    assert args.func is page.cmd_page and args.grid == "results/grid.json" and args.out == "x.html"
+    assert main(["page", "--grid", str(src), "--out", str(out)]) == 2
+    assert "not an ftcompat grid" in capsys.readouterr().err
+    args = build_parser().parse_args(["page", "--out", "x.html"])
+    assert args.func is cmd_page and args.grid == "results/grid.json" and args.out == "x.html"
 
 
 def test_real_grid_renders_every_ran_column():
-    grid = page.load_grid(REAL_GRID)
+    grid = gridfile.load(REAL_GRID)
     text = page.render_page(grid)
-    ran = page.ran_columns(grid)
+    ran = pagedata.ran_columns(grid)
     assert re.findall(r'scope="col" data-col="([^"]+)"', text) == [page.esc(c) for c in ran]
-    assert text.count("<button type=\"button\" class=\"st-") == len(grid["cells"])
+    assert text.count("<button type=\"button\" class=\"st-") == len(grid.cells)
     assert json.loads(embedded(text))["columns"] == ran
 
 
@@ -206,34 +209,34 @@ def visible(tab, selector, attr):
 
 
 def expected_rows(grid, keep_combo, keep_cell):
-    ran = set(page.ran_columns(grid))
-    return [c["id"] for c in grid["combos"] if keep_combo(c)
-            and any(r["combo"] == c["id"] and page.column_of(r) in ran and keep_cell(r) for r in grid["cells"])]
+    ran = set(pagedata.ran_columns(grid))
+    return [c["id"] for c in grid.combos if keep_combo(c)
+            and any(r.combo == c["id"] and r.column in ran and keep_cell(r) for r in grid.cells)]
 
 
 def test_browser_real_grid_panel_filters_and_screenshot(browser, tmp_path):
-    grid = page.load_grid(REAL_GRID)
+    grid = gridfile.load(REAL_GRID)
     html_path = tmp_path / "index.html"
     html_path.write_text(page.render_page(grid), encoding="utf-8")
     tab, errors = open_page(browser, html_path)
-    target = next(r for r in grid["cells"] if r["id"] == PHI3)
-    assert target["status"] == "fail" and target["known_issue"]
+    target = next(r for r in grid.cells if r.id == PHI3)
+    assert target.status == Status.FAIL and target.known_issue
 
     tab.click(f'button[data-cell="{PHI3}"]')
     panel = tab.locator("#panel")
     assert panel.is_visible()
     assert panel.locator("#panel-title").inner_text() == PHI3
-    assert target["signature"] in panel.locator("[data-role=signature]").inner_text()
+    assert target.signature in panel.locator("[data-role=signature]").inner_text()
     versions = panel.locator("[data-role=versions]").inner_text()
-    for pkg, version in target["env"]["versions"].items():
+    for pkg, version in target.versions.items():
         assert re.search(rf"{re.escape(pkg)}\s+{re.escape(version)}", versions), (pkg, version, versions)
     link = panel.locator(".issue a")
-    assert link.get_attribute("href") == target["known_issue"]["url"]
-    assert target["known_issue"]["workaround"] in panel.locator(".issue").inner_text()
+    assert link.get_attribute("href") == target.known_issue["url"]
+    assert target.known_issue["workaround"] in panel.locator(".issue").inner_text()
     assert panel.locator("[data-role=repro]").inner_text() == 'FTCOMPAT_CASES="phi3_generate" nox -s tf4.54-trl0.20'
     assert panel.locator("[data-role=report]").inner_text() == f'ftcompat report "{PHI3}"'
-    if target.get("failing_since"):
-        assert f"Failing since {target['failing_since']}" in panel.inner_text()
+    if target.failing_since:
+        assert f"Failing since {target.failing_since}" in panel.inner_text()
     assert "cell=" in tab.evaluate("location.hash")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
@@ -242,7 +245,7 @@ def test_browser_real_grid_panel_filters_and_screenshot(browser, tmp_path):
 
     # Status filter: only combos with a failing cell, and every cell still lit is a failure.
     tab.select_option("#f-status", "fail")
-    want = expected_rows(grid, lambda c: True, lambda r: r["status"] == "fail")
+    want = expected_rows(grid, lambda c: True, lambda r: r.status == Status.FAIL)
     assert visible(tab, "#grid tbody tr", "data-combo") == want
     lit = tab.eval_on_selector_all("#grid td.cell:not(.off):not(.hidden) button",
                                    "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.status)")
@@ -252,10 +255,10 @@ def test_browser_real_grid_panel_filters_and_screenshot(browser, tmp_path):
     tab.select_option("#f-pkg", "transformers")
     tab.select_option("#f-op", "==")
     tab.select_option("#f-ver", "4.54.1")
-    with_version = [c["id"] for c in grid["combos"] if c["resolved"].get("transformers") == "4.54.1"]
+    with_version = [c["id"] for c in grid.combos if c["resolved"].get("transformers") == "4.54.1"]
     assert visible(tab, "#grid tbody tr", "data-combo") == ["tf4.54-trl0.20"] == with_version
-    fails = [page.column_of(r) for r in grid["cells"] if r["combo"] == "tf4.54-trl0.20" and r["status"] == "fail"]
-    assert visible(tab, "#grid th.variant", "data-col") == [c for c in page.ran_columns(grid) if c in fails]
+    fails = [r.column for r in grid.cells if r.combo == "tf4.54-trl0.20" and r.status == Status.FAIL]
+    assert visible(tab, "#grid th.variant", "data-col") == [c for c in pagedata.ran_columns(grid) if c in fails]
     assert visible(tab, "#versions tbody tr", "data-combo") == ["tf4.54-trl0.20"]
     tab.screenshot(path=str(ARTIFACTS / "page-filtered.png"), full_page=True)
 

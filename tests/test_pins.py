@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, record
 
 from ftcompat import cli
 from ftcompat.results.grid import Grid
@@ -20,13 +20,12 @@ ISSUE = {"id": "trl-freeze", "url": "https://github.com/huggingface/trl/issues/3
 
 def cell(combo, column, status="pass", versions=None, issue=None, signature=None):
     """One cell record as the harness writes it, triaged like grid.merge does."""
-    case, rest = column.split("[", 1)
-    variant = rest.rstrip("]").split("@")[0]
+    case = column.split("[", 1)[0]
     bad = status in ("fail", "error")
-    return {"id": f"{combo}::{column}", "combo": combo, "case": case, "variant": variant, "status": status,
-            "signature": signature or (f"AssertionError: {case} broke" if bad else None),
-            "env": {"versions": versions}, "known_issue": issue if status != "pass" else None,
-            "triage": ("known" if issue else "new") if bad else None}
+    return record(f"{combo}::{column}", status, env={"versions": versions},
+                  signature=signature or (f"AssertionError: {case} broke" if bad else None),
+                  known_issue=issue if status != "pass" else None,
+                  triage=("known" if issue else "new") if bad else None)
 
 
 def grid(rows):
@@ -38,7 +37,7 @@ def grid(rows):
         for column, status in statuses.items():
             status, issue = status if isinstance(status, tuple) else (status, None)
             cells.append(cell(combo, column, status, versions, issue))
-    columns = tuple(dict.fromkeys(pins.column_of(c) for c in cells))
+    columns = tuple(dict.fromkeys(c.column for c in cells))
     return Grid(tuple(cells), tuple(combos), columns, "2026-11-22T00:00:00Z")
 
 
@@ -112,7 +111,7 @@ def test_a_new_failure_is_blamed_only_when_one_package_explains_it():
     assert blamed == {("trl", "0.22.2")}
     two = grid({"good": ({}, OK), "bad": ({"trl": "0.22.2", "peft": "0.17.0"}, {**OK, "sft[legacy]": "fail"})})
     avoid, unattributed = pins.blame(two.cells)
-    assert avoid == [] and [c["id"] for c in unattributed] == ["bad::sft[legacy]"]
+    assert avoid == [] and [c.id for c in unattributed] == ["bad::sft[legacy]"]
     assert "ftcompat bisect" in pins.report_text(pins.safe_pins(two))
 
 

@@ -13,7 +13,7 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, record
 
 from ftcompat.config.matrix import Problem
 from ftcompat.core.domain import Combo, frozen_map
@@ -301,7 +301,7 @@ class _FullDisk:
 @pytest.mark.parametrize("where", ["write", "fsync"])
 def test_full_disk_leaves_the_previous_cell_file_whole(tmp_path, monkeypatch, where):
     path = tmp_path / "cells" / "c.json"
-    cellfile.write_cells(path, "c", [{"id": "c::a[x]", "status": "pass"}])
+    cellfile.write_cells(path, "c", [record("c::a[x]")])
     before = path.read_bytes()
     real_fdopen, real_fsync = os.fdopen, os.fsync
     if where == "write":
@@ -311,7 +311,7 @@ def test_full_disk_leaves_the_previous_cell_file_whole(tmp_path, monkeypatch, wh
             raise OSError(errno.ENOSPC, "No space left on device")
         monkeypatch.setattr(os, "fsync", fsync)
     with pytest.raises(cellfile.WriteFailed) as err:
-        cellfile.write_cells(path, "c", [{"id": "c::a[x]", "status": "fail"}, {"id": "c::b[x]", "status": "pass"}])
+        cellfile.write_cells(path, "c", [record("c::a[x]", "fail"), record("c::b[x]")])
     monkeypatch.setattr(os, "fdopen", real_fdopen)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert str(err.value).startswith(f"no space left on device while writing {path}; the previous {path} is "
@@ -356,14 +356,14 @@ def test_a_really_full_filesystem(tmp_path):
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         path = mnt / "c.json"
-        cellfile.write_cells(path, "c", [{"id": "c::a[x]", "status": "pass"}])
+        cellfile.write_cells(path, "c", [record("c::a[x]")])
         before = path.read_bytes()
         with open(mnt / "filler", "wb", buffering=0) as fh:  # take every block that is left
             with pytest.raises(OSError) as full:
                 while True:
                     fh.write(b"\0" * 4096)
         assert full.value.errno == errno.ENOSPC
-        big = [{"id": f"c::a[{i}]", "status": "pass", "log": "x" * 200} for i in range(200)]
+        big = [record(f"c::a[{i}]", log="x" * 200) for i in range(200)]
         with pytest.raises(cellfile.WriteFailed, match="no space left on device while writing"):
             cellfile.write_cells(path, "c", big)
         assert path.read_bytes() == before

@@ -8,10 +8,11 @@ import sys
 
 import pytest
 import tomllib
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, record
 
 from ftcompat import cli
 from ftcompat.results.grid import Grid
+from ftcompat.run import scripts
 from ftcompat.triage import report, repro, upstream
 
 CASES = FIXTURES / "repro_cases"
@@ -27,10 +28,10 @@ ISSUE = {"id": "trl-freeze", "url": "https://github.com/huggingface/trl/issues/3
 
 def cell(combo="bad", variant="keyerror", status="fail", versions=None, **extra):
     env = {**ENV, "versions": {**ENV["versions"], **(versions or {})}}
-    return {"id": f"{combo}::boom[{variant}]", "combo": combo, "case": "boom", "variant": variant, "model": None,
-            "status": status, "exc_type": "KeyError" if status == "fail" else None, "message": "'text'",
-            "signature": "KeyError: 'text'" if status == "fail" else None, "step": "load the dataset",
-            "details": {}, "traceback": None, "env": env, "known_issue": None, **extra}
+    fields = {"exc_type": "KeyError" if status == "fail" else None, "message": "'text'",
+              "signature": "KeyError: 'text'" if status == "fail" else None, "step": "load the dataset",
+              "env": env, **extra}
+    return record(f"{combo}::boom[{variant}]", status, **fields)
 
 
 def grid(*cells):
@@ -57,7 +58,7 @@ def run_script(tmp_path, variant, status="fail"):
     """Write the script for a fixture cell and run it in a clean folder with this interpreter."""
     c = cell(variant=variant, status=status, exc_type={"fail": "KeyError", "error": "OSError"}.get(status))
     if status == "error":
-        c.update(exc_type="OSError", signature="OSError: no weights")
+        c = c.with_(exc_type="OSError", signature="OSError: no weights")
     path = tmp_path / "repro.py"
     path.write_text(repro.script(c, (CASES / "boom.py").read_text(), None, "test"))
     proc = subprocess.run([sys.executable, "-I", str(path)], cwd=tmp_path, capture_output=True, text=True,
@@ -71,12 +72,12 @@ def test_the_script_reproduces_a_failure_with_its_traceback(tmp_path):
     assert "REPRODUCED: KeyError: 'text'" in out
     assert 'File "cases/boom.py"' in out and '{}["text"]' in out  # the inlined case shows its lines
     assert "during: load the dataset" in out
-    assert report.verdict(rc, out) == "REPRODUCED"
+    assert scripts.verdict(rc, out) == "REPRODUCED"
 
 
 def test_the_script_says_when_it_does_not_reproduce(tmp_path):
     rc, out = run_script(tmp_path, "passes")
-    assert (rc, report.verdict(rc, out)) == (0, "did NOT reproduce (the case passed)")
+    assert (rc, scripts.verdict(rc, out)) == (0, "did NOT reproduce (the case passed)")
     rc, out = run_script(tmp_path, "skips")
     assert rc == 2 and "COULD NOT RUN (skipped): needs CUDA" in out
     rc, out = run_script(tmp_path, "setup_breaks", status="error")
@@ -84,7 +85,7 @@ def test_the_script_says_when_it_does_not_reproduce(tmp_path):
 
 
 def test_a_crashing_script_is_not_taken_for_a_reproduction():
-    assert report.verdict(1, "Traceback ...\nNameError: name 'null' is not defined\n").startswith("could not run")
+    assert scripts.verdict(1, "Traceback ...\nNameError: name 'null' is not defined\n").startswith("could not run")
 
 
 def test_project_is_the_one_whose_code_raised():
@@ -163,7 +164,7 @@ def test_the_script_reproduces_a_real_cell_from_a_clean_folder_with_uv(tmp_path)
     out = tmp_path / "r"
     assert cli.main(["--matrix", str(ROOT / "matrix.yaml"), "report", cell_id,
                      "--grid", str(ROOT / "results" / "grid.json"), "--out", str(out)]) == 0
-    rc, output = report.run_script(out / "repro.py")
-    assert report.verdict(rc, output) == "REPRODUCED", output
+    rc, output = scripts.run_script(out / "repro.py")
+    assert scripts.verdict(rc, output) == "REPRODUCED", output
     assert "'DynamicCache' object has no attribute 'seen_tokens'" in output
     assert "transformers': '4.54.1'" in output  # the versions its header pinned, not this machine's

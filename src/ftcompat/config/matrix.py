@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ftcompat.config.cases import CaseFile, discover
-from ftcompat.core.domain import STACK, CaseSpec, Combo, KnownIssue, Matrix, ModelSpec, frozen_map
+from ftcompat.core.domain import RECORDED, STACK, SUPPORT, CaseSpec, Combo, KnownIssue, Matrix, ModelSpec, frozen_map
 from ftcompat.core.errors import InputError
 from ftcompat.core.selector import match
-from ftcompat.harness import envinfo
 
 TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
 COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer")
@@ -37,9 +36,8 @@ PKG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DUPLICATE = "duplicate key"
 # Besides the stack, the packages combos pin most (the ones every cell records); a near miss of one
 # of these is a typo, anything else is taken as an extra pin and checked on the index online.
-KNOWN_PACKAGES = tuple(dict.fromkeys((*STACK, *envinfo.STACK, *envinfo.SUPPORT)))
-# The packages every cell records the version of: what a known issue's `when` can match on.
-RECORDED = envinfo.STACK
+KNOWN_PACKAGES = tuple(dict.fromkeys((*RECORDED, *SUPPORT)))
+# A known issue's `when` matches the versions every cell records (domain.RECORDED).
 # nox session names the noxfile defines besides the combos, and ids ftcompat uses for its own runs.
 RESERVED_IDS = ("render", "tests", "current")
 RESERVED_PREFIXES = ("adhoc-", "bisect-")

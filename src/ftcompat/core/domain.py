@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+# The packages the matrix varies; every combo pins each (null = newest).
 STACK = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate")
+# The packages every cell records the version of: the stack, and the two every case also runs with.
+RECORDED = (*STACK, "datasets", "tokenizers")
+# Not varied by the matrix, but asked for by upstream bug templates (`transformers env`, `trl env`).
+SUPPORT = ("huggingface_hub", "safetensors", "numpy", "deepspeed")
 
 
 def frozen_map(data: Mapping | None) -> Mapping:

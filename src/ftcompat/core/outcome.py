@@ -2,51 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
 
-
-class Status(str, enum.Enum):
-    """What one cell of the grid says; the values are the lowercase words written to JSON."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    ERROR = "error"
-    SKIP = "skip"
-    NOT_INSTALLABLE = "not-installable"
-    FLAKY = "flaky"
-    CRASH = "crash"
-    TIMEOUT = "timeout"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-SYMBOLS = {
-    Status.PASS: "✅ pass",
-    Status.FAIL: "❌ fail",
-    Status.ERROR: "💥 error",
-    Status.SKIP: "⏭️ skip",
-    Status.NOT_INSTALLABLE: "🚫 not-installable",
-    Status.FLAKY: "🔀 flaky",
-    Status.CRASH: "☠️ crash",
-    Status.TIMEOUT: "⏱️ timeout",
-}
-
-LEGEND = {
-    Status.PASS: "the checked behaviour works in this combo",
-    Status.FAIL: "the checked behaviour is broken; the cell shows the exception or failed assertion",
-    Status.ERROR: "the case could not set itself up, so nothing was checked",
-    Status.SKIP: "the case cannot run here (no CUDA, no network, no 4-bit on this device); reason given",
-    Status.NOT_INSTALLABLE: "the combo's pins do not resolve or install; no case ran",
-    Status.FLAKY: "failed with a transient error (out of memory, timeout, killed worker), then passed on the "
-                  "automatic rerun with the same versions; the first failure is shown",
-    Status.CRASH: "the case's process died (segfault, abort, killed for memory); the last lines of its output "
-                  "are kept; the rest of the combo still ran",
-    Status.TIMEOUT: "the case ran past its time limit (matrix.yaml `cases.<id>.timeout`) and was stopped; "
-                    "the rest of the combo still ran",
-}
+from ftcompat.core.status import Status
 
 # Failures that say more about the machine than the stack: such a cell is run once more.
 TRANSIENT = re.compile(
@@ -60,9 +19,6 @@ TRANSIENT = re.compile(
 def is_transient(signature: str | None) -> bool:
     """True when a failure's text matches a transient pattern worth one automatic rerun."""
     return bool(TRANSIENT.search(signature or ""))
-
-# Statuses that mean the cell's behaviour did not hold (failing since, diffs, bug reports).
-FAILING = ("fail", "error", "crash", "timeout")
 
 # Exceptions that mean the harness or its setup broke, never the behaviour under test.
 # A refused trust_remote_code is the harness's policy stopping the case, not the stack failing.

@@ -1,4 +1,4 @@
-"""Write a combo's cell records atomically, with sorted keys so diffs stay small."""
+"""A combo's cell file: records written atomically with sorted keys (so diffs stay small), and read back."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import json
 import os
 import stat
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from ftcompat.core.errors import MachineError
+from ftcompat.core.record import Record
 from ftcompat.core.redact import redact
 
 # The harness's exit status when it could not write its cell file (sysexits' EX_IOERR): the
@@ -66,7 +69,29 @@ def _failed(path: Path, exc: OSError) -> WriteFailed:
     return WriteFailed(exc.errno, f"{what} while writing {path}; {kept}; {hint}")
 
 
-def write_cells(path: Path, combo: str, cells: list[dict]) -> None:
+def write_cells(path: Path, combo: str, cells: Iterable[Record]) -> None:
     """Write one combo's cells, ordered by id."""
-    body = {"combo": combo, "cells": sorted(cells, key=lambda c: c["id"])}
+    body = {"combo": combo, "cells": [c.to_dict() for c in sorted(cells, key=lambda c: c.id)]}
     atomic_write(Path(path), dumps(body))
+
+
+def read_cells(path: Path, log=None) -> list[Record]:
+    """Read one combo's cell file (empty when absent).
+
+    A truncated or corrupted file is never trusted nor silently dropped: it is moved aside as
+    ``<name>.corrupt-<time>``, ``log`` is told where, and its cells count as not run.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        if not isinstance(cells, list):
+            raise ValueError("'cells' is not a list of cell records")
+        return [Record.from_dict(c) for c in cells]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:  # InputError is a ValueError
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        path.replace(aside)
+        (log or print)(f"{path}: unreadable result file ({type(exc).__name__}: {exc}); moved aside to "
+                       f"{aside.name}; its cells will be run again")
+        return []

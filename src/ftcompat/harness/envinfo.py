@@ -6,12 +6,10 @@ import platform
 import sys
 from importlib import metadata
 
-STACK = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "tokenizers")
-# Not varied by the matrix, but asked for by upstream bug templates (`transformers env`, `trl env`).
-SUPPORT = ("huggingface_hub", "safetensors", "numpy", "deepspeed")
+from ftcompat.core.domain import RECORDED, SUPPORT
 
 
-def versions(packages=STACK) -> dict[str, str | None]:
+def versions(packages=RECORDED) -> dict[str, str | None]:
     """Return the installed version of each stack package (None where it is absent)."""
     out = {}
     for name in packages:

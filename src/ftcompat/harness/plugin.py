@@ -11,7 +11,6 @@ import json
 import os
 import re
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -19,8 +18,11 @@ import pytest
 
 from ftcompat.core import outcome as oc
 from ftcompat.core import redact
+from ftcompat.core.clock import utc_now
 from ftcompat.core.domain import Cell
 from ftcompat.core.paths import Portable
+from ftcompat.core.record import Record
+from ftcompat.core.status import Status
 from ftcompat.harness import api, envinfo, remote_code, watchdog
 from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, write_cells
 
@@ -261,30 +263,18 @@ class _Recorder:
         case, variant, model = _split_nodeid(nodeid)
         got = _final(cell["phases"])
         cell_id = Cell(self.combo, case, variant, model).id
-        record = {
-            "id": cell_id,
-            "combo": self.combo,
-            "case": case,
-            "variant": variant,
-            "model": model,
-            "status": got["status"],
-            "signature": got["signature"],
-            "exc_type": got["exc_type"],
-            "message": got["message"],
-            "step": got.get("step"),
-            "details": got.get("details") or {},
-            "traceback": got.get("traceback"),
-            "origin": got.get("origin"),
-            "log": got.get("log"),
-            "duration_s": round(cell["duration_s"], 3),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "env": self.env,
-            "cache_key": self.config._ftcompat_plan.get("cache_keys", {}).get(cell_id),
-        }
         # No machine's folders in a result: paths relative to the project, site-packages/, <python>/.
-        for key in ("signature", "message", "traceback", "log", "details", "origin"):
-            record[key] = self.portable.data(record[key])
-        self.cells[record["id"]] = record
+        text = {k: self.portable.data(got.get(k)) for k in ("signature", "message", "traceback", "log", "origin")}
+        record = Record(
+            cell_id, self.combo, case, variant, model, Status(got["status"]), signature=text["signature"],
+            exc_type=got["exc_type"], message=text["message"], step=got.get("step"),
+            details=self.portable.data(got.get("details") or {}), traceback=text["traceback"],
+            duration_s=round(cell["duration_s"], 3), finished_at=utc_now(), env=self.env,
+            origin=text["origin"], log=text["log"],
+            cache_key=self.config._ftcompat_plan.get("cache_keys", {}).get(cell_id),
+            present=frozenset({"origin", "log", "cache_key"}),
+        )
+        self.cells[record.id] = record
         self._write()
 
     def _write(self) -> None:
@@ -344,14 +334,14 @@ def _crash_outcome(report, work: Path) -> dict:
     limit = watchdog.timed_out(work, report.nodeid)
     if limit is not None:
         message = f"ran past its {limit:g} s time limit and was stopped"
-        return {"status": oc.Status.TIMEOUT.value, "signature": f"Timeout: {message}", "exc_type": "Timeout",
+        return {"status": Status.TIMEOUT.value, "signature": f"Timeout: {message}", "exc_type": "Timeout",
                 "message": message, "step": None, "details": {}, "traceback": log, "log": log}
     text = str(report.longrepr or "worker crashed")
     fatal = re.search(r"^Fatal Python error: (.+)$", full, re.MULTILINE)
     # Stable across workers and combos: no worker name, the fatal error where Python printed one.
     message = (f"the case's process died: Fatal Python error: {fatal.group(1).strip()}" if fatal
                else "the case's process died without a Python error (killed, e.g. for memory?)")
-    return {"status": oc.Status.CRASH.value, "signature": oc.signature_of("WorkerCrashed", message),
+    return {"status": Status.CRASH.value, "signature": oc.signature_of("WorkerCrashed", message),
             "exc_type": "WorkerCrashed", "message": message, "step": None, "details": {},
             "traceback": "\n".join(filter(None, [text[-2000:], log])), "log": log}
 

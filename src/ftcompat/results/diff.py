@@ -6,8 +6,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ftcompat.core.outcome import FAILING
+from ftcompat.core.record import Record
+from ftcompat.core.status import FAILING, Status
 from ftcompat.core.versions import public
+from ftcompat.results.grid import Grid
 
 
 @dataclass(frozen=True)
@@ -16,8 +18,8 @@ class Change:
 
     cell: str
     kind: str
-    old: str
-    new: str
+    old: Status
+    new: Status
     old_signature: str
     new_signature: str
     moved: tuple[tuple[str, str, str], ...] = ()
@@ -25,7 +27,7 @@ class Change:
 
     def to_dict(self) -> dict:
         """JSON form, sorted keys when dumped."""
-        return {"cell": self.cell, "kind": self.kind, "old": self.old, "new": self.new,
+        return {"cell": self.cell, "kind": self.kind, "old": self.old.value, "new": self.new.value,
                 "old_signature": self.old_signature, "new_signature": self.new_signature,
                 "moved": [{"package": p, "old": a, "new": b} for p, a, b in self.moved],
                 "tracking_newest": self.tracking}
@@ -52,41 +54,41 @@ class Diff:
                 **{k: [c.to_dict() for c in self.of(k)] for k in kinds}}
 
 
-def _versions(cell: Mapping) -> dict[str, str]:
-    return {p: public(v) for p, v in ((cell.get("env") or {}).get("versions") or {}).items() if v}
+def _versions(cell: Record) -> dict[str, str]:
+    return {p: public(v) for p, v in cell.versions.items() if v}
 
 
-def moved(old: Mapping, new: Mapping) -> tuple[tuple[str, str, str], ...]:
+def moved(old: Record, new: Record) -> tuple[tuple[str, str, str], ...]:
     """Packages whose resolved version differs between two records of the same cell."""
     a, b = _versions(old), _versions(new)
     return tuple((p, a.get(p, "-"), b.get(p, "-")) for p in sorted(set(a) | set(b)) if a.get(p) != b.get(p))
 
 
-def kind_of(old: str, new: str, versions_moved: bool) -> str:
+def kind_of(old: Status, new: Status, versions_moved: bool) -> str:
     """Classify a status change; the same versions giving another status is a flaky flip."""
     if not versions_moved:
         return "flaky"
-    if old == "pass" and new in FAILING:
+    if old == Status.PASS and new in FAILING:
         return "new-failure"
-    if old in FAILING and new == "pass":
+    if old in FAILING and new == Status.PASS:
         return "fixed"
     return "changed"
 
 
-def compare(old: Mapping, new: Mapping) -> Diff:
-    """Diff two grid dicts (grid.json) cell by cell."""
-    before = {c["id"]: c for c in old.get("cells", [])}
-    after = {c["id"]: c for c in new.get("cells", [])}
-    tracking = {c["id"] for c in new.get("combos", []) if any(v is None for v in (c.get("pins") or {}).values())}
+def compare(old: Grid, new: Grid) -> Diff:
+    """Diff two grids cell by cell."""
+    before = {c.id: c for c in old.cells}
+    after = {c.id: c for c in new.cells}
+    tracking = {c["id"] for c in new.combos if any(v is None for v in (c.get("pins") or {}).values())}
     changes = []
     for cid in sorted(set(before) & set(after)):
         a, b = before[cid], after[cid]
-        if a["status"] == b["status"]:
+        if a.status == b.status:
             continue
         m = moved(a, b)
-        changes.append(Change(cid, kind_of(a["status"], b["status"], bool(m)), a["status"], b["status"],
-                              a.get("signature") or "", b.get("signature") or "", m, b["combo"] in tracking))
-    return Diff(old.get("generated_at", ""), new.get("generated_at", ""), tuple(changes),
+        changes.append(Change(cid, kind_of(a.status, b.status, bool(m)), a.status, b.status,
+                              a.signature or "", b.signature or "", m, b.combo in tracking))
+    return Diff(old.generated_at, new.generated_at, tuple(changes),
                 tuple(sorted(set(after) - set(before))), tuple(sorted(set(before) - set(after))))
 
 

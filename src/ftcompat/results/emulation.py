@@ -10,14 +10,16 @@ disagreement means the stand-in does not behave like the real code and is report
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from ftcompat.core.record import Record
+from ftcompat.core.status import NOT_CHECKED, Status
 
 STANDIN = "ftcompat stand-in"
 REAL = "hub files"
-NOT_COMPARED = ("skip", "not-installable")
-VERBS = {"fail": "failed", "error": "could not set up", "crash": "crashed", "timeout": "timed out",
-         "flaky": "was flaky"}
+VERBS = {Status.FAIL: "failed", Status.ERROR: "could not set up", Status.CRASH: "crashed",
+         Status.TIMEOUT: "timed out", Status.FLAKY: "was flaky"}
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,8 @@ class Pair:
     combo: str
     case: str
     variant: str
-    standin: Mapping
-    real: Mapping
+    standin: Record
+    real: Record
 
     @property
     def agree(self) -> bool:
@@ -41,9 +43,9 @@ class Pair:
                 f"{describe(self.standin)}, the hub's own code {describe(self.real)}")
 
 
-def origin(record: Mapping) -> str | None:
+def origin(record: Record) -> str | None:
     """``standin``, ``real`` or None: which remote code a cell ran."""
-    text = str((record.get("details") or {}).get("remote_code") or "")
+    text = str((record.details or {}).get("remote_code") or "")
     if text.startswith(STANDIN):
         return "standin"
     if text.startswith(REAL):
@@ -51,33 +53,33 @@ def origin(record: Mapping) -> str | None:
     return None
 
 
-def outcome(record: Mapping) -> tuple:
+def outcome(record: Record) -> tuple:
     """What is compared: the status, and for a failure the step and the exception type."""
-    if record["status"] == "pass":
-        return ("pass",)
-    return (record["status"], record.get("step"), record.get("exc_type"))
+    if record.status == Status.PASS:
+        return (Status.PASS,)
+    return (record.status, record.step, record.exc_type)
 
 
-def describe(record: Mapping) -> str:
+def describe(record: Record) -> str:
     """``passed`` or ``failed at model.generate(use_cache=True) with AttributeError: ...``."""
-    if record["status"] == "pass":
+    if record.status == Status.PASS:
         return "passed"
-    at = f" at {record['step']}" if record.get("step") else ""
-    verb = VERBS.get(record["status"], record["status"])
-    return f"{verb}{at} with {record.get('signature') or record.get('exc_type')}"
+    at = f" at {record.step}" if record.step else ""
+    verb = VERBS.get(record.status, record.status.value)
+    return f"{verb}{at} with {record.signature or record.exc_type}"
 
 
-def pairs(cells: Iterable[Mapping]) -> list[Pair]:
+def pairs(cells: Iterable[Record]) -> list[Pair]:
     """Every (combo, case, variant) with a stand-in cell and a real-code cell that both ran."""
-    found: dict[tuple, dict[str, Mapping]] = {}
+    found: dict[tuple, dict[str, Record]] = {}
     for record in cells:
         kind = origin(record)
-        if kind and record["status"] not in NOT_COMPARED:
-            found.setdefault((record["combo"], record["case"], record["variant"]), {})[kind] = record
+        if kind and record.status not in NOT_CHECKED:
+            found.setdefault((record.combo, record.case, record.variant), {})[kind] = record
     return [Pair(*key, sides["standin"], sides["real"]) for key, sides in sorted(found.items())
             if {"standin", "real"} <= set(sides)]
 
 
-def disagreements(cells: Iterable[Mapping]) -> list[Pair]:
+def disagreements(cells: Iterable[Record]) -> list[Pair]:
     """The pairs whose outcomes differ: findings about the stand-in."""
     return [p for p in pairs(cells) if not p.agree]

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ftcompat.harness.cellfile import atomic_write
-from ftcompat.core.outcome import FAILING
+from ftcompat.core.record import Record
+from ftcompat.results.grid import Grid
 
 HISTORY = Path("results/history")
 
@@ -54,32 +55,41 @@ def latest(history: Path = HISTORY, before: str | None = None) -> Path | None:
     return paths[-1] if paths else None
 
 
-def failing_since(cells: Sequence[Mapping], generated_at: str, past: Sequence[Mapping]) -> dict[str, str]:
+def failing_since(cells: Sequence[Record], generated_at: str, past: Sequence[Grid]) -> dict[str, str]:
     """For each failing cell, the date of the earliest run in an unbroken run of failures up to now.
 
-    A run's date is the day its cell finished (else the grid's date). ``past`` are history grids
-    (dicts), oldest first; any from this same run are ignored.
+    A run's date is the day its cell finished (else the grid's date). ``past`` are history grids,
+    oldest first; any from this same run are ignored.
     """
-    earlier = [g for g in past if (g.get("generated_at") or "") < generated_at]
-    runs = [{c["id"]: c for c in g.get("cells", [])} for g in earlier]
+    earlier = [g for g in past if (g.generated_at or "") < generated_at]
+    runs = [{c.id: c for c in g.cells} for g in earlier]
     since = {}
     for cell in cells:
-        if cell["status"] not in FAILING:
+        if not cell.failing:
             continue
         first = _day(cell, generated_at)
         for grid, by_id in zip(reversed(earlier), reversed(runs), strict=True):
-            old = by_id.get(cell["id"])
-            if old is None or old["status"] not in FAILING:
+            old = by_id.get(cell.id)
+            if old is None or not old.failing:
                 break
-            first = _day(old, grid.get("generated_at") or "")
-        since[cell["id"]] = first
+            first = _day(old, grid.generated_at or "")
+        since[cell.id] = first
     return since
 
 
-def _day(cell: Mapping, fallback: str) -> str:
-    return (cell.get("finished_at") or fallback)[:10]
+def _day(cell: Record, fallback: str) -> str:
+    return (cell.finished_at or fallback)[:10]
 
 
-def load_all(history: Path = HISTORY) -> list[dict]:
-    """Every history grid as a dict, oldest first."""
-    return [json.loads(p.read_text(encoding="utf-8")) for p in entries(history)]
+def load_all(history: Path = HISTORY) -> list[Grid]:
+    """Every history grid, oldest first (one that cannot be read is left out: it must not hide the others)."""
+    from ftcompat.core.errors import InputError
+    from ftcompat.results.gridfile import load
+
+    grids = []
+    for path in entries(history):
+        try:
+            grids.append(load(path))
+        except InputError:
+            continue
+    return grids

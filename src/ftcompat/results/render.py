@@ -7,28 +7,25 @@ from collections.abc import Mapping
 from tabulate import tabulate
 
 from ftcompat.core.domain import STACK
-from ftcompat.results.grid import Grid, column_of
-from ftcompat.core.outcome import LEGEND, SYMBOLS, Status
+from ftcompat.core.record import Record
+from ftcompat.core.status import FAILING, LOOK, TRIAGE_LOOK, TRIAGED, Status, Triage
+from ftcompat.results.grid import Grid
 
 NOT_RUN = "·"
-NOTED = {Status.FAIL, Status.ERROR, Status.SKIP, Status.NOT_INSTALLABLE, Status.FLAKY, Status.CRASH, Status.TIMEOUT}
-WORDS = {s: s.value.upper() if s in (Status.FAIL, Status.ERROR, Status.CRASH, Status.TIMEOUT) else s.value
-         for s in Status}
-TRIAGE_SYMBOLS = {"known": "📌 known", "fixed?": "❓ fixed?"}
-TRIAGE_WORDS = {"known": "known", "fixed?": "fixed?"}
-TRIAGE_LEGEND = {
-    "known": "fails, and a registered known issue (matrix.yaml `known_issues`) explains it; see its link",
-    "fixed?": "a known issue covers this cell but it passes: the entry may be stale",
-}
+NOTED = set(Status) - {Status.PASS}  # every status but pass gets a numbered note
+SYMBOLS = {s: f"{LOOK[s].emoji} {s.value}" for s in Status}
+WORDS = {s: s.value.upper() if s in FAILING else s.value for s in Status}
+TRIAGE_SYMBOLS = {t: f"{look.emoji} {t.value}" for t, look in TRIAGE_LOOK.items()}
+TRIAGE_WORDS = {t: t.value for t in TRIAGE_LOOK}
 SECTIONS = (
-    ("new", "New failures and errors"),
-    ("crash", "Crashed: the case's process died"),
-    ("timeout", "Timed out"),
-    ("known", "Known issues"),
-    ("fixed?", "Possibly fixed: covered by a known issue, but passing"),
-    ("flaky", "Flaky: failed, then passed on the automatic rerun"),
-    ("skip", "Skipped"),
-    ("not-installable", "Not installable"),
+    (Triage.NEW, "New failures and errors"),
+    (Status.CRASH, "Crashed: the case's process died"),
+    (Status.TIMEOUT, "Timed out"),
+    (Triage.KNOWN, "Known issues"),
+    (Triage.FIXED, "Possibly fixed: covered by a known issue, but passing"),
+    (Status.FLAKY, "Flaky: failed, then passed on the automatic rerun"),
+    (Status.SKIP, "Skipped"),
+    (Status.NOT_INSTALLABLE, "Not installable"),
 )
 
 
@@ -44,13 +41,13 @@ def header(column: str, sep: str) -> str:
     return sep.join(p for p in (case, variant, f"@{model}" if model else None) if p)
 
 
-def section_of(record: Mapping) -> str:
-    """Which notes section a cell belongs to: new, known, fixed?, skip or not-installable."""
-    if record.get("triage") in ("known", "fixed?"):
-        return record["triage"]
-    if record["status"] in ("fail", "error"):
-        return "new"
-    return record["status"]
+def section_of(record: Record) -> Status | Triage:
+    """Which notes section a cell belongs to: its triage (known, fixed?), new for other failures, else its status."""
+    if record.triage in TRIAGE_LOOK:
+        return record.triage
+    if record.status in TRIAGED:
+        return Triage.NEW
+    return record.status
 
 
 class _Notes:
@@ -62,16 +59,16 @@ class _Notes:
 
     def ref(self, record: Mapping) -> tuple:
         """Register the cell under its finding and return the finding's key."""
-        issue = record.get("known_issue") or {}
-        key = (section_of(record), record["status"], record.get("signature") or "", issue.get("id"))
+        issue = record.known_issue or {}
+        key = (section_of(record), record.status, record.signature or "", issue.get("id"))
         info = self.info.setdefault(key, {"section": key[0], "status": key[1], "signature": key[2],
                                           "issue": issue, "where": [], "steps": set(), "since": None})
-        info["where"].append(record["id"])
-        since = record.get("failing_since")
+        info["where"].append(record.id)
+        since = record.failing_since
         if since and (info["since"] is None or since < info["since"]):
             info["since"] = since
-        if record.get("step") and record["status"] in ("fail", "error"):
-            info["steps"].add(record["step"])
+        if record.step and record.status in TRIAGED:
+            info["steps"].add(record.step)
         return key
 
     def number(self) -> None:
@@ -93,19 +90,19 @@ def _cells(where: list[str], limit: int = 6) -> str:
     return shown + (f" and {len(where) - limit} more" if len(where) > limit else "")
 
 
-def _cell_text(record: Mapping | None, notes: _Notes, words: dict, triage_words: dict):
+def _cell_text(record: Record | None, notes: _Notes, words: dict, triage_words: dict):
     if record is None:
         return NOT_RUN
-    status = Status(record["status"])
-    text = triage_words.get(record.get("triage"), words[status])
-    if status in NOTED or record.get("triage") == "fixed?":
+    status = record.status
+    text = triage_words.get(record.triage, words[status])
+    if status in NOTED or record.triage == Triage.FIXED:
         return (text, notes.ref(record))
     return text
 
 
 def ran_columns(grid: Grid) -> list[str]:
     """Columns with at least one result; a lane nothing here could run (a GPU-only model) is left out."""
-    seen = {column_of(r) for r in grid.cells}
+    seen = {r.column for r in grid.cells}
     return [c for c in grid.columns if c in seen]
 
 
@@ -184,8 +181,8 @@ def markdown(grid: Grid) -> str:
             out.append("   cells: " + _cells(info["where"]))
         out.append("")
     out += ["## Legend", ""]
-    out += [f"- {SYMBOLS[s]}: {LEGEND[s]}" for s in Status]
-    out += [f"- {TRIAGE_SYMBOLS[t]}: {TRIAGE_LEGEND[t]}" for t in TRIAGE_SYMBOLS]
+    out += [f"- {SYMBOLS[s]}: {LOOK[s].legend}" for s in Status]
+    out += [f"- {TRIAGE_SYMBOLS[t]}: {look.legend}" for t, look in TRIAGE_LOOK.items()]
     out += [f"- {NOT_RUN}: not run in this grid", ""]
     out += ["## Resolved versions", "", versions_table(grid, "github"), ""]
     if grid.warnings:

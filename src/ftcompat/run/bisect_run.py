@@ -1,6 +1,6 @@
-"""``ftcompat bisect``: the real step runner (a fresh environment per step) and the command line.
+"""``ftcompat bisect``'s real step runner (a fresh environment per step), and reading its two sides.
 
-The search itself lives in ``bisection``; this module installs, runs and writes.
+The search itself lives in ``bisection``; this module installs, runs and writes; ``cli.bisect_cmd`` drives it.
 """
 
 from __future__ import annotations
@@ -9,28 +9,20 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ftcompat.core.domain import STACK, frozen_map
-from ftcompat.core.errors import MachineError, NotInstallable
+from ftcompat.core.errors import NotInstallable
+from ftcompat.core.record import Record
 from ftcompat.core.redact import redact
+from ftcompat.core.status import Status
 from ftcompat.core.versions import key as version_key
-from ftcompat.triage import releases
-from ftcompat.triage.bisection import (
-    BisectError,
-    Bisector,
-    CellRun,
-    Result,
-    Trial,
-    _pins_text,
-    differing,
-    to_json,
-    to_markdown,
-)
+from ftcompat.triage.bisectdoc import to_markdown
+from ftcompat.triage.bisection import BisectError, CellRun, Result, Trial, differing
+from ftcompat.triage.bisector import Bisector
 
 
 @dataclass
@@ -117,10 +109,8 @@ class EnvRunner:
 
     def _selected(self, records: list[dict]) -> list[CellRun]:
         from ftcompat.core.selector import match_column
-        from ftcompat.results.grid import column_of
-
-        return [CellRun(column_of(r), r["status"], r.get("signature") or "")
-                for r in sorted(records, key=lambda r: r["id"]) if match_column(self.selector, column_of(r))]
+        return [CellRun(r.column, r.status, r.signature or "")
+                for r in sorted(records, key=lambda r: r.id) if match_column(self.selector, r.column)]
 
     def _cleanup(self, venv: Path, combo_id: str) -> None:
         from ftcompat.run.execute import WORK
@@ -134,35 +124,16 @@ class EnvRunner:
             shutil.rmtree(venv, ignore_errors=True)
 
 
-def _env_of(records: list[dict]) -> dict:
+def _env_of(records: list[Record]) -> dict:
     for r in records:
-        env = r.get("env") or {}
-        if r.get("status") != "not-installable" and env.get("versions"):
+        env = r.env or {}
+        if r.status != Status.NOT_INSTALLABLE and env.get("versions"):
             return {"versions": env.get("versions"), "device": env.get("device"), "python": env.get("python")}
     return {}
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def add_parser(subparsers) -> None:
-    """Register ``ftcompat bisect`` on the CLI's subparsers."""
-    p = subparsers.add_parser("bisect", help=cmd_bisect.__doc__,
-                              description="Find the release that flips a case between a good and a bad set of pins.")
-    p.add_argument("cell", help='column selector, e.g. "phi3_generate[remote_seen_tokens@tiny-phi3]"')
-    p.add_argument("--good", nargs="+", metavar="PKG==VER", help="pins on the good side")
-    p.add_argument("--bad", nargs="+", metavar="PKG==VER", help="pins on the bad side")
-    p.add_argument("--good-combo", help="take the good side's resolved versions from this grid combo")
-    p.add_argument("--bad-combo", help="take the bad side's resolved versions from this grid combo")
-    p.add_argument("--grid", default="results/grid.json", help="grid for --*-combo (default results/grid.json)")
-    p.add_argument("--pre", action="store_true", help="include pre-releases in the search")
-    p.add_argument("--runs", type=int, default=2, help="runs per step in the same env (default 2)")
-    p.add_argument("--python", default="3.11", help="Python version for the envs (default 3.11)")
-    p.add_argument("--out", help="JSON to write (default results/bisect/<case>-<pkg>.json; .md beside it)")
-    p.add_argument("--keep-envs", action="store_true", help="keep each step's venv (default: delete after the step)")
-    p.add_argument("--report", action="store_true", help="refresh the bug report with the result when found")
-    p.set_defaults(func=cmd_bisect)
+# What the command line needs
 
 
 def side_pins(pins: list[str] | None, combo_id: str | None, grid_path: str, side: str) -> dict:
@@ -183,11 +154,11 @@ def combo_pins(grid_path: str, combo_id: str) -> dict:
     """The six stack packages' versions a grid combo resolved to (its pins where it did not run)."""
     import difflib
 
-    from ftcompat.results import grid as grid_mod
+    from ftcompat.results import gridfile
 
     if not Path(grid_path).exists():
         raise BisectError(f"{grid_path}: no such grid; run `nox` first or pass --grid")
-    combos = {c["id"]: c for c in grid_mod.load(Path(grid_path)).combos}
+    combos = {c["id"]: c for c in gridfile.load(grid_path).combos}
     if combo_id not in combos:
         near = difflib.get_close_matches(combo_id, list(combos), n=3)
         hint = f"; did you mean {', '.join(near)}?" if near else f"; combos: {', '.join(combos)}"
@@ -255,61 +226,8 @@ def refresh_report(path: Path, reports: Path | None = None, log=print) -> list[P
     return report.refresh_with_bisection(path, reports or report.REPORTS, log=log)
 
 
-def cmd_bisect(args) -> int:
-    """Bisect releases between a good and a bad set of pins to find the one that flips a case."""
-    from ftcompat.config.matrix import load
-
-    try:
-        if args.runs < 1:
-            raise BisectError("--runs must be at least 1")
-        good = side_pins(args.good, args.good_combo, args.grid, "good")
-        bad = side_pins(args.bad, args.bad_combo, args.grid, "bad")
-        check_sides(good, bad)
-        matrix = load(args.matrix)
-        root = Path(args.matrix).resolve().parent
-        case_ids = select_cases(matrix, root, args.cell)
-    except BisectError as exc:
-        print(f"ftcompat bisect: {exc}", file=sys.stderr)
-        return 2
-    from ftcompat.run.execute import WORK
-
-    run_id = time.strftime("%Y%m%d-%H%M%S")
-    runner = EnvRunner(matrix, root, case_ids, args.cell, root / WORK / "bisect" / run_id, args.runs,
-                       args.python, args.keep_envs)
-    index = releases.index_url()
-
-    def between(pkg, a, b):
-        try:
-            return releases.releases_between(pkg, a, b, pre=args.pre, index=index)
-        except (OSError, ValueError) as exc:  # URLError is an OSError; a non-JSON page a ValueError
-            raise MachineError(f"cannot list the releases of {pkg} from {index}: {exc}; check the network "
-                               "and the index, then run again") from None
-
-    print(f"bisecting {args.cell}: steps under {runner.base}", flush=True)
-    started, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    bisector = Bisector(runner, between, good, bad, log=lambda line: print(line, flush=True))
-    try:
-        result = bisector.run()
-    except BisectError as exc:  # raised before any environment is built
-        print(f"ftcompat bisect: {exc}", file=sys.stderr)
-        return 2
-    meta = {"run_id": run_id, "index": index, "runs_per_step": args.runs, "pre_releases": args.pre,
-            "duration_s": round(time.monotonic() - started, 1), "device": _device(bisector),
-            "python": args.python, "started_at": started_at}
-    doc = to_json(args.cell, bisector, result, meta)
-    out = write(doc, Path(args.out) if args.out else default_out(args.cell, result))
-    print(f"\n{doc['line']}")
-    print(f"verdict: {doc['verdict']} ({doc['direction']}); environments built: {doc['envs_built']}")
-    for key in ("last_good", "first_bad", "first_good", "last_bad"):
-        if doc[key]:
-            print(f"{key.replace('_', ' ')}: {_pins_text(doc[key])}")
-    print(f"wrote {out} and {out.with_suffix('.md')}")
-    if args.report and result.verdict == "found":
-        refresh_report(out)
-    return 0 if result.verdict == "found" else 1
-
-
-def _device(bisector: Bisector) -> str | None:
+def device_of(bisector: Bisector) -> str | None:
+    """The device the bisection's steps ran on, as ``name (type)``, from the first step that says."""
     for step in bisector.steps:
         device = (step.trial.env or {}).get("device")
         if device:

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
+from ftcompat.core.record import Record
+from ftcompat.core.status import REUSABLE, Status
 from ftcompat.harness.envinfo import cpu_name
 
 PACKAGE = Path(__file__).resolve().parents[1]
 HARNESS = PACKAGE / "harness"
-# A result that says the machine or the run got in the way is worth another try every time.
-REUSABLE = ("pass", "fail", "skip", "flaky")
 
 
 def forced() -> bool:
@@ -82,25 +82,25 @@ def keys(cells, case_paths: Mapping[str, Path], versions: Mapping, python: str, 
     return out
 
 
-def hits(records, wanted: Mapping[str, str]) -> list[dict]:
+def hits(records: list[Record], wanted: Mapping[str, str]) -> list[Record]:
     """Records that can stand for this run: same key, a result that is not an accident of the run."""
     if forced():
         return []
     # A reused result is current again: a "not refreshed" mark from a failed run no longer applies.
-    return [{**{k: v for k, v in r.items() if k != "not_refreshed"}, "cached": True} for r in records
-            if r.get("cache_key") and wanted.get(r["id"]) == r["cache_key"] and reusable(r)]
+    return [r.without("not_refreshed").with_(cached=True) for r in records
+            if r.cache_key and wanted.get(r.id) == r.cache_key and reusable(r)]
 
 
-def reusable(record: Mapping) -> bool:
+def reusable(record: Record) -> bool:
     """A result of the versions themselves: not a crash, a timeout, a transient or a missing result.
 
     A setup error with a real exception (an import that fails on these pins) is as repeatable as a
-    failure; an error with no exception type is a cell the harness never reached.
+    failure; an error with no exception type is a cell the harness never reached, and a machine
+    failure says nothing about the versions.
     """
     from ftcompat.core.outcome import is_transient
 
-    if record["status"] in REUSABLE:
+    if record.status in REUSABLE:
         return True
-    return (record["status"] == "error" and bool(record.get("exc_type"))
-            and record.get("exc_type") != "MachineError"
-            and not is_transient(f"{record.get('signature')} {record.get('message')}"))
+    return (record.status == Status.ERROR and bool(record.exc_type) and record.exc_type != "MachineError"
+            and not is_transient(f"{record.signature} {record.message}"))

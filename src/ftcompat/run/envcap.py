@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ftcompat.core.errors import InputError
-from ftcompat.run import disk
+from ftcompat.run import disk, inodes
 
 GiB = 1 << 30
 DEFAULT_MAX = 64 * GiB
@@ -87,26 +87,26 @@ def enforce(root: Path, combo_ids: Iterable[str], keep: Path | None = None, log:
     if limit is None:
         return []
     envs = disk.find_envs(root, list(combo_ids))
-    tables = {id(e): disk.merge_tables(disk.scan(p) for p in e.paths) for e in envs}
+    tables = {id(e): inodes.merge_tables(inodes.scan(p) for p in e.paths) for e in envs}
     cache = disk.uv_cache_dir()
-    uv_inodes = disk.inode_set(cache)
-    total = disk.measure(disk.merge_tables(tables.values()), uv_inodes).own
+    uv_inodes = inodes.inode_set(cache)
+    total = inodes.measure(inodes.merge_tables(tables.values()), uv_inodes).own
     if total <= limit:
         return []
-    log(f"ftcompat's environments hold {disk.human(total)} of their own, over the {disk.human(limit)} cap "
+    log(f"ftcompat's environments hold {inodes.human(total)} of their own, over the {inodes.human(limit)} cap "
         "(FTCOMPAT_ENV_CAP): removing the least recently used ad-hoc and bisection environments")
     removed = []
     for env in evictable(envs, keep):
         if total <= limit:
             break
-        own = disk.measure(tables[id(env)], uv_inodes).own
+        own = inodes.measure(tables[id(env)], uv_inodes).own
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last_used(env)))
         disk.remove(root, env)
         total -= own
         removed.append(env)
         log(f"removed {env.path.relative_to(root)} ({env.kind}, {env.note}, last used {when}): "
-            f"freed {disk.human(own)}; now {disk.human(total)} of {disk.human(limit)}")
+            f"freed {inodes.human(own)}; now {inodes.human(total)} of {inodes.human(limit)}")
     if total > limit:
-        log(f"still {disk.human(total)} over the {disk.human(limit)} cap: what is left belongs to the matrix's combos; "
-            "raise FTCOMPAT_ENV_CAP, or remove combos you no longer run and `ftcompat clean`")
+        log(f"still {inodes.human(total)} over the {inodes.human(limit)} cap: what is left belongs to the "
+            "matrix's combos; raise FTCOMPAT_ENV_CAP, or remove combos you no longer run and `ftcompat clean`")
     return removed

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from ftcompat.harness.envinfo import STACK
+from ftcompat.core.domain import RECORDED
 
 
 def site_packages(venv: Path) -> Path | None:
@@ -29,7 +29,7 @@ def _dists(venv: Path) -> dict[str, metadata.Distribution]:
     return out
 
 
-def resolved(venv: Path, packages=STACK) -> dict[str, str | None]:
+def resolved(venv: Path, packages=RECORDED) -> dict[str, str | None]:
     """The installed version of each stack package (None where it is absent)."""
     dists = _dists(venv)
     return {p: (dists[p].version if p in dists else None) for p in packages}

@@ -9,19 +9,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ftcompat.config.cases import CaseFile
-from ftcompat.core.domain import Combo, Matrix
+from ftcompat.core.clock import utc_now
+from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.errors import MachineError, NotInstallable
-from ftcompat.core.outcome import Status, is_transient
+from ftcompat.core.outcome import is_transient
 from ftcompat.core.paths import Portable
+from ftcompat.core.record import Record
 from ftcompat.core.selector import match
-from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, atomic_write, dumps, write_cells
-from ftcompat.results.grid import complete, missing_record, read_cells
+from ftcompat.core.status import RERUN_IF_TRANSIENT, Status
+from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, atomic_write, dumps, read_cells, write_cells
+from ftcompat.results.grid import complete, missing_record
 from ftcompat.run import cache, envcheck, install, locks, plan, preflight
 
 WORK = Path(".ftcompat")
@@ -73,7 +75,7 @@ def only_cases(matrix: Matrix, combo: Combo, selectors: str | None) -> Combo:
 
 
 def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, python: str,
-              out: Path, runner: Runner, versions: dict | None = None) -> list[dict]:
+              out: Path, runner: Runner, versions: dict | None = None) -> list[Record]:
     """Run the combo's cells that have no current result and return its records (also on disk).
 
     ``versions`` are the environment's resolved versions, for the result cache; without them every
@@ -84,7 +86,7 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
     running = out.with_name(f".{out.stem}.running.json")
     previous = merged(read_cells(out, runner.log), read_cells(running, runner.log))
     # A run of some cases only (FTCOMPAT_CASES) keeps the earlier results of the others.
-    kept = [r for r in previous if r["case"] not in ran]
+    kept = [r for r in previous if r.case not in ran]
     work = root / WORK / "work" / combo.id
     plan_file = root / WORK / "plans" / f"{combo.id}.json"
     the_plan = plan.harness_plan(matrix, combo, out, work)
@@ -92,8 +94,8 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
         if versions else {}
     the_plan["cache_keys"] = wanted
     atomic_write(plan_file, dumps(the_plan))
-    reused = cache.hits([r for r in previous if r["case"] in ran], wanted)
-    todo = longest_first([c for c in planned if c.id not in {r["id"] for r in reused}], previous)
+    reused = cache.hits([r for r in previous if r.case in ran], wanted)
+    todo = longest_first([c for c in planned if c.id not in {r.id for r in reused}], previous)
     if reused:
         runner.log(f"{combo.id}: {len(reused)} cell(s) unchanged since their last run (cached; "
                    f"FTCOMPAT_FORCE=1 runs them again), {len(todo)} to run")
@@ -103,20 +105,20 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
     running.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     for r in records:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
     runner.log(f"{combo.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return records
 
 
 def _run(root: Path, cases: dict[str, CaseFile], combo: Combo, python: str, plan_file: Path, out: Path,
-         todo: list, runner: Runner, previous: list[dict]) -> list[dict]:
+         todo: list, runner: Runner, previous: list[Record]) -> list[Record]:
     """Run the cells in ``todo`` with the harness and return their completed records."""
     running = out.with_name(f".{out.stem}.running.json")
 
     def command(nodes, dest):
         return pytest_args(python, root, plan_file, dest, nodes)
 
-    nodes = [node_id(cases[c.case], {"variant": c.variant, "model": c.model}) for c in todo]
+    nodes = [node_id(cases[c.case], c) for c in todo]
     running.unlink(missing_ok=True)
     try:
         # Exit code 1 (a case failed) and 2-5 (interrupted, crashed) are results, not errors: what the
@@ -136,61 +138,60 @@ def _run(root: Path, cases: dict[str, CaseFile], combo: Combo, python: str, plan
     return rerun_transient(records, cases, runner, command, running)
 
 
-def longest_first(cells: list, previous: list[dict]) -> list:
+def longest_first(cells: list, previous: list[Record]) -> list:
     """Cells ordered by their last duration, longest (and never timed) first.
 
     xdist hands cases out in this order, so the long ones start at once and the short ones fill
     the gaps, instead of one worker finishing a long case alone at the end.
     """
-    took = {r["id"]: r.get("duration_s") or 0.0 for r in previous}
+    took = {r.id: r.duration_s or 0.0 for r in previous}
     return sorted(cells, key=lambda c: -took.get(c.id, float("inf")))
 
 
-def merged(*groups: list[dict]) -> list[dict]:
+def merged(*groups: list[Record]) -> list[Record]:
     """Records by id, later groups replacing earlier ones."""
     by_id: dict[str, dict] = {}
     for group in groups:
-        by_id.update({r["id"]: r for r in group})
+        by_id.update({r.id: r for r in group})
     return list(by_id.values())
 
 
-def node_id(case: CaseFile, record: dict) -> str:
+def node_id(case: CaseFile, cell: Cell | Record) -> str:
     """The pytest node id of a cell: ``<case file>::test_<variant>[<model>]``."""
-    model = f"[{record['model']}]" if record.get("model") else ""
-    return f"{case.path}::test_{record['variant']}{model}"
+    model = f"[{cell.model}]" if cell.model else ""
+    return f"{case.path}::test_{cell.variant}{model}"
 
 
-def rerun_transient(records: list[dict], cases: dict[str, CaseFile], runner: Runner,
-                    command: Callable[[list[str], Path], list[str]], scratch: Path) -> list[dict]:
+def rerun_transient(records: list[Record], cases: dict[str, CaseFile], runner: Runner,
+                    command: Callable[[list[str], Path], list[str]], scratch: Path) -> list[Record]:
     """Run once more every cell that failed with a transient error; a pass then makes it ``flaky``."""
     # A timeout is not retried: a hang would cost its whole limit again. A machine failure is not a
     # cell's failure: it was never run.
-    todo = {r["id"] for r in records if r["status"] in ("fail", "error", "crash")
-            and r.get("exc_type") != "MachineError"
-            and is_transient(f"{r.get('signature')} {r.get('message')}")}
+    todo = {r.id for r in records if r.status in RERUN_IF_TRANSIENT and r.exc_type != "MachineError"
+            and is_transient(f"{r.signature} {r.message}")}
     if not todo:
         return records
     runner.log(f"{len(todo)} cell(s) failed with a transient error (out of memory, timeout, killed worker); "
                "running them once more")
-    nodes = [node_id(cases[r["case"]], r) for r in records if r["id"] in todo and r["case"] in cases]
+    nodes = [node_id(cases[r.case], r) for r in records if r.id in todo and r.case in cases]
     scratch.unlink(missing_ok=True)
     code = runner(command(nodes, scratch), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
     if code == RESULTS_UNWRITABLE:
         raise results_unwritable(scratch)
-    again = {r["id"]: r for r in read_cells(scratch)}
+    again = {r.id: r for r in read_cells(scratch)}
     scratch.unlink(missing_ok=True)
-    return [settle(r, again.get(r["id"])) if r["id"] in todo else r for r in records]
+    return [settle(r, again.get(r.id)) if r.id in todo else r for r in records]
 
 
-def settle(first: dict, second: dict | None) -> dict:
+def settle(first: Record, second: Record | None) -> Record:
     """One cell's record after its rerun: flaky when the rerun passed, else the rerun's failure."""
     if second is None:
-        return {**first, "reruns": 1, "rerun_status": None}
-    if second["status"] == Status.PASS.value:
-        return {**first, "status": Status.FLAKY.value, "reruns": 1, "rerun_status": "pass",
-                "signature": f"flaky: {first.get('signature')}; passed when run again",
-                "duration_s": round(first.get("duration_s", 0) + second.get("duration_s", 0), 3)}
-    return {**second, "reruns": 1, "rerun_status": second["status"], "first_signature": first.get("signature")}
+        return first.with_(reruns=1, rerun_status=None)
+    if second.status == Status.PASS:
+        return first.with_(status=Status.FLAKY, reruns=1, rerun_status=Status.PASS,
+                           signature=f"flaky: {first.signature}; passed when run again",
+                           duration_s=round(first.duration_s + second.duration_s, 3))
+    return second.with_(reruns=1, rerun_status=second.status, first_signature=first.signature)
 
 
 def results_unwritable(out: Path) -> WriteFailed:
@@ -218,7 +219,7 @@ def not_installable(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, ou
     tail = portable.text("\n".join((error.detail or error.message).strip().splitlines()[-40:]))
     planned = plan.planned_cells(matrix, combo, cases)
     selected = set(plan.combo_cases(matrix, combo))
-    kept = [r for r in read_cells(out) if r["case"] not in selected]
+    kept = [r for r in read_cells(out) if r.case not in selected]
     write_cells(out, combo.id, kept + [missing_record(c, combo, Status.NOT_INSTALLABLE, reason, tail)
                                        for c in planned])
     return reason
@@ -231,14 +232,14 @@ def machine_failure(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, ou
     A full disk or a dead index says nothing about the versions, so it never replaces a result.
     """
     message = Portable(root).text(error.message)
-    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    previous = {r["id"]: r for r in read_cells(out, log)}
+    at = utc_now()
+    previous = {r.id: r for r in read_cells(out, log)}
     planned = plan.planned_cells(matrix, combo, cases)
     stale = {"at": at, "reason": message}
     records, kept = [], 0
     for cell in planned:
         if cell.id in previous:
-            records.append({**previous.pop(cell.id), "not_refreshed": stale})
+            records.append(previous.pop(cell.id).with_(not_refreshed=stale))
             kept += 1
         else:
             records.append(missing_record(cell, combo, Status.ERROR, f"MachineError: {message}",

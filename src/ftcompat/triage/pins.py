@@ -10,18 +10,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftcompat.core.domain import STACK
+from ftcompat.core.domain import RECORDED, STACK
 from ftcompat.core.outcome import first_line
+from ftcompat.core.record import Record
 from ftcompat.core.selector import match_column
+from ftcompat.core.status import Status, Triage
 from ftcompat.core.versions import key as version_key
 from ftcompat.core.versions import public
-from ftcompat.results.grid import Grid, column_of
+from ftcompat.results.grid import Grid
 
 # "Newest" compares the resolved versions in this order: the library a fine-tuning script is
 # written against first, torch (which most pins leave to the platform) last.
 NEWNESS = ("transformers", "trl", "peft", "bitsandbytes", "accelerate", "torch")
 # Pinned alongside the stack because the cases ran with them (datasets 4 broke TRL 0.13's loader).
-ALSO_PINNED = ("datasets", "tokenizers")
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ class ComboVerdict:
     combo: str
     versions: Mapping[str, str]
     checked: int
-    blockers: tuple[Mapping, ...]
-    tolerated: tuple[Mapping, ...]
+    blockers: tuple[Record, ...]
+    tolerated: tuple[Record, ...]
 
     @property
     def qualifies(self) -> bool:
@@ -83,7 +84,7 @@ class SafePins:
     pick: ComboVerdict | None
     verdicts: tuple[ComboVerdict, ...]
     packages: tuple[PackageAdvice, ...]
-    unattributed: tuple[Mapping, ...]
+    unattributed: tuple[Record, ...]
     source: Mapping
 
     def closest(self, n: int = 3) -> tuple[ComboVerdict, ...]:
@@ -93,9 +94,9 @@ class SafePins:
         return tuple(sorted(ranked, key=lambda v: len(v.blockers))[:n])
 
 
-def selected(grid: Grid, selectors: Sequence[str]) -> list[Mapping]:
+def selected(grid: Grid, selectors: Sequence[str]) -> list[Record]:
     """The grid's cells whose column matches any selector (``case``, or ``case[variant@model]`` globs)."""
-    return [c for c in grid.cells if any(match_column(s, column_of(c)) for s in selectors)]
+    return [c for c in grid.cells if any(match_column(s, c.column) for s in selectors)]
 
 
 def check_selectors(grid: Grid, selectors: Sequence[str], source: str = "the grid") -> None:
@@ -103,7 +104,7 @@ def check_selectors(grid: Grid, selectors: Sequence[str], source: str = "the gri
     from ftcompat.config.matrix import suggest
     from ftcompat.core.errors import InputError
 
-    columns = [column_of(c) for c in grid.cells]
+    columns = [c.column for c in grid.cells]
     cases = sorted({c.split("[", 1)[0] for c in columns})
     for sel in selectors:
         if not any(match_column(sel, col) for col in columns):
@@ -141,22 +142,23 @@ def write_all(folder: Path, files: Mapping[str, str]) -> None:
         os.replace(tmp, dest)
 
 
-def judge(grid: Grid, cells: Sequence[Mapping], allow_known: bool) -> tuple[ComboVerdict, ...]:
+def judge(grid: Grid, cells: Sequence[Record], allow_known: bool) -> tuple[ComboVerdict, ...]:
     """Judge every combo that ran on its selected cells."""
     verdicts = []
     for combo in grid.combos:
-        mine = [c for c in cells if c["combo"] == combo["id"]]
+        mine = [c for c in cells if c.combo == combo["id"]]
         if not combo.get("ran") or not mine:
             continue
-        bad = [c for c in mine if c["status"] != "pass"]
-        tolerated = [c for c in bad if allow_known and c.get("triage") == "known"]
+        # A skipped cell was not checked: only a pass qualifies.
+        bad = [c for c in mine if c.status != Status.PASS]
+        tolerated = [c for c in bad if allow_known and c.triage == Triage.KNOWN]
         blockers = [c for c in bad if c not in tolerated]
         verdicts.append(ComboVerdict(combo["id"], dict(combo.get("resolved") or {}), len(mine),
                                      tuple(blockers), tuple(tolerated)))
     return tuple(verdicts)
 
 
-def blame(cells: Sequence[Mapping]) -> tuple[list[Avoid], list[Mapping]]:
+def blame(cells: Sequence[Record]) -> tuple[list[Avoid], list[Record]]:
     """Attribute failing cells to package versions that never pass the same column in the grid.
 
     The suspects are the packages a known issue names (``when``), else every stack package. A
@@ -166,18 +168,18 @@ def blame(cells: Sequence[Mapping]) -> tuple[list[Avoid], list[Mapping]]:
     """
     passing: dict[str, set[tuple[str, str]]] = {}
     for c in cells:
-        if c["status"] == "pass":
-            seen = passing.setdefault(column_of(c), set())
-            seen.update((p, public(v)) for p, v in c["env"]["versions"].items() if v)
+        if c.status == Status.PASS:
+            seen = passing.setdefault(c.column, set())
+            seen.update((p, public(v)) for p, v in c.versions.items() if v)
     found: dict[tuple[str, str], dict[tuple[str, str, str], list[str]]] = {}
     unattributed = []
     for c in cells:
-        if c["status"] != "fail":
+        if c.status != Status.FAIL:
             continue
-        versions = (c.get("env") or {}).get("versions") or {}
-        issue = c.get("known_issue") or {}
+        versions = c.versions
+        issue = c.known_issue or {}
         suspects = [p for p in (issue.get("when") or STACK) if p in STACK and versions.get(p)]
-        good = passing.get(column_of(c), set())
+        good = passing.get(c.column, set())
         blamed = [p for p in suspects if (p, public(versions[p])) not in good]
         if issue.get("when"):
             because = f"known issue {issue['id']} ({issue['url']})"
@@ -190,7 +192,7 @@ def blame(cells: Sequence[Mapping]) -> tuple[list[Avoid], list[Mapping]]:
             unattributed.append(c)
         for p in blamed:
             evidence = found.setdefault((p, public(versions[p])), {})
-            evidence.setdefault((column_of(c), c.get("signature") or "", because), []).append(c["combo"])
+            evidence.setdefault((c.column, c.signature or "", because), []).append(c.combo)
     avoid = [Avoid(p, v, tuple(Blame(col, tuple(sorted(combos)), sig, why)
                                for (col, sig, why), combos in sorted(ev.items())))
              for (p, v), ev in found.items()]
@@ -219,7 +221,7 @@ def _why_not(verdict: ComboVerdict, pick: ComboVerdict) -> str:
         return f"{verdict.combo} passes too, but {pick.combo} is newer overall (order: {', '.join(NEWNESS)})"
     first = verdict.blockers[0]
     more = f" and {len(verdict.blockers) - 1} more" if len(verdict.blockers) > 1 else ""
-    return f"{verdict.combo}: {column_of(first)} is {first['status']} ({first_line(first.get('signature'), 160)}){more}"
+    return f"{verdict.combo}: {first.column} is {first.status.value} ({first_line(first.signature, 160)}){more}"
 
 
 def safe_pins(grid: Grid, selectors: Sequence[str] = ("*",), allow_known: bool = False) -> SafePins:
@@ -250,7 +252,7 @@ def constraints_text(sp: SafePins) -> str:
     if sp.pick is None:
         raise ValueError("no combo qualifies; there is nothing to pin")
     lines = _header(sp)
-    for p in (*STACK, *ALSO_PINNED):
+    for p in RECORDED:
         if sp.pick.versions.get(p):
             lines.append(f"{p}=={public(sp.pick.versions[p])}")
     avoid = [(a.package, a.version) for adv in sp.packages for a in adv.avoid]
@@ -285,13 +287,13 @@ def report_text(sp: SafePins) -> str:
                   "Closest combos:", ""]
         for v in sp.closest():
             lines.append(f"- `{v.combo}` ({_versions(v)}): {len(v.blockers)} of {v.checked} cells do not pass")
-            lines += [f"  - `{column_of(c)}`: {c['status']}: {first_line(c.get('signature'), 160)}"
+            lines += [f"  - `{c.column}`: {c.status.value}: {first_line(c.signature, 160)}"
                       for c in v.blockers[:8]]
         return "\n".join(lines) + "\n"
     lines += [f"Picked **`{sp.pick.combo}`** ({_versions(sp.pick)}): all {sp.pick.checked} selected cells pass."]
     if sp.pick.tolerated:
         lines += ["", "Known failures tolerated in it (apply the workaround):"]
-        lines += [f"- `{column_of(c)}`: {c['known_issue']['url']}: {c['known_issue'].get('workaround')}"
+        lines += [f"- `{c.column}`: {c.known_issue['url']}: {c.known_issue.get('workaround')}"
                   for c in sp.pick.tolerated]
     for adv in sp.packages:
         lines += ["", f"## {adv.package} {adv.picked}", "",
@@ -304,10 +306,10 @@ def report_text(sp: SafePins) -> str:
     if sp.unattributed:
         lines += ["", "## Failures not attributed to one package", "",
                   "Several package versions differ from every passing combo; `ftcompat bisect` finds which:", ""]
-        by_column: dict[str, list[Mapping]] = {}
+        by_column: dict[str, list[Record]] = {}
         for c in sp.unattributed:
-            by_column.setdefault(column_of(c), []).append(c)
-        lines += [f"- `{col}` in {', '.join(c['combo'] for c in cs)}: {first_line(cs[0].get('signature'), 160)}"
+            by_column.setdefault(c.column, []).append(c)
+        lines += [f"- `{col}` in {', '.join(c.combo for c in cs)}: {first_line(cs[0].signature, 160)}"
                   for col, cs in by_column.items()]
     return "\n".join(lines) + "\n"
 

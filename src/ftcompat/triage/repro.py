@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ftcompat.core import imports
+from ftcompat.core.domain import RECORDED
+from ftcompat.core.record import Record
 from ftcompat.core.versions import public
-from ftcompat.triage.pins import ALSO_PINNED
 
 # The modules the script's own fixtures use, besides what the case imports.
 FIXTURE_MODULES = ("ftcompat.harness.api", "ftcompat.harness.envinfo", "ftcompat.harness.models")
 # Read as text and written into model folders by the modules above them, never imported.
 DATA_PACKAGES = ("ftcompat.harness.standins",)
-STACK_ORDER = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", *ALSO_PINNED)
 
 
 def support_modules(case_source: str) -> dict[str, Path]:
@@ -51,22 +51,23 @@ def literal(text: str) -> str:
 
 def dependencies(versions: Mapping[str, str | None]) -> list[str]:
     """The PEP 723 dependency list: every recorded version exactly, local labels dropped."""
-    deps = [f"{p}=={public(versions[p])}" for p in STACK_ORDER if versions.get(p)]
+    deps = [f"{p}=={public(versions[p])}" for p in RECORDED if versions.get(p)]
     return [*deps, "pytest"]  # the case API marks skips with pytest.skip
 
 
-def script(cell: Mapping, case_source: str, model: Mapping | None, generated: str) -> str:
+def script(cell: Record, case_source: str, model: Mapping | None, generated: str) -> str:
     """Return the text of a script that reruns ``cell`` (a grid cell record) on its own."""
-    env = cell.get("env") or {}
+    env = cell.env or {}
     python = ".".join((env.get("python") or "3.11").split(".")[:2])
     deps = "\n".join(f'#     "{d}",' for d in dependencies(env.get("versions") or {}))
-    expected = {k: cell.get(k) for k in ("id", "status", "exc_type", "signature", "step")}
+    expected = {"id": cell.id, "status": cell.status.value, "exc_type": cell.exc_type, "signature": cell.signature,
+                "step": cell.step}
     support = support_sources(case_source)
     sources = "{\n" + "".join(f"    {name!r}: {literal(src)},\n" for name, src in support.items()) + "}"
     packages = tuple(name for name in support if imports.is_package(name))
     return TEMPLATE.format(packages=repr(packages),
-        deps=deps, python=python, id=cell["id"], signature=cell.get("signature"), generated=generated,
-        case=cell["case"], variant=cell["variant"], expected=pprint.pformat(expected, sort_dicts=True),
+        deps=deps, python=python, id=cell.id, signature=cell.signature, generated=generated,
+        case=cell.case, variant=cell.variant, expected=pprint.pformat(expected, sort_dicts=True),
         model=pprint.pformat(dict(model), sort_dicts=True) if model else "None",
         case_source=literal(case_source), sources=sources,
     )

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ftcompat.core.record import Record
+
 
 @dataclass(frozen=True)
 class Project:
@@ -70,22 +72,22 @@ def frames(traceback: str | None) -> list[str]:
     return re.findall(r'File "([^"]+)"', traceback or "")
 
 
-def project_of(cell: Mapping, case_doc: str = "") -> tuple[Project, str]:
+def project_of(cell: Record, case_doc: str = "") -> tuple[Project, str]:
     """The project whose code raised, and how that was decided (for the report to say)."""
-    origin = (cell.get("origin") or {}).get("package")
+    origin = (cell.origin or {}).get("package")
     if origin == "transformers_modules":
         return PROJECTS["transformers"], "raised in the model repo's remote code, which transformers loaded"
     if origin in PROJECTS:
-        return PROJECTS[origin], f"raised in {origin}'s code ({cell['origin']['file']})"
-    for file in reversed(frames(cell.get("traceback"))):
+        return PROJECTS[origin], f"raised in {origin}'s code ({cell.origin['file']})"
+    for file in reversed(frames(cell.traceback)):
         m = re.search(r"site-packages/(\w+)/", file)
         if m and m.group(1) in PROJECTS:
             return PROJECTS[m.group(1)], f"innermost {m.group(1)} frame of the traceback"
-    url = (cell.get("known_issue") or {}).get("url") or ""
+    url = (cell.known_issue or {}).get("url") or ""
     m = _REPO.search(url)
     if m and m.group(2) in PROJECTS:
         return PROJECTS[m.group(2)], "the known issue that covers this cell is filed there"
-    for m in _FROM.finditer(cell.get("message") or ""):
+    for m in _FROM.finditer(cell.message or ""):
         name = m.group(1) or m.group(2)
         if name in PROJECTS:
             return PROJECTS[name], f"the error names {name}"

@@ -14,14 +14,10 @@
   var groupHeads = Array.prototype.slice.call(table.querySelectorAll("th.group"));
   var versionRows = Array.prototype.slice.call($("versions").tBodies[0].rows);
   var FILTERS = { "case": "f-case", status: "f-status", pkg: "f-pkg", op: "f-op", ver: "f-ver" };
-  var LOOK = {
-    pass: ["pass", "\u2713", "pass"], fail: ["fail", "\u2717", "fail"], error: ["error", "!", "error"],
-    flaky: ["flaky", "\u2248", "flaky"], skip: ["skip", "\u2013", "skip"],
-    "not-installable": ["not-installable", "\u2298", "not installable"],
-    crash: ["crash", "\u2020", "crash"], timeout: ["timeout", "\u25f7", "timeout"],
-    known: ["known", "\u2691", "known issue"], "fixed?": ["fixed", "\u2713?", "fixed?"]
-  };
-  var FAILING = ["fail", "error", "crash", "timeout", "flaky"];
+  // How each status and triage looks, and which statuses "failing" means: from ftcompat's one table.
+  var LOOK = data.statuses.look;
+  var FAILING = data.statuses.needs_attention;
+  var REPORTABLE = data.statuses.failing;
   var selected = null;
 
   function caseOf(column) { return column.split("[")[0]; }
@@ -95,7 +91,7 @@
     if (!want) return true;
     var s = button.getAttribute("data-status"), t = button.getAttribute("data-triage");
     if (want === "failing") return FAILING.indexOf(s) >= 0;
-    if (want === "new" || want === "known" || want === "fixed?") return t === want;
+    if (data.statuses.triages.indexOf(want) >= 0) return t === want;
     return s === want;
   }
 
@@ -214,7 +210,7 @@
     var repro = el("pre", 'FTCOMPAT_CASES="' + cell["case"] + '" nox -s ' + cell.combo);
     repro.setAttribute("data-role", "repro");
     panel.appendChild(section("Reproduce locally", repro));
-    if (FAILING.indexOf(cell.status) >= 0) {
+    if (REPORTABLE.indexOf(cell.status) >= 0) {
       var report = el("pre", 'ftcompat report "' + cell.id + '"');
       report.setAttribute("data-role", "report");
       panel.appendChild(section("Upstream bug report", report));

@@ -1,0 +1,85 @@
+"""``ftcompat bisect``: find the release that flips a case between a good and a bad set of pins."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ftcompat.cli.common import root_of
+from ftcompat.config.matrix import load
+from ftcompat.core.errors import MachineError, NoAnswer
+from ftcompat.run import bisect_run
+from ftcompat.triage import releases
+from ftcompat.triage.bisectdoc import pins_text, to_json
+from ftcompat.triage.bisection import BisectError, Verdict
+from ftcompat.triage.bisector import Bisector
+
+
+def _runner(args, matrix, root: Path) -> bisect_run.EnvRunner:
+    from ftcompat.run.execute import WORK
+
+    case_ids = bisect_run.select_cases(matrix, root, args.cell)
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    return bisect_run.EnvRunner(matrix, root, case_ids, args.cell, root / WORK / "bisect" / run_id, args.runs,
+                                args.python, args.keep_envs)
+
+
+def _lister(pre: bool, index: str):
+    def between(pkg, a, b):
+        try:
+            return releases.releases_between(pkg, a, b, pre=pre, index=index)
+        except (OSError, ValueError) as exc:  # URLError is an OSError; a non-JSON page a ValueError
+            raise MachineError(f"cannot list the releases of {pkg} from {index}: {exc}; check the network "
+                               "and the index, then run again") from None
+    return between
+
+
+def cmd_bisect(args) -> int:
+    """Bisect releases between a good and a bad set of pins to find the one that flips a case."""
+    if args.runs < 1:
+        raise BisectError("--runs must be at least 1")
+    good = bisect_run.side_pins(args.good, args.good_combo, args.grid, "good")
+    bad = bisect_run.side_pins(args.bad, args.bad_combo, args.grid, "bad")
+    bisect_run.check_sides(good, bad)
+    matrix = load(args.matrix)
+    runner = _runner(args, matrix, root_of(args.matrix))
+    index = releases.index_url()
+    print(f"bisecting {args.cell}: steps under {runner.base}", flush=True)
+    started, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    bisector = Bisector(runner, _lister(args.pre, index), good, bad, log=lambda line: print(line, flush=True))
+    result = bisector.run()  # a BisectError here comes before any environment is built
+    meta = {"run_id": runner.base.name, "index": index, "runs_per_step": args.runs, "pre_releases": args.pre,
+            "duration_s": round(time.monotonic() - started, 1), "device": bisect_run.device_of(bisector),
+            "python": args.python, "started_at": started_at}
+    doc = to_json(args.cell, bisector, result, meta)
+    out = bisect_run.write(doc, Path(args.out) if args.out else bisect_run.default_out(args.cell, result))
+    print(f"\n{doc['line']}")
+    print(f"verdict: {doc['verdict']} ({doc['direction']}); environments built: {doc['envs_built']}")
+    for key in ("last_good", "first_bad", "first_good", "last_bad"):
+        if doc[key]:
+            print(f"{key.replace('_', ' ')}: {pins_text(doc[key])}")
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    if result.verdict != Verdict.FOUND:
+        raise NoAnswer(f"no single release flips {args.cell}: {doc['verdict']} (see {out.with_suffix('.md')})")
+    if args.report:
+        bisect_run.refresh_report(out)
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``bisect``."""
+    p = sub.add_parser("bisect", help=cmd_bisect.__doc__,
+                       description="Find the release that flips a case between a good and a bad set of pins.")
+    p.add_argument("cell", help='column selector, e.g. "phi3_generate[remote_seen_tokens@tiny-phi3]"')
+    p.add_argument("--good", nargs="+", metavar="PKG==VER", help="pins on the good side")
+    p.add_argument("--bad", nargs="+", metavar="PKG==VER", help="pins on the bad side")
+    p.add_argument("--good-combo", help="take the good side's resolved versions from this grid combo")
+    p.add_argument("--bad-combo", help="take the bad side's resolved versions from this grid combo")
+    p.add_argument("--grid", default="results/grid.json", help="grid for --*-combo (default results/grid.json)")
+    p.add_argument("--pre", action="store_true", help="include pre-releases in the search")
+    p.add_argument("--runs", type=int, default=2, help="runs per step in the same env (default 2)")
+    p.add_argument("--python", default="3.11", help="Python version for the envs (default 3.11)")
+    p.add_argument("--out", help="JSON to write (default results/bisect/<case>-<pkg>.json; .md beside it)")
+    p.add_argument("--keep-envs", action="store_true", help="keep each step's venv (default: delete after the step)")
+    p.add_argument("--report", action="store_true", help="refresh the bug report with the result when found")
+    p.set_defaults(func=cmd_bisect)

@@ -1,0 +1,156 @@
+"""``ftcompat adhoc``, ``here``, ``disk`` and ``clean``: running outside the matrix, and the environments' disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ftcompat.cli.common import root_of
+from ftcompat.config.matrix import load
+from ftcompat.core.errors import MachineError, NotInstallable
+from ftcompat.core.status import Status
+from ftcompat.results import render
+from ftcompat.run import disk, uvcache
+from ftcompat.run.inodes import human
+
+
+def cmd_adhoc(args) -> int:
+    """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
+    from ftcompat.run import adhoc
+    from ftcompat.run.preflight import check_writable
+
+    pins = adhoc.parse_pins(args.pins)
+    matrix = load(args.matrix)
+    combo = adhoc.adhoc_combo(pins, args.python, args.cases, args.floor, args.as_of)
+    out = Path(args.out or f"results/adhoc/{combo.id}.json")
+    check_writable(out.parent, hint="pass --out to write the grid elsewhere")
+    grid = adhoc.run_adhoc(matrix, root_of(args.matrix), combo, out)
+    print(render.terminal(grid))
+    print(f"\nwrote {out}")
+    refused = [c for c in grid.cells if c.status == Status.NOT_INSTALLABLE]
+    if refused:
+        raise NotInstallable(f"{combo.id}: {refused[0].signature}")
+    return 0
+
+
+def cmd_here(args) -> int:
+    """Run the cases in the current environment, creating nothing, and list the known issues it has."""
+    from ftcompat.run import adhoc
+
+    matrix = load(args.matrix)
+    combo = adhoc.current_combo(args.cases)
+    out = Path(args.out)
+    grid = adhoc.run_here(matrix, root_of(args.matrix), combo, out)
+    print(render.terminal(grid))
+    hits = adhoc.issues_affecting(matrix, dict(combo.pins))
+    print("\nKnown issues that affect this environment's versions:" if hits else
+          "\nNo known issue in the registry matches this environment's versions.")
+    for issue in hits:
+        fix = f"\n    workaround: {issue.workaround}" if issue.workaround else ""
+        print(f"  - {issue.id}: {issue.summary}\n    {issue.url}{fix}")
+    print(f"\nwrote {out}")
+    return 0
+
+
+def disk_table(rep: disk.Report, root: Path) -> str:
+    """The ``ftcompat disk`` table: one row per env, then the total and uv's cache."""
+    from tabulate import tabulate
+
+    rows = [[disk.shown(root, e.path), e.kind, e.used_by, human(e.sizes.apparent), human(e.sizes.disk),
+             human(e.sizes.own), human(e.sizes.shared_uv)] for e in rep.envs]
+    rows.append(["total (hard links counted once)", "", f"{sum(e.orphan for e in rep.envs)} orphan(s)",
+                 human(rep.total.apparent), human(rep.total.disk), human(rep.total.own),
+                 human(rep.total.shared_uv)])
+    if rep.uv_cache_sizes is not None:
+        rows.append([f"uv cache: {rep.uv_cache}", "", "", human(rep.uv_cache_sizes.apparent),
+                     human(rep.uv_cache_sizes.disk), "", ""])
+    heads = ["environment", "kind", "used by", "apparent", "on disk", "own (freed if removed)",
+             "shared with uv cache"]
+    return tabulate(rows, headers=heads, disable_numparse=True)
+
+
+def _disk_json(rep: disk.Report, root: Path) -> dict:
+    from ftcompat.run import envcap
+
+    return {"envs": [{"path": disk.shown(root, e.path), "kind": e.kind, "combo": e.combo, "used_by": e.used_by,
+                      "note": e.note, **e.sizes.__dict__} for e in rep.envs],
+            "total": rep.total.__dict__, "uv_cache": str(rep.uv_cache) if rep.uv_cache else None,
+            "uv_cache_sizes": rep.uv_cache_sizes.__dict__ if rep.uv_cache_sizes else None,
+            "uv_cache_prunable": dict(zip(("bytes", "entries"), uvcache.prunable(rep.uv_cache), strict=True)),
+            "cap": envcap.cap(root), "own_total": rep.total.own}
+
+
+def _disk_summary(rep: disk.Report, root: Path, scanned_uv: bool) -> list[str]:
+    from ftcompat.run import envcap
+
+    lines = []
+    if rep.total.shared_other:
+        lines.append(f"{human(rep.total.shared_other)} of the total is hard-linked from outside these envs and "
+                     "uv's cache")
+    if rep.uv_cache_sizes is not None:
+        together = rep.uv_cache_sizes.disk + rep.total.own + rep.total.shared_other
+        lines.append(f"environments and uv's cache together: {human(together)} on disk")
+    if rep.uv_cache is None and scanned_uv:
+        lines.append("uv's cache: not found (no uv); 'shared with uv cache' counts nothing")
+    elif rep.uv_cache is not None:
+        size, entries = uvcache.prunable(rep.uv_cache)
+        lines.append(f"`uv cache prune` would free about {human(size)} ({entries} dangling entries; "
+                     "`ftcompat clean --prune-uv-cache` runs it)" if entries else "`uv cache prune` would free nothing")
+    limit = envcap.cap(root)
+    lines.append(f"cap on what the environments hold of their own: {human(limit)} (FTCOMPAT_ENV_CAP); "
+                 f"now {human(rep.total.own)}" if limit else "no cap on the environments (FTCOMPAT_ENV_CAP=0)")
+    return lines
+
+
+def cmd_disk(args) -> int:
+    """Report disk use per environment ftcompat made and in total, uv's cache, and the cap."""
+    root, matrix = root_of(args.matrix), load(args.matrix)
+    rep = disk.report(root, matrix, uv_cache=not args.no_uv_cache)
+    if args.format == "json":
+        print(json.dumps(_disk_json(rep, root), indent=2))
+        return 0
+    print(disk_table(rep, root))
+    print("\n".join(_disk_summary(rep, root, not args.no_uv_cache)))
+    return 0
+
+
+def cmd_clean(args) -> int:
+    """Remove environments no combo in matrix.yaml uses (--all: every one ftcompat made); print what it freed."""
+    root, matrix = root_of(args.matrix), load(args.matrix)
+    disk.clean(root, [c.id for c in matrix.combos], dry_run=args.dry_run, everything=args.all)
+    if args.prune_uv_cache:
+        size, entries = uvcache.prunable(disk.uv_cache_dir())
+        if args.dry_run:
+            print(f"would run `uv cache prune`: about {human(size)} in {entries} dangling entries")
+        elif uvcache.prune():
+            raise MachineError("`uv cache prune` failed (its output is above); what clean removed stays removed")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``adhoc``, ``here``, ``disk`` and ``clean``."""
+    p = sub.add_parser("adhoc", help=cmd_adhoc.__doc__)
+    p.add_argument("pins", nargs="*", help="PACKAGE==VERSION pins, e.g. transformers==4.53.3 trl==0.19.1")
+    p.add_argument("--python", default="3.11", help="Python version for the env (default 3.11)")
+    p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")
+    p.add_argument("--out", help="grid JSON to write (default results/adhoc/<id>.json)")
+    p.add_argument("--floor", action="store_true",
+                   help="unpinned packages take the lowest versions the pins' metadata allows")
+    p.add_argument("--as-of", metavar="DATE", help="resolve as a plain install would have on DATE")
+    p.set_defaults(func=cmd_adhoc)
+    p = sub.add_parser("here", help=cmd_here.__doc__)
+    p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")
+    p.add_argument("--out", default="ftcompat-current.json", help="grid JSON to write")
+    p.set_defaults(func=cmd_here)
+    p = sub.add_parser("disk", help=cmd_disk.__doc__)
+    p.add_argument("--no-uv-cache", action="store_true",
+                   help="do not scan uv's cache (faster; 'shared with uv cache' is then unknown)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_disk)
+    p = sub.add_parser("clean", help=cmd_clean.__doc__)
+    p.add_argument("--dry-run", action="store_true", help="say what would be removed and freed; remove nothing")
+    p.add_argument("--all", action="store_true",
+                   help="remove every environment ftcompat made, used or not (never results/ or uv's cache)")
+    p.add_argument("--prune-uv-cache", action="store_true",
+                   help="then run `uv cache prune`: drop uv's dangling cache entries (what `ftcompat disk` lists)")
+    p.set_defaults(func=cmd_clean)

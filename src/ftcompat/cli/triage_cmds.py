@@ -1,0 +1,64 @@
+"""``ftcompat pins`` and ``ftcompat report``: safe version pins and upstream bug reports from a grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ftcompat.core.errors import NoAnswer
+from ftcompat.results import gridfile
+from ftcompat.triage.upstream import PROJECTS
+
+
+def cmd_pins(args) -> int:
+    """Pick the newest combo whose selected cases all pass; write constraints and a requirements snippet."""
+    from ftcompat.triage import pins
+
+    grid = gridfile.load(args.grid)
+    pins.check_selectors(grid, args.cases, args.grid)  # refuse a typo before anything is written
+    answer = pins.safe_pins(grid, args.cases, args.allow_known)
+    report = pins.report_text(answer)
+    print(report)
+    out = Path(args.out)
+    if answer.pick is None:
+        # Nothing is written: the folder keeps its last answer whole rather than half of a new one.
+        raise NoAnswer(f"no combo qualifies; nothing written to {out} (its files, if any, are an earlier answer)")
+    pins.write_all(out, {"constraints.txt": pins.constraints_text(answer),
+                         "requirements.txt": pins.requirements_text(answer), "PINS.md": report})
+    print(f"wrote {out / 'constraints.txt'} (use: pip install -c {out / 'constraints.txt'} ...), "
+          f"{out / 'requirements.txt'} and {out / 'PINS.md'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    """Write an upstream bug report (Markdown + standalone repro.py) for one failing cell."""
+    from ftcompat.triage import report
+
+    out = Path(args.out or report.REPORTS / report.slug(args.cell))
+    # Paths as given (relative to where it runs), so report.json means the same in any checkout.
+    meta = {"cell": args.cell, "grid": args.grid, "matrix": args.matrix, "out": str(out),
+            "bisection": args.bisect, "project": args.project}
+    report.generate(meta, run=args.run)
+    print(f"wrote {out / 'REPORT.md'} and {out / 'repro.py'} (run it: uv run {out / 'repro.py'})")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``pins`` and ``report``."""
+    p = sub.add_parser("pins", help=cmd_pins.__doc__)
+    p.add_argument("--grid", default="results/grid.json", help="grid JSON to read")
+    p.add_argument("--cases", nargs="+", default=["*"],
+                   help="cases that must pass: case ids or case[variant@model] globs (default: all)")
+    p.add_argument("--allow-known", action="store_true",
+                   help="tolerate failures a known issue explains (default: they disqualify a combo)")
+    p.add_argument("--out", default="results/pins", help="folder for constraints.txt, requirements.txt, PINS.md")
+    p.set_defaults(func=cmd_pins)
+    p = sub.add_parser("report", help=cmd_report.__doc__)
+    p.add_argument("cell", help="a failing cell id, e.g. 'tf4.54-trl0.20::phi3_generate[remote_seen_tokens@tiny-phi3]'")
+    p.add_argument("--grid", default="results/grid.json", help="grid JSON the cell is in")
+    p.add_argument("--out", help="folder for REPORT.md and repro.py (default results/reports/<cell>)")
+    p.add_argument("--bisect", help="a bisection JSON (ftcompat bisect) whose first bad release to report")
+    p.add_argument("--project", choices=sorted(PROJECTS),
+                   help="the tracker to write for (default: the project whose code raised)")
+    p.add_argument("--run", action="store_true",
+                   help="run repro.py with uv in an empty folder and put its output in the report")
+    p.set_defaults(func=cmd_report)

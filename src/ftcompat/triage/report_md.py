@@ -1,0 +1,160 @@
+"""A bug report's Markdown: the project's template sections in its order, then ftcompat's own."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from ftcompat.core.outcome import first_line
+from ftcompat.core.record import Record
+from ftcompat.core.versions import public
+from ftcompat.run.scripts import clean, run_traceback, verdict
+from ftcompat.triage import upstream
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The versions of one package around a failure: last good and first bad, and where they come from."""
+
+    package: str
+    last_good: str | None
+    first_bad: str | None
+    source: str
+
+
+def render(cell: Record, proj: upstream.Project, why: str, doc: str, bound: Boundary, script: str,
+           run: tuple[int, str] | None = None) -> str:
+    """The Markdown body, in the project's template order, with ftcompat's extra sections after."""
+    sections = {
+        "System Info": _system_info(cell, proj),
+        "Who can help?": _who(cell, proj),
+        "Reproduction": _reproduction(cell, script, run),
+        "Expected behavior": _expected(cell, doc),
+        "Checklist": "- [x] the script above is minimal, complete and runs on its own (`uv run repro.py`)\n"
+                     "- [x] the traceback is complete",
+    }
+    title = f"{cell.exc_type or 'Failure'} in {cell.case}: {first_line(cell.message, 90)}"
+    lines = [f"<!-- ftcompat bug report for {cell.id}; paste below the line into {proj.new_issue_url} -->",
+             f"**Title:** {title}", ""]
+    issue = cell.known_issue
+    if issue:
+        lines += [f"> **Already reported: {issue['url']}** ({issue['summary']}). This cell is that bug; add "
+                  "these versions and the script there as a comment instead of opening a new issue."
+                  + (f" Workaround: {issue['workaround']}." if issue.get("workaround") else ""), ""]
+    lines += [f"Upstream: **{proj.repo}** ({why}).", "", "---", ""]
+    for name in proj.sections:
+        lines += [f"### {name}", "", sections[name], ""]
+    if "Expected behavior" not in proj.sections:
+        lines += ["### Expected behavior", "", sections["Expected behavior"], ""]
+    tb = (run_traceback(run[1]) if run and verdict(*run) == "REPRODUCED" else None) or cell.traceback
+    lines += ["### Actual behavior", "", _actual(cell), "",
+              "### Traceback", "", _fence(tb or "(not recorded; run the script)", "text"), "",
+              "### Versions", "", _versions(bound, cell), ""]
+    lines += ["### Existing reports", "", _existing(cell, doc), ""]
+    return "\n".join(lines)
+
+
+def _system_info(cell: Record, proj: upstream.Project) -> str:
+    env = cell.env or {}
+    v, more = env.get("versions") or {}, env.get("support_versions") or {}
+    dev = env.get("device") or {}
+    accel = f"cuda {dev.get('cuda')}, {dev.get('name')}" if dev.get("type") == "cuda" else "NA (CPU only)"
+    unknown = "not recorded"
+    rows = [
+        ("`transformers` version", v.get("transformers")), ("Platform", env.get("platform")),
+        ("Python version", env.get("python")), ("Huggingface_hub version", more.get("huggingface_hub", unknown)),
+        ("Safetensors version", more.get("safetensors", unknown)), ("Accelerate version", v.get("accelerate")),
+        ("Accelerate config", "not found"), ("DeepSpeed version", more.get("deepspeed") or "not installed"),
+        ("PyTorch version (accelerator?)", f"{v.get('torch')} ({accel})"),
+        ("Using distributed or parallel set-up in script?", "No"),
+        ("Using GPU in script?", "Yes" if dev.get("type") == "cuda" else "No"),
+        ("GPU type", dev.get("name") if dev.get("type") == "cuda" else "none"),
+        ("TRL version", v.get("trl")), ("PEFT version", v.get("peft")),
+        ("bitsandbytes version", v.get("bitsandbytes")), ("Datasets version", v.get("datasets")),
+        ("Tokenizers version", v.get("tokenizers")), ("CPU", dev.get("name") if dev.get("type") != "cuda" else None),
+    ]
+    body = "\n".join(f"- {k}: {val if val is not None else 'not installed'}" for k, val in rows
+                     if not (k == "CPU" and val is None))
+    cmd = f"`{proj.env_command}` fields" if proj.env_command else "fields"
+    return f"{body}\n\n(The {cmd} from the environment the failure was recorded in, by ftcompat.)"
+
+
+def _who(cell: Record, proj: upstream.Project) -> str:
+    area = proj.area(upstream.frames(cell.traceback) + [(cell.origin or {}).get("file") or ""])
+    area = area or _area_from_step(cell)
+    what = f"the **{area}** area" if area else "the core maintainers (they route it)"
+    return f"{what}; the people for it are listed in the template's guide: {proj.template_url}"
+
+
+def _area_from_step(cell: Record) -> str | None:
+    step = cell.step or ""
+    for pattern, area in (("generate", "generate"), ("Trainer|train", "trainer"),
+                          ("from_pretrained|load", "Big Model Inference"), ("okenizer", "tokenizers")):
+        if re.search(pattern, step):
+            return area
+    return None
+
+
+def _reproduction(cell: Record, script: str, run: tuple[int, str] | None) -> str:
+    out = ["Save the script below as `repro.py` and run `uv run repro.py`: uv installs the exact versions its "
+           "header pins. It needs no GPU, network or download: it builds a tiny model and tokenizer from a config "
+           f"with a fixed seed and calls `test_{cell.variant}` of ftcompat's case `{cell.case}` (inlined, "
+           "with the few helpers it imports). It exits 1 and prints `REPRODUCED` when the failure shows.", "",
+           "<details><summary>repro.py</summary>", "", _fence(script, "python"), "", "</details>"]
+    if run:
+        rc, output = run
+        shown = clean(output)
+        out += ["", f"Output of `uv run repro.py` in an empty folder ({verdict(rc, output)}, exit status {rc}):", "",
+                _fence(_head_tail(shown, 4, 60), "text")]
+    return "\n".join(out)
+
+
+def _head_tail(text: str, head: int, tail: int) -> str:
+    kept = text.rstrip().splitlines()
+    if len(kept) <= head + tail:
+        return "\n".join(kept)
+    return "\n".join([*kept[:head], "…", *kept[-tail:]])
+
+
+def _expected(cell: Record, doc: str) -> str:
+    first = doc.strip().splitlines()[0] if doc.strip() else cell.case
+    return (f"The case checks: {first} The variant `{cell.variant}` passes in the combos listed under "
+            "Versions (last good) and is expected to pass here too.")
+
+
+def _actual(cell: Record) -> str:
+    step = f" while running `{cell.step}`" if cell.step else ""
+    details = cell.details or {}
+    facts = f"\n\nWhat the case recorded:\n\n{_fence(json.dumps(details, indent=2, sort_keys=True), 'json')}" \
+        if details else ""
+    return f"`{cell.signature}`{step} ({cell.status.value}).{facts}"
+
+
+def _versions(bound: Boundary, cell: Record) -> str:
+    mine = public((cell.env or {}).get("versions", {}).get(bound.package))
+    good = f"{bound.package} {bound.last_good}" if bound.last_good else "none seen"
+    lines = [f"- failing: {bound.package} {mine} (cell `{cell.id}`)",
+             f"- last known good: {good}", f"- first bad: {bound.package} {bound.first_bad}",
+             f"- from: {bound.source}"]
+    if bound.source.startswith("this grid") and bound.last_good:
+        lines.append(f"- narrow it down: `ftcompat bisect \"{cell.column}\" --good {bound.package}=="
+                     f"{bound.last_good} --bad {bound.package}=={mine}` (other packages as in the failing cell)")
+    return "\n".join(lines)
+
+
+def _existing(cell: Record, doc: str) -> str:
+    issue = cell.known_issue
+    cited = sorted(set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+/(?:issues|pull)/\d+", doc)))
+    out = [f"- **covers this cell:** {issue['url']}: {issue['summary']}"] if issue else \
+        ["- no entry in ftcompat's known-issue registry covers this cell"]
+    out += [f"- cited by the case: {url}" for url in cited if not issue or url != issue["url"]]
+    return "\n".join(out)
+
+
+def _fence(text: str, lang: str = "") -> str:
+    # Longer than any backtick run inside, so a case that holds ``` cannot end the block early.
+    ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+
+
