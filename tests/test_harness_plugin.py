@@ -131,7 +131,7 @@ def test_setup_error_traceback_shows_the_cause(cells):
 
 
 def test_origin_names_the_installed_package_that_raised():
-    from ftcompat.harness.plugin import origin_of
+    from ftcompat.harness.tracebacks import origin_of
 
     def raising():
         exec(compile("raise KeyError('text')", "/x/lib/python3.11/site-packages/datasets/load.py", "exec"))
@@ -180,7 +180,7 @@ def test_a_hang_becomes_a_timeout_after_the_case_limit(cells):
 
 
 def test_wrapped_import_error_names_its_root_cause():
-    from ftcompat.harness.plugin import _with_root
+    from ftcompat.harness.tracebacks import with_root as _with_root
 
     try:
         try:

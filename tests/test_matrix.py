@@ -4,7 +4,8 @@ import copy
 
 import pytest
 
-from ftcompat.config.matrix import MatrixError, load, parse
+from ftcompat.config.checks import MatrixError
+from ftcompat.config.matrix import load, parse
 
 
 def problems(data, cases):
@@ -204,7 +205,8 @@ def test_floor_and_as_of_fields(matrix_data, fixture_cases):
 
 
 def test_a_case_timeout_must_be_positive_seconds(matrix_data, fixture_cases):
-    from ftcompat.config.matrix import MatrixError, parse
+    from ftcompat.config.checks import MatrixError
+    from ftcompat.config.matrix import parse
 
     matrix_data["cases"]["gen"]["timeout"] = "soon"
     with pytest.raises(MatrixError, match=r"cases\.gen\.timeout: 'soon' is not a number of seconds"):
@@ -258,7 +260,7 @@ def test_a_key_given_twice_is_refused_instead_of_silently_keeping_the_last(tmp_p
 def test_yaml_merge_keys_may_still_override(tmp_path):
     import yaml
 
-    from ftcompat.config.matrix import _unique_key_loader
+    from ftcompat.config.yamlfile import unique_key_loader as _unique_key_loader
 
     text = "base: &b {trl: '0.19.1', peft: '0.16.0'}\ncombo: {<<: *b, trl: '0.20.0'}\n"
     assert yaml.load(text, Loader=_unique_key_loader())["combo"] == {"trl": "0.20.0", "peft": "0.16.0"}  # noqa: S506

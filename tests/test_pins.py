@@ -10,7 +10,7 @@ from conftest import ROOT, record
 from ftcompat import cli
 from ftcompat.results.grid import Grid
 from ftcompat.run.install import find_uv
-from ftcompat.triage import pins
+from ftcompat.triage import pins, pinsfiles
 
 BASE = {"torch": "2.13.0+cpu", "transformers": "4.57.6", "trl": "0.25.1", "peft": "0.18.0",
         "bitsandbytes": "0.50.2", "accelerate": "1.12.0", "datasets": "4.4.1", "tokenizers": "0.22.1"}
@@ -77,8 +77,8 @@ def test_known_failures_disqualify_unless_allowed():
     assert pins.safe_pins(g).pick.combo == "old"
     tolerant = pins.safe_pins(g, allow_known=True)
     assert tolerant.pick.combo == "new"
-    assert "pass peft_config" in pins.report_text(tolerant)
-    assert "known issues tolerated" in pins.constraints_text(tolerant)
+    assert "pass peft_config" in pinsfiles.report_text(tolerant)
+    assert "known issues tolerated" in pinsfiles.constraints_text(tolerant)
 
 
 def test_no_combo_qualifies_shows_the_closest_and_writes_no_constraints():
@@ -88,10 +88,10 @@ def test_no_combo_qualifies_shows_the_closest_and_writes_no_constraints():
     sp = pins.safe_pins(g)
     assert sp.pick is None
     assert [v.combo for v in sp.closest(2)] == ["c", "b"]
-    text = pins.report_text(sp)
+    text = pinsfiles.report_text(sp)
     assert "No combo qualifies" in text and "`sft[legacy]`: error" in text
     with pytest.raises(ValueError, match="no combo qualifies"):
-        pins.constraints_text(sp)
+        pinsfiles.constraints_text(sp)
 
 
 def test_a_known_issue_blames_only_its_packages_whose_version_never_passes():
@@ -101,7 +101,7 @@ def test_a_known_issue_blames_only_its_packages_whose_version_never_passes():
     sp = pins.safe_pins(g)
     avoid = {(a.package, a.version) for adv in sp.packages for a in adv.avoid}
     assert avoid == {("trl", "0.22.2")}
-    text = pins.constraints_text(sp)
+    text = pinsfiles.constraints_text(sp)
     assert "trl==0.25.1" in text and "trl!=0.22.2" in text and "peft!=" not in text
 
 
@@ -112,14 +112,14 @@ def test_a_new_failure_is_blamed_only_when_one_package_explains_it():
     two = grid({"good": ({}, OK), "bad": ({"trl": "0.22.2", "peft": "0.17.0"}, {**OK, "sft[legacy]": "fail"})})
     avoid, unattributed = pins.blame(two.cells)
     assert avoid == [] and [c.id for c in unattributed] == ["bad::sft[legacy]"]
-    assert "ftcompat bisect" in pins.report_text(pins.safe_pins(two))
+    assert "ftcompat bisect" in pinsfiles.report_text(pins.safe_pins(two))
 
 
 def test_picked_versions_are_never_excluded():
     g = grid({"a": ({"trl": "0.19.1"}, OK), "b": ({"trl": "0.20.0"}, {**OK, "sft[legacy]": ("fail", ISSUE)}),
               "c": ({"trl": "0.25.1", "peft": "0.17.1"}, {**OK, "sft[legacy]": ("fail", ISSUE)})})
     sp = pins.safe_pins(g)
-    lines = pins.constraints_text(sp).splitlines()
+    lines = pinsfiles.constraints_text(sp).splitlines()
     pinned = {line.split("==")[0]: line.split("==")[1] for line in lines if "==" in line}
     excluded = {tuple(line.split("!=")) for line in lines if "!=" in line}
     assert not any(pinned.get(p) == v for p, v in excluded)
@@ -127,11 +127,11 @@ def test_picked_versions_are_never_excluded():
 
 def test_constraints_use_public_versions_and_pin_what_the_cases_ran_with():
     sp = pins.safe_pins(grid({"a": ({}, OK)}))
-    text = pins.constraints_text(sp)
+    text = pinsfiles.constraints_text(sp)
     assert "torch==2.13.0\n" in text and "+cpu" not in text
     assert "datasets==4.4.1" in text and "tokenizers==0.22.1" in text
-    assert "trl==0.25.1" in pins.requirements_text(sp)
-    assert "datasets" not in pins.requirements_text(sp)
+    assert "trl==0.25.1" in pinsfiles.requirements_text(sp)
+    assert "datasets" not in pinsfiles.requirements_text(sp)
 
 
 def test_cli_writes_the_files_and_exits_1_without_an_answer(tmp_path):

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, record
 
-from ftcompat.config.matrix import Problem
+from ftcompat.config.checks import Problem
 from ftcompat.core.domain import Combo, frozen_map
 from ftcompat.harness import cellfile
-from ftcompat.run import preflight
+from ftcompat.run import pkgindex, preflight
 
 INDEX = {
     "transformers": ["4.53.3", "4.56.1", "4.56.2", "4.57.5", "4.57.6", "5.0.0rc1", "5.0.0"],
@@ -39,9 +39,9 @@ class FakeLister:
     def __call__(self, package):
         self.calls.append(package)
         if package in self.down:
-            raise preflight.ListingError("URLError: <urlopen error [Errno -3] Temporary failure in name resolution>")
+            raise pkgindex.ListingError("URLError: <urlopen error [Errno -3] Temporary failure in name resolution>")
         if package not in self.index:
-            raise preflight.NotOnIndex(package)
+            raise pkgindex.NotOnIndex(package)
         return list(self.index[package])
 
 
@@ -91,7 +91,7 @@ def test_an_unknown_package_is_named_with_the_closest_known_one():
 
 
 def test_a_good_matrix_has_no_problems_and_each_package_is_listed_once():
-    lister = preflight.IndexLister(environ={}, fetch=lambda pkg, index: _page(INDEX[pkg]))
+    lister = pkgindex.IndexLister(environ={}, fetch=lambda pkg, index: _page(INDEX[pkg]))
     calls = []
     original = lister._list
     lister._list = lambda pkg: calls.append(pkg) or original(pkg)
@@ -124,15 +124,15 @@ def test_index_lister_reads_every_source_and_caches_per_package(tmp_path):
             return _page(["0.19.1", "0.19.0"], yanked={"0.19.0"})
         raise urllib.error.HTTPError(f"{index}/{package}/", 404, "Not Found", None, None)
 
-    lister = preflight.IndexLister(environ={"PIP_INDEX_URL": "https://a.example/simple",
+    lister = pkgindex.IndexLister(environ={"PIP_INDEX_URL": "https://a.example/simple",
                                             "UV_EXTRA_INDEX_URL": "https://b.example/simple/",
                                             "PIP_FIND_LINKS": str(tmp_path)}, fetch=fetch)
     assert lister("torch") == ["2.12.1", "2.13.0+cpu"]
     assert lister("Torch") == ["2.12.1", "2.13.0+cpu"]
     assert lister("trl") == ["0.19.0", "0.19.1"]  # a yanked release still installs when pinned exactly
-    with pytest.raises(preflight.NotOnIndex):
+    with pytest.raises(pkgindex.NotOnIndex):
         lister("nope")
-    with pytest.raises(preflight.NotOnIndex):
+    with pytest.raises(pkgindex.NotOnIndex):
         lister("nope")
     assert fetched.count(("torch", "https://a.example/simple")) == 1
     assert fetched.count(("torch", "https://b.example/simple")) == 1
@@ -144,8 +144,8 @@ def test_index_lister_says_unchecked_when_the_index_errors():
     def fetch(package, index):
         raise urllib.error.URLError("timed out")
 
-    with pytest.raises(preflight.ListingError, match="https://pypi.org/simple: URLError"):
-        preflight.IndexLister(environ={}, fetch=fetch)("trl")
+    with pytest.raises(pkgindex.ListingError, match="https://pypi.org/simple: URLError"):
+        pkgindex.IndexLister(environ={}, fetch=fetch)("trl")
 
 
 # ---- pins that cannot resolve together -----------------------------------------------------------------
@@ -199,7 +199,7 @@ def test_uv_explains_conflicting_pins_without_installing(tmp_path):
 
 @pytest.mark.e2e
 def test_real_index_names_a_typod_version():
-    got = preflight.check_combo(combo(transformers="4.99.0"), preflight.IndexLister())
+    got = preflight.check_combo(combo(transformers="4.99.0"), pkgindex.IndexLister())
     assert len(got) == 1 and "transformers 4.99.0 is not on" in got[0].message
     assert "nearest: 4.57.6" in got[0].message
 

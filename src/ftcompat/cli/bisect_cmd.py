@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
+from ftcompat.core.clock import name_stamp, utc_now
 from ftcompat.core.errors import MachineError, NoAnswer
 from ftcompat.run import bisect_run
 from ftcompat.triage import releases
@@ -19,7 +20,7 @@ def _runner(args, matrix, root: Path) -> bisect_run.EnvRunner:
     from ftcompat.run.execute import WORK
 
     case_ids = bisect_run.select_cases(matrix, root, args.cell)
-    run_id = time.strftime("%Y%m%d-%H%M%S")
+    run_id = name_stamp()
     return bisect_run.EnvRunner(matrix, root, case_ids, args.cell, root / WORK / "bisect" / run_id, args.runs,
                                 args.python, args.keep_envs)
 
@@ -45,7 +46,7 @@ def cmd_bisect(args) -> int:
     runner = _runner(args, matrix, root_of(args.matrix))
     index = releases.index_url()
     print(f"bisecting {args.cell}: steps under {runner.base}", flush=True)
-    started, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    started, started_at = time.monotonic(), utc_now()
     bisector = Bisector(runner, _lister(args.pre, index), good, bad, log=lambda line: print(line, flush=True))
     result = bisector.run()  # a BisectError here comes before any environment is built
     meta = {"run_id": runner.base.name, "index": index, "runs_per_step": args.runs, "pre_releases": args.pre,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ftcompat.config.cases import discover
-from ftcompat.config.matrix import load, suggest
+from ftcompat.cli.common import root_of
 from ftcompat.core.errors import InputError, NoAnswer
+from ftcompat.core.hints import suggest
 from ftcompat.core.redact import redact
 from ftcompat.harness.cellfile import atomic_write
-from ftcompat.results import grid as grid_mod
 from ftcompat.results import gridfile, page, render
 
 
@@ -25,23 +24,18 @@ def _cells_dir(results: Path, given: str) -> Path:
 
 def cmd_render(args) -> int:
     """Merge results/cells into results/grid.json and render GRID.md and the terminal table."""
-    from ftcompat.results import history
-    from ftcompat.run import preflight
+    from ftcompat import pipeline
 
-    matrix = load(args.matrix)
     results = Path(args.results)
-    cells = _cells_dir(results, args.results)
-    preflight.check_writable(results)
-    grid = grid_mod.merge(matrix, discover(Path(args.matrix).parent / "cases"), cells)
-    past = history.load_all(results / "history")
-    grid = grid_mod.with_failing_since(grid, history.failing_since(grid.cells, grid.generated_at, past))
-    grid_mod.save(grid, results / "grid.json")
-    atomic_write(results / "GRID.md", render.markdown(grid))
-    atomic_write(results / "index.html", redact(page.render_page(grid)))
-    print(render.terminal(grid))
-    print(f"\nwrote {results / 'grid.json'}, {results / 'GRID.md'} and {results / 'index.html'}")
-    if not args.no_history:
-        print(f"kept a copy in {history.add(results / 'grid.json', Path(args.matrix), results / 'history')}")
+    _cells_dir(results, args.results)
+    start = pipeline.State(root_of(args.matrix), matrix_file=Path(args.matrix), results=results,
+                           keep_history=not args.no_history)
+    state = pipeline.execute(pipeline.GRID, start)
+    print(render.terminal(state.grid))
+    grid_json, grid_md, index, *kept = state.written
+    print(f"\nwrote {grid_json}, {grid_md} and {index}")
+    if kept:
+        print(f"kept a copy in {kept[0]}")
     return 0
 
 

@@ -11,19 +11,19 @@ from ftcompat.triage.upstream import PROJECTS
 
 def cmd_pins(args) -> int:
     """Pick the newest combo whose selected cases all pass; write constraints and a requirements snippet."""
-    from ftcompat.triage import pins
+    from ftcompat.triage import pins, pinsfiles
 
     grid = gridfile.load(args.grid)
     pins.check_selectors(grid, args.cases, args.grid)  # refuse a typo before anything is written
     answer = pins.safe_pins(grid, args.cases, args.allow_known)
-    report = pins.report_text(answer)
+    report = pinsfiles.report_text(answer)
     print(report)
     out = Path(args.out)
     if answer.pick is None:
         # Nothing is written: the folder keeps its last answer whole rather than half of a new one.
         raise NoAnswer(f"no combo qualifies; nothing written to {out} (its files, if any, are an earlier answer)")
-    pins.write_all(out, {"constraints.txt": pins.constraints_text(answer),
-                         "requirements.txt": pins.requirements_text(answer), "PINS.md": report})
+    pinsfiles.write_all(out, {"constraints.txt": pinsfiles.constraints_text(answer),
+                         "requirements.txt": pinsfiles.requirements_text(answer), "PINS.md": report})
     print(f"wrote {out / 'constraints.txt'} (use: pip install -c {out / 'constraints.txt'} ...), "
           f"{out / 'requirements.txt'} and {out / 'PINS.md'}")
     return 0

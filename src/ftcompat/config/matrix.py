@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ftcompat.config.cases import CaseFile, discover
+from ftcompat.config.checks import Checker, MatrixError, Problem
+from ftcompat.config.yamlfile import read_yaml
 from ftcompat.core.domain import RECORDED, STACK, SUPPORT, CaseSpec, Combo, KnownIssue, Matrix, ModelSpec, frozen_map
-from ftcompat.core.errors import InputError
+from ftcompat.core.hints import suggest
 from ftcompat.core.selector import match
 
 TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
 COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer")
 ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature")
 RESOLUTIONS = ("highest", "lowest-direct")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
 HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description", "gated")
 CASE_KEYS = ("models", "timeout")
@@ -33,7 +33,6 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PYTHON_RE = re.compile(r"^3\.\d{1,2}$")
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 PKG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-DUPLICATE = "duplicate key"
 # Besides the stack, the packages combos pin most (the ones every cell records); a near miss of one
 # of these is a typo, anything else is taken as an extra pin and checked on the index online.
 KNOWN_PACKAGES = tuple(dict.fromkeys((*RECORDED, *SUPPORT)))
@@ -41,102 +40,14 @@ KNOWN_PACKAGES = tuple(dict.fromkeys((*RECORDED, *SUPPORT)))
 # nox session names the noxfile defines besides the combos, and ids ftcompat uses for its own runs.
 RESERVED_IDS = ("render", "tests", "current")
 RESERVED_PREFIXES = ("adhoc-", "bisect-")
-MAX_BYTES = 4 << 20  # the default matrix is ~20 KB; a file this big is a mistake, and slow to validate
 COMMIT_HELP = ("trust_remote_code runs the repo's own code, so ftcompat only allows it at a fixed commit, and "
                "results are only reproducible at one; take the 40-character commit id from "
                "https://huggingface.co/{repo}/commits/main or `python -c \"from huggingface_hub import HfApi; "
                "print(HfApi().model_info('{repo}', revision='{rev}').sha)\"`")
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the matrix, located by its path inside the file."""
-
-    path: str
-    message: str
-
-    def render(self, source: str) -> str:
-        """Return ``file: path: message``."""
-        return f"{source}: {self.path}: {self.message}"
-
-
-class MatrixError(InputError):
-    """matrix.yaml is invalid; ``problems`` says where and what."""
-
-    def __init__(self, source: str, problems: list[Problem]):
-        self.source = source
-        self.problems = problems
-        lines = [p.render(source) for p in problems]
-        head = f"{source} is invalid ({len(problems)} problem{'s' * (len(problems) != 1)}):"
-        text = lines[0] if len(lines) == 1 else "\n".join([head, *("  " + line for line in lines)])
-        super().__init__(text)
-
-
-def suggest(value: Any, choices, n: int = 3) -> str:
-    """Return ``; did you mean 'x'?`` for the closest choices, or ``; valid: ...`` when none is close."""
-    choices = sorted(str(c) for c in choices)
-    close = difflib.get_close_matches(str(value), choices, n=n, cutoff=0.6)
-    if close:
-        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
-    return "; valid: " + ", ".join(choices) if choices else ""
-
-
-class _Checker:
-    """Walks the parsed YAML, collecting problems instead of stopping at the first."""
-
-    def __init__(self, cases: dict[str, CaseFile]):
-        self.problems: list[Problem] = []
-        self.cases = cases
-
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
-
-    def mapping(self, value, path: str, allowed, required=()) -> dict:
-        if not isinstance(value, dict):
-            self.add(path, f"expected a mapping, got {type(value).__name__} {value!r}")
-            return {}
-        for key in value:
-            if key not in allowed:
-                self.add(f"{path}.{key}" if path else str(key),
-                         f"unknown key {key!r}{suggest(key, allowed)}")
-        for key in required:
-            if key not in value:
-                self.add(path or "(top level)", f"missing required key {key!r}")
-        return value
-
-    def string(self, value, path: str, pattern: re.Pattern | None = None, what: str = "") -> str | None:
-        if not isinstance(value, str):
-            self.add(path, f"expected a string{' (' + what + ')' if what else ''}, got {value!r}")
-            return None
-        if pattern and not pattern.match(value):
-            self.add(path, f"{value!r} is not {what or 'valid'}")
-            return None
-        return value
-
-    def str_list(self, value, path: str) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.add(path, f"expected a list of strings, got {value!r}")
-            return []
-        return value
-
-    def version(self, value, path: str) -> str | None:
-        from packaging.version import InvalidVersion, Version
-
-        if value is None:
-            return None
-        if isinstance(value, (int, float)):
-            self.add(path, f"{value!r} is a YAML number; quote versions (\"{value}\") so 4.50 stays 4.50")
-            return None
-        if not isinstance(value, str):
-            self.add(path, f"expected a version string or null, got {value!r}")
-            return None
-        try:
-            Version(value)
-        except InvalidVersion:
-            self.add(path, f"{value!r} is not a valid version (an exact PEP 440 version such as "
-                           "'4.56.2', or null for the newest release)")
-            return None
-        return value
+class _Checker(Checker):
+    """The checks of matrix.yaml's own entries: combos, known issues, pins, models, cases."""
 
     def combo(self, raw, i: int, seen: set[str]) -> Combo | None:
         path = f"combos[{i}]"
@@ -177,18 +88,6 @@ class _Checker:
             return None
         return Combo(cid, python, frozen_map(pins), tuple(tags), tuple(selectors),
                      str(data.get("description", "")), resolution, exclude_newer)
-
-    def date(self, value, path: str) -> str | None:
-        import datetime
-
-        if value is None:
-            return None
-        if isinstance(value, datetime.date):  # YAML reads an unquoted 2025-09-15 as a date
-            return value.isoformat()
-        if isinstance(value, str) and DATE_RE.match(value):
-            return value
-        self.add(path, f"{value!r} is not a date (YYYY-MM-DD, or an RFC 3339 UTC time)")
-        return None
 
     def known_issue(self, raw, i: int, seen: set[str]) -> KnownIssue | None:
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -380,82 +279,8 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile]) -> Matrix:
     return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source, tuple(issues))
 
 
-def _unique_key_loader():
-    """A SafeLoader that refuses a key given twice in one mapping instead of keeping the last.
-
-    ``pins: {trl: "0.19.1", trl: "0.20.0"}`` would otherwise test 0.20.0 without a word.
-    """
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        pass
-
-    def construct_mapping(loader, node, deep=False):
-        first = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *base` then an override is how merges are meant to be used
-            key = loader.construct_object(key_node, deep=deep)
-            try:
-                seen = first.setdefault(key, key_node.start_mark)
-            except TypeError:  # an unhashable key: the safe constructor reports it
-                continue
-            if seen is not key_node.start_mark:
-                problem = (f"{DUPLICATE} {key!r} (first given at line {seen.line + 1}, column {seen.column + 1}); "
-                           "YAML would silently keep only the last one")
-                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return UniqueKeyLoader
-
-
-def _yaml_problem(exc) -> str:
-    """The parser's complaint on one line, with where the construct it was reading began."""
-    problem = getattr(exc, "problem", None) or ""
-    if problem.startswith(DUPLICATE):
-        return problem
-    if not problem:
-        return f"not valid YAML: {exc}"
-    context, mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-    at = getattr(exc, "problem_mark", None)
-    if context and mark and (not at or (mark.line, mark.column) != (at.line, at.column)):
-        context = f"{context} that starts at line {mark.line + 1}, column {mark.column + 1}"
-    return f"not valid YAML: {problem}" + (f" ({context})" if context else "")
-
-
 def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) -> Matrix:
     """Read and validate ``path``; cases are looked up in ``cases/`` beside it unless given."""
-    import yaml
-
     path = Path(path)
     cases_dir = Path(cases_dir) if cases_dir else path.parent / "cases"
-    try:
-        data = yaml.load(read_text(path), Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
-        raise MatrixError(str(path), [Problem(where, _yaml_problem(exc))]) from None
-    except FileNotFoundError:
-        raise MatrixError(str(path), [Problem("(file)", "no such file")]) from None
-    return parse(data, str(path), discover(cases_dir))
-
-
-def read_text(path: Path, limit: int = MAX_BYTES) -> str:
-    """The file as text, refusing what no matrix is: too big to be one, or not UTF-8."""
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            why = (f"is {size / 1e6:.1f} MB; a matrix is a few hundred KB at most (limit {limit >> 20} MiB): "
-                   "is it the right file?")
-            raise MatrixError(str(path), [Problem("(file)", why)])
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise MatrixError(str(path), [Problem("(file)", "is a folder, not a file")]) from None
-    except PermissionError as exc:
-        raise MatrixError(str(path), [Problem("(file)", f"cannot be read: {exc.strerror}")]) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MatrixError(str(path), [Problem("(file)", f"is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
-                                                        f"{exc.start}); save it as UTF-8")]) from None
+    return parse(read_yaml(path), str(path), discover(cases_dir))

@@ -7,10 +7,10 @@ import json
 import os
 import stat
 import tempfile
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from ftcompat.core.clock import name_stamp
 from ftcompat.core.errors import MachineError
 from ftcompat.core.record import Record
 from ftcompat.core.redact import redact
@@ -90,7 +90,7 @@ def read_cells(path: Path, log=None) -> list[Record]:
             raise ValueError("'cells' is not a list of cell records")
         return [Record.from_dict(c) for c in cells]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:  # InputError is a ValueError
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        aside = path.with_name(f"{path.name}.corrupt-{name_stamp()}")
         path.replace(aside)
         (log or print)(f"{path}: unreadable result file ({type(exc).__name__}: {exc}); moved aside to "
                        f"{aside.name}; its cells will be run again")

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import sys
-import traceback
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from ftcompat.core.domain import Cell
 from ftcompat.core.paths import Portable
 from ftcompat.core.record import Record
 from ftcompat.core.status import Status
-from ftcompat.harness import api, envinfo, remote_code, watchdog
+from ftcompat.harness import api, envinfo, remote_code, tracebacks, watchdog
 from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, write_cells
 
 _KEY = "ftcompat"
@@ -64,9 +63,9 @@ def pytest_generate_tests(metafunc):
         return
     case_id = Path(metafunc.module.__file__).stem
     plan = metafunc.config._ftcompat_plan
-    models = plan.get("cases", {}).get(case_id, {}).get("models")
-    if models is None:
-        models = getattr(metafunc.module, "DEFAULT_MODELS", [])
+    # The plan names every planned case's models (validation refuses a model-taking case without
+    # any); a case outside the plan gets none, so pytest skips it and no cell is made for it.
+    models = plan.get("cases", {}).get(case_id, {}).get("models", [])
     metafunc.parametrize("model", models, indirect=True, ids=list(models))
 
 
@@ -124,13 +123,13 @@ def pytest_runtest_makereport(item, call):
         if rep.skipped:
             skip_reason = str(getattr(exc, "msg", exc))
         else:
-            exc_type, message = type(exc).__name__, _with_root(exc)
+            exc_type, message = type(exc).__name__, tracebacks.with_root(exc)
             if isinstance(exc, api.CaseSetupError) and exc.__cause__ is not None:
-                cause_type, cause_message = type(exc.__cause__).__name__, _with_root(exc.__cause__)
+                cause_type, cause_message = type(exc.__cause__).__name__, tracebacks.with_root(exc.__cause__)
             # Paths relative to the checkout: a report must not carry this machine's folders.
             root = str(item.config.rootpath) + os.sep
-            full_tb = native_traceback(exc).replace(root, "")
-            origin = origin_of(exc)
+            full_tb = tracebacks.native_traceback(exc).replace(root, "")
+            origin = tracebacks.origin_of(exc)
             if origin:
                 origin["file"] = origin["file"].replace(root, "")
     elif rep.skipped and isinstance(rep.longrepr, tuple):
@@ -147,73 +146,6 @@ def pytest_runtest_makereport(item, call):
     )
     rep.user_properties.append((_KEY, json.dumps(data, default=str)))
     redact.scrub_report(rep)  # pytest's own report text reaches the terminal log
-
-
-def _with_root(exc: BaseException) -> str:
-    """The message, completed with the root cause where it only points at one.
-
-    transformers' lazy imports raise ``RuntimeError: Failed to import X because of the following
-    error (look up to see its traceback):``; the error worth searching for is the one underneath.
-    """
-    message = str(exc)
-    head = oc.first_line(message)
-    if not head.endswith(":"):
-        return message
-    root = oc.root_cause(exc)
-    if root is exc:
-        return message
-    return f"{head} {type(root).__name__}: {oc.first_line(str(root))}"
-
-
-# Frames of the test runner itself say nothing about the bug; they are dropped from tracebacks.
-_RUNNER = re.compile(r"[/\\](_pytest|pluggy|xdist|execnet)[/\\]")
-_CAUSED = "\nThe above exception was the direct cause of the following exception:\n\n"
-_DURING = "\nDuring handling of the above exception, another exception occurred:\n\n"
-_PACKAGE = re.compile(r"(?:site|dist)-packages[/\\]([A-Za-z0-9_]+)[/\\]")
-
-
-def _frames(exc: BaseException) -> list[traceback.FrameSummary]:
-    return [f for f in traceback.extract_tb(exc.__traceback__) if not _RUNNER.search(f.filename)]
-
-
-def native_traceback(exc: BaseException, limit: int = 8000) -> str:
-    """Python's own traceback of ``exc`` and its causes, without runner frames or env paths."""
-    chain, seen, link = [], set(), None
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        chain.append((exc, link))
-        link = _CAUSED if exc.__cause__ is not None else _DURING
-        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-    parts = []
-    for item, link in reversed(chain):
-        parts += ["Traceback (most recent call last):\n", *traceback.format_list(_frames(item)),
-                  *traceback.format_exception_only(type(item), item)]
-        if link:
-            parts.append(link)
-    text = oc.without_env_paths("".join(parts))
-    return text if len(text) <= limit else "…" + text[-limit:]
-
-
-def origin_of(exc: BaseException) -> dict | None:
-    """Where the error was raised: the innermost frame in an installed package, else the innermost.
-
-    Bug reports go to the project whose code raised; remote code from a model repo counts as
-    ``transformers_modules``.
-    """
-    frames = _frames(oc.root_cause(exc))
-    if not frames:
-        return None
-    for frame in reversed(frames):
-        m = _PACKAGE.search(frame.filename)
-        package = m.group(1) if m else ("transformers_modules" if "transformers_modules" in frame.filename else None)
-        if package and package != "ftcompat":
-            return _where(frame, package)
-    return _where(frames[-1], None)
-
-
-def _where(frame: traceback.FrameSummary, package: str | None) -> dict:
-    return {"package": package, "file": oc.without_env_paths(frame.filename), "line": frame.lineno,
-            "function": frame.name}
 
 
 def _log_tail(item, rep, lines: int = 40) -> str | None:
@@ -310,7 +242,7 @@ class _Recorder:
 def _final(phases: dict[str, dict]) -> dict:
     """The cell's outcome: the first phase that did not pass, else the call phase."""
     ordered = [phases[w] for w in ("setup", "call", "teardown") if w in phases]
-    final = next((p for p in ordered if p["status"] != "pass"), phases.get("call", ordered[0]))
+    final = next((p for p in ordered if p["status"] != Status.PASS), phases.get("call", ordered[0]))
     details = {}
     for p in ordered:
         details.update(p.get("details") or {})

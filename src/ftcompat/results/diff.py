@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,12 +13,24 @@ from ftcompat.core.versions import public
 from ftcompat.results.grid import Grid
 
 
+class Kind(str, enum.Enum):
+    """What kind of change a cell's new status is."""
+
+    NEW_FAILURE = "new-failure"  # passed, now fails, and a resolved version moved
+    FIXED = "fixed"  # failed, now passes, and a resolved version moved
+    FLAKY = "flaky"  # another status with the very same versions
+    CHANGED = "changed"  # any other change with moved versions (e.g. pass -> skip)
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Change:
     """One cell whose status differs between the two grids."""
 
     cell: str
-    kind: str
+    kind: Kind
     old: Status
     new: Status
     old_signature: str
@@ -27,7 +40,7 @@ class Change:
 
     def to_dict(self) -> dict:
         """JSON form, sorted keys when dumped."""
-        return {"cell": self.cell, "kind": self.kind, "old": self.old.value, "new": self.new.value,
+        return {"cell": self.cell, "kind": self.kind.value, "old": self.old.value, "new": self.new.value,
                 "old_signature": self.old_signature, "new_signature": self.new_signature,
                 "moved": [{"package": p, "old": a, "new": b} for p, a, b in self.moved],
                 "tracking_newest": self.tracking}
@@ -43,15 +56,14 @@ class Diff:
     added: tuple[str, ...] = field(default_factory=tuple)
     removed: tuple[str, ...] = field(default_factory=tuple)
 
-    def of(self, kind: str) -> list[Change]:
-        """The changes of one kind: new-failure, fixed, flaky or changed."""
-        return [c for c in self.changes if c.kind == kind]
+    def of(self, kind: Kind | str) -> list[Change]:
+        """The changes of one kind."""
+        return [c for c in self.changes if c.kind == Kind(kind)]
 
     def to_dict(self) -> dict:
         """JSON form."""
-        kinds = ("new-failure", "fixed", "flaky", "changed")
         return {"old": self.old_at, "new": self.new_at, "added": list(self.added), "removed": list(self.removed),
-                **{k: [c.to_dict() for c in self.of(k)] for k in kinds}}
+                **{k.value: [c.to_dict() for c in self.of(k)] for k in Kind}}
 
 
 def _versions(cell: Record) -> dict[str, str]:
@@ -64,15 +76,15 @@ def moved(old: Record, new: Record) -> tuple[tuple[str, str, str], ...]:
     return tuple((p, a.get(p, "-"), b.get(p, "-")) for p in sorted(set(a) | set(b)) if a.get(p) != b.get(p))
 
 
-def kind_of(old: Status, new: Status, versions_moved: bool) -> str:
+def kind_of(old: Status, new: Status, versions_moved: bool) -> Kind:
     """Classify a status change; the same versions giving another status is a flaky flip."""
     if not versions_moved:
-        return "flaky"
+        return Kind.FLAKY
     if old == Status.PASS and new in FAILING:
-        return "new-failure"
+        return Kind.NEW_FAILURE
     if old in FAILING and new == Status.PASS:
-        return "fixed"
-    return "changed"
+        return Kind.FIXED
+    return Kind.CHANGED
 
 
 def compare(old: Grid, new: Grid) -> Diff:
@@ -99,8 +111,8 @@ def _moved_text(change: Change) -> str:
     return f"{text}{' (latest moved)' if change.tracking else ''}"
 
 
-TITLES = {"new-failure": "New failures (pass → fail/error)", "fixed": "Fixed (fail/error → pass)",
-          "flaky": "Flaky (status changed, resolved versions did not)", "changed": "Other changes"}
+TITLES = {Kind.NEW_FAILURE: "New failures (pass → fail/error)", Kind.FIXED: "Fixed (fail/error → pass)",
+          Kind.FLAKY: "Flaky (status changed, resolved versions did not)", Kind.CHANGED: "Other changes"}
 
 
 def markdown(diff: Diff) -> str:
@@ -126,7 +138,7 @@ def markdown(diff: Diff) -> str:
 def issues(diff: Diff) -> list[dict]:
     """One regression-issue payload per new failure: title with the cell id, body to act on."""
     payloads = []
-    for c in diff.of("new-failure"):
+    for c in diff.of(Kind.NEW_FAILURE):
         body = "\n".join([
             f"`{c.cell}` went from **{c.old}** to **{c.new}** between the runs of {diff.old_at} and {diff.new_at}.",
             "", f"Signature: `{c.new_signature}`", "", f"What moved: {_moved_text(c)}", "",

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ftcompat.core.clock import utc, utc_now
 from ftcompat.core.errors import InputError
 from ftcompat.run import disk, inodes
 
@@ -52,7 +52,7 @@ def cap(root: Path, environ=None) -> int | None:
 def touch(venv: Path) -> None:
     """Note that an environment was used now (what least recently used is measured by)."""
     try:
-        (Path(venv) / LAST_USED).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        (Path(venv) / LAST_USED).write_text(utc_now())
     except OSError:
         pass  # a full disk is reported by what comes next, not by this note
 
@@ -100,7 +100,7 @@ def enforce(root: Path, combo_ids: Iterable[str], keep: Path | None = None, log:
         if total <= limit:
             break
         own = inodes.measure(tables[id(env)], uv_inodes).own
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last_used(env)))
+        when = utc(last_used(env))
         disk.remove(root, env)
         total -= own
         removed.append(env)

@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftcompat.config.cases import CaseFile
-from ftcompat.core.clock import utc_now
 from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.outcome import is_transient
-from ftcompat.core.paths import Portable
 from ftcompat.core.record import Record
 from ftcompat.core.selector import match
 from ftcompat.core.status import RERUN_IF_TRANSIENT, Status
-from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, atomic_write, dumps, read_cells, write_cells
-from ftcompat.results.grid import complete, missing_record
+from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, atomic_write, dumps, read_cells, write_cells
+from ftcompat.results.grid import complete
 from ftcompat.run import cache, envcheck, install, locks, plan, preflight
+from ftcompat.run.setbacks import machine_failure, not_installable, results_unwritable
 
 WORK = Path(".ftcompat")
 
@@ -194,89 +193,53 @@ def settle(first: Record, second: Record | None) -> Record:
     return second.with_(reruns=1, rerun_status=second.status, first_signature=first.signature)
 
 
-def results_unwritable(out: Path) -> WriteFailed:
-    """The controller's side of a harness that could not write its cells (it printed the details)."""
-    import shutil
+@dataclass(frozen=True)
+class Built:
+    """A combo's environment after ``build_env``: its resolved versions, or why the pins were refused."""
+
+    versions: dict | None = None
+    refused: str | None = None  # the installer's reason; the planned cells already say not-installable
+
+
+def build_env(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, venv: Path, out: Path,
+              runner: Runner, protected: tuple[str, ...] | None = None) -> Built:
+    """Install the combo into ``venv`` (or reuse it) and return its resolved versions.
+
+    Before a new environment is built, older ones may be evicted to keep the cap (``envcap``; the
+    envs of ``protected`` combos, default the matrix's, never). Pins that cannot install are a
+    result: the planned cells say so and ``refused`` says why. A machine failure keeps the earlier
+    results and is raised as ``MachineError`` for the caller to stop on. Call it under the combo's lock.
+    """
+    from ftcompat.run import envcap
 
     try:
-        free = shutil.disk_usage(out.parent).free
-    except OSError:
-        free = None
-    why = ("no space left on device" if free is not None and free < (64 << 20)
-           else "the results folder could not be written")
-    return WriteFailed(None, f"{why} while the harness wrote {out.name}; the previous results in {out.parent.name}/ "
-                             "are unchanged; free some space or fix the folder, then run again")
-
-
-def not_installable(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, out: Path,
-                    error: NotInstallable, root: Path | None = None) -> str:
-    """Record the run's planned cells as not-installable with the installer's reason; return the reason.
-
-    The combo's results for cases this run did not select (FTCOMPAT_CASES) are kept.
-    """
-    portable = Portable(root)
-    reason = portable.text(error.message)
-    tail = portable.text("\n".join((error.detail or error.message).strip().splitlines()[-40:]))
-    planned = plan.planned_cells(matrix, combo, cases)
-    selected = set(plan.combo_cases(matrix, combo))
-    kept = [r for r in read_cells(out) if r.case not in selected]
-    write_cells(out, combo.id, kept + [missing_record(c, combo, Status.NOT_INSTALLABLE, reason, tail)
-                                       for c in planned])
-    return reason
-
-
-def machine_failure(matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, out: Path, error: MachineError,
-                    root: Path | None = None, log=print) -> None:
-    """Keep the combo's earlier verdicts, marked not refreshed; cells with none say what the machine did.
-
-    A full disk or a dead index says nothing about the versions, so it never replaces a result.
-    """
-    message = Portable(root).text(error.message)
-    at = utc_now()
-    previous = {r.id: r for r in read_cells(out, log)}
-    planned = plan.planned_cells(matrix, combo, cases)
-    stale = {"at": at, "reason": message}
-    records, kept = [], 0
-    for cell in planned:
-        if cell.id in previous:
-            records.append(previous.pop(cell.id).with_(not_refreshed=stale))
-            kept += 1
-        else:
-            records.append(missing_record(cell, combo, Status.ERROR, f"MachineError: {message}",
-                                          exc_type="MachineError"))
-    write_cells(out, combo.id, records + list(previous.values()))
-    log(f"{combo.id}: {message}")
-    log(f"{combo.id}: kept {kept} earlier result(s), marked not refreshed; "
-        f"{len(planned) - kept} cell(s) with no earlier result say what failed")
+        if not install.can_reuse(venv, combo, dict(os.environ), root):
+            # A typo'd version says so in one line, instead of as a resolver dump after a slow install.
+            reason = preflight.pins_problem(combo)
+            if reason:
+                raise NotInstallable(reason)
+            envcap.enforce(root, protected or [c.id for c in matrix.combos], keep=venv, log=runner.log)
+        result = install.install(venv, combo, root, log=runner.log)
+        envcap.touch(venv)
+    except NotInstallable as exc:
+        runner.log("\n".join((exc.detail or exc.message).strip().splitlines()[-40:]))
+        return Built(refused=not_installable(matrix, cases, combo, out, exc, root))
+    except MachineError as exc:
+        machine_failure(matrix, cases, combo, out, exc, root, runner.log)
+        raise
+    runner.log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
+    return Built(versions=install.read_stamp(venv).get("resolved") or envcheck.resolved(venv))
 
 
 def install_and_run(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, venv: Path,
                     out: Path, runner: Runner, protected: tuple[str, ...] | None = None) -> str | None:
-    """Install the combo into ``venv`` and run its cases; return the reason when it is not installable.
+    """Under the combo's lock, build its environment and run its cases; the reason when it is not installable.
 
-    One run per combo at a time (``locks``). Before a new environment is built, older ones may be
-    evicted to keep the cap (``envcap``; the envs of ``protected`` combos, default the matrix's, never).
-    A machine failure keeps the earlier results and is raised as ``MachineError`` for the caller to stop on.
+    The combo pipeline's ``lock_combo``, ``build_environment`` and ``run_harness`` in one call, for
+    ad-hoc pins and the benchmarks.
     """
-    from ftcompat.run import envcap
-
     with locks.combo_lock(root, combo.id, runner.log):
-        try:
-            if not install.can_reuse(venv, combo, dict(os.environ), root):
-                # A typo'd version says so in one line, instead of as a resolver dump after a slow install.
-                reason = preflight.pins_problem(combo)
-                if reason:
-                    raise NotInstallable(reason)
-                envcap.enforce(root, protected or [c.id for c in matrix.combos], keep=venv, log=runner.log)
-            result = install.install(venv, combo, root, log=runner.log)
-            envcap.touch(venv)
-        except NotInstallable as exc:
-            runner.log("\n".join((exc.detail or exc.message).strip().splitlines()[-40:]))
-            return not_installable(matrix, cases, combo, out, exc, root)
-        except MachineError as exc:
-            machine_failure(matrix, cases, combo, out, exc, root, runner.log)
-            raise
-        runner.log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
-        versions = install.read_stamp(venv).get("resolved") or envcheck.resolved(venv)
-        run_cases(root, matrix, cases, combo, str(venv / "bin" / "python"), out, runner, versions)
-    return None
+        built = build_env(root, matrix, cases, combo, venv, out, runner, protected)
+        if built.refused is None:
+            run_cases(root, matrix, cases, combo, str(venv / "bin" / "python"), out, runner, built.versions)
+    return built.refused

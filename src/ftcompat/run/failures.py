@@ -8,11 +8,19 @@ classification out.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 
-NOT_INSTALLABLE = "not-installable"
-MACHINE = "machine"
+
+class Kind(str, enum.Enum):
+    """Whose fault an install failure is."""
+
+    NOT_INSTALLABLE = "not-installable"  # the versions': a verdict that goes into the grid
+    MACHINE = "machine"  # the machine's: never a verdict
+
+
+NOT_INSTALLABLE, MACHINE = Kind.NOT_INSTALLABLE, Kind.MACHINE
 
 # What the machine did wrong, most specific first; each with what to tell the user.
 _MACHINE = (
@@ -57,9 +65,9 @@ KILLED_CODES = (-9, -15, 137, 143)
 
 @dataclass(frozen=True)
 class Failure:
-    """Why an install failed: ``kind`` is ``not-installable`` (a verdict) or ``machine`` (not one)."""
+    """Why an install failed: ``kind`` says whether it is a verdict about the versions or the machine's fault."""
 
-    kind: str
+    kind: Kind
     reason: str
     todo: str = ""
     transient: bool = False

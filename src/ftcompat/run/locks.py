@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ftcompat.core.clock import utc_now
 from ftcompat.core.errors import Busy
 
 DEFAULT_WAIT = 3600.0
@@ -70,7 +71,7 @@ def combo_lock(root: Path, combo_id: str, log: Callable[[str], None] = print, wa
                 time.sleep(poll)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+                                 "since": utc_now()}).encode())
         if said:
             log(f"{combo_id}: the other run has finished; going on")
         yield path

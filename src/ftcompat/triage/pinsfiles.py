@@ -1,0 +1,140 @@
+"""The safe-pins answer as files: constraints.txt, requirements.txt and PINS.md, written together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ftcompat.core.domain import RECORDED, STACK
+from ftcompat.core.outcome import first_line
+from ftcompat.core.record import Record
+from ftcompat.core.versions import public
+from ftcompat.triage.pins import Blame, ComboVerdict, SafePins
+
+
+def write_all(folder: Path, files: Mapping[str, str]) -> None:
+    """Write the answer's files together: each to a temp file first, then all renamed into place.
+
+    A full disk shows while writing the temp files, before any old file is replaced, so the folder
+    never holds half of one answer and half of another.
+    """
+    import os
+    import tempfile
+
+    from ftcompat.harness.cellfile import _failed
+
+    folder = Path(folder)
+    temps: dict[Path, str] = {}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+            temps[folder / name] = tmp
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                os.fchmod(fh.fileno(), 0o644)
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except OSError as exc:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise _failed(folder / next(iter(files)), exc) from exc
+    for dest, tmp in temps.items():
+        os.replace(tmp, dest)
+
+
+def _header(sp: SafePins) -> list[str]:
+    known = "tolerated" if sp.allow_known else "counted as failures"
+    return [f"# ftcompat safe pins: combo {sp.pick.combo}, all {sp.pick.checked} selected cells pass",
+            f"# cases: {' '.join(sp.selectors)}; known issues {known}",
+            f"# grid generated {sp.source['generated_at']} on {', '.join(sp.source['devices'])}"]
+
+
+def constraints_text(sp: SafePins) -> str:
+    """A constraints file for ``pip install -c`` / ``uv pip install -c``: the picked combo's versions.
+
+    The ``!=`` lines after them keep the versions the grid blames out, should a pin above be loosened.
+    """
+    if sp.pick is None:
+        raise ValueError("no combo qualifies; there is nothing to pin")
+    lines = _header(sp)
+    for p in RECORDED:
+        if sp.pick.versions.get(p):
+            lines.append(f"{p}=={public(sp.pick.versions[p])}")
+    avoid = [(a.package, a.version) for adv in sp.packages for a in adv.avoid]
+    if avoid:
+        lines.append("# versions the grid shows failing a selected case (see the report for which):")
+        lines.extend(f"{p}!={v}" for p, v in avoid)
+    return "\n".join(lines) + "\n"
+
+
+def requirements_text(sp: SafePins) -> str:
+    """A requirements snippet: the six stack packages at the picked versions, with the other good ones."""
+    if sp.pick is None:
+        raise ValueError("no combo qualifies; there is nothing to pin")
+    lines = _header(sp)
+    for adv in sp.packages:
+        if not adv.picked:
+            continue
+        others = [v for v in adv.known_good if v != adv.picked]
+        note = f"  # also good in this grid: {', '.join(others)}" if others else ""
+        lines.append(f"{adv.package}=={adv.picked}{note}")
+    return "\n".join(lines) + "\n"
+
+
+def report_text(sp: SafePins) -> str:
+    """A Markdown account of the pick, per package, or of why nothing qualifies."""
+    lines = ["# Safe pins", "",
+             f"Cases: `{' '.join(sp.selectors)}`; known issues "
+             f"{'tolerated (their workarounds apply)' if sp.allow_known else 'count as failures'}. "
+             f"Grid generated {sp.source['generated_at']} on {', '.join(sp.source['devices'])}.", ""]
+    if sp.pick is None:
+        lines += ["**No combo qualifies**: none ran the selected cases with every cell passing.", "",
+                  "Closest combos:", ""]
+        for v in sp.closest():
+            lines.append(f"- `{v.combo}` ({_versions(v)}): {len(v.blockers)} of {v.checked} cells do not pass")
+            lines += [f"  - `{c.column}`: {c.status.value}: {first_line(c.signature, 160)}"
+                      for c in v.blockers[:8]]
+        return "\n".join(lines) + "\n"
+    lines += [f"Picked **`{sp.pick.combo}`** ({_versions(sp.pick)}): all {sp.pick.checked} selected cells pass."]
+    if sp.pick.tolerated:
+        lines += ["", "Known failures tolerated in it (apply the workaround):"]
+        lines += [f"- `{c.column}`: {c.known_issue['url']}: {c.known_issue.get('workaround')}"
+                  for c in sp.pick.tolerated]
+    for adv in sp.packages:
+        lines += ["", f"## {adv.package} {adv.picked}", "",
+                  f"- known good: {', '.join(adv.known_good) or 'none'}"]
+        for a in adv.avoid:
+            lines.append(f"- avoid `{a.package}!={a.version}`:")
+            lines += [f"  - {_blame_line(b)}" for b in _grouped(a.blames)]
+        for version, why in adv.newer:
+            lines.append(f"- newer {version} not picked: {why}")
+    if sp.unattributed:
+        lines += ["", "## Failures not attributed to one package", "",
+                  "Several package versions differ from every passing combo; `ftcompat bisect` finds which:", ""]
+        by_column: dict[str, list[Record]] = {}
+        for c in sp.unattributed:
+            by_column.setdefault(c.column, []).append(c)
+        lines += [f"- `{col}` in {', '.join(c.combo for c in cs)}: {first_line(cs[0].signature, 160)}"
+                  for col, cs in by_column.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _grouped(blames: Sequence[Blame]) -> list[tuple[list[Blame], str, str]]:
+    """Blames sharing a signature and a reason, together: one line per failure, not per column."""
+    groups: dict[tuple[str, str], list[Blame]] = {}
+    for b in blames:
+        groups.setdefault((b.signature, b.because), []).append(b)
+    return [(bs, sig, why) for (sig, why), bs in groups.items()]
+
+
+def _blame_line(group: tuple[list[Blame], str, str]) -> str:
+    blames, signature, because = group
+    columns = ", ".join(f"`{b.column}`" for b in blames)
+    combos = sorted({c for b in blames for c in b.combos})
+    verb = "fails" if len(blames) == 1 else "fail"
+    return f"{columns} {verb} in {', '.join(combos)}: {first_line(signature, 160)} ({because})"
+
+
+def _versions(v: ComboVerdict) -> str:
+    return ", ".join(f"{p} {public(v.versions.get(p))}" for p in STACK if v.versions.get(p))
