@@ -1,65 +1,29 @@
 """API surface: idioms in user fine-tuning code that break across releases, one variant each.
 
-Each variant runs exactly one idiom, with no feature detection for it (the idiom is the test), and
-fails with the real exception where the combo no longer accepts it. Setup that is not the idiom
-(imports of the stack, tiny model, tokenizer, dataset, CPU options) goes in ``setup(...)``. The
-config and import variants take no ``model``; the SFTTrainer/Trainer variants use the tiny model
-(fp32, no 4-bit). Boundaries were read in the wheels and confirmed by running this case (CPU,
-torch 2.13 unless the ready env pins another; "last good / first bad" are releases run):
+Each variant runs exactly one idiom with no feature detection for it (the idiom is the test; this case
+must not use ``ftcompat.harness.compat``) and fails with the real exception where the combo no longer
+accepts it. Everything that is not the idiom goes in ``setup(...)``. The config and import variants
+take no model; the Trainer/SFTTrainer ones use the tiny model in fp32.
 
-* ``sftconfig_max_seq_length`` - ``SFTConfig(max_seq_length=77)``. TRL <= 0.15 has the field;
-  0.16-0.19 keep it as a deprecated alias copied into ``max_length`` (deprecation:
-  https://github.com/huggingface/trl/pull/2895); removed in 0.20.0 with the other deprecations
-  (https://github.com/huggingface/trl/pull/3704): ``TypeError: SFTConfig.__init__() got an
-  unexpected keyword argument 'max_seq_length'`` (report:
-  https://github.com/huggingface/course/issues/1171; a maintainer declined restoring it in
-  https://github.com/huggingface/trl/pull/3912: "deprecated in 0.16 and removed in 0.20").
-  Last good 0.19.1, first bad 0.20.0. Passes
-  only if 77 reaches the config (recorded). CPU options are set because TRL 0.19 defaults to
-  ``bf16=True``, which TrainingArguments refuses on CPU ("Your setup doesn't support bf16/gpu").
-* ``sfttrainer_tokenizer`` - ``SFTTrainer(tokenizer=tok)``. Renamed ``processing_class`` in TRL
-  0.12 (https://github.com/huggingface/trl/pull/2162) behind a ``deprecate_kwarg`` shim ("removed
-  starting from version 0.16.0"); 0.16.0 dropped it: ``TypeError: SFTTrainer.__init__() got an
-  unexpected keyword argument 'tokenizer'`` (reports: https://github.com/huggingface/smol-course/issues/218,
-  https://github.com/huggingface/trl/issues/2968). Last good 0.15.2, first bad 0.16.0. Passes only
-  if the trainer holds that tokenizer.
-* ``trainingarguments_evaluation_strategy`` - ``TrainingArguments(evaluation_strategy="steps")``.
-  Deprecated in transformers 4.41 (https://github.com/huggingface/transformers/pull/30190) with a
-  warning that it goes "in version 4.46"; it did not: still accepted through 4.50.x, removed in
-  4.51.0 (https://github.com/huggingface/transformers/pull/36946): ``TypeError: TrainingArguments.
-  __init__() got an unexpected keyword argument 'evaluation_strategy'`` (e.g.
-  https://github.com/huggingface/course/issues/987). Last good 4.50.3, first bad 4.51.0.
-* ``trainer_tokenizer`` - ``Trainer(tokenizer=tok)``. Deprecated in 4.46
-  (https://github.com/huggingface/transformers/pull/32385), removed in 5.0.0
-  (https://github.com/huggingface/transformers/pull/41128). Last good 4.57.3, first bad 5.0.0.
-* ``import_datacollatorforcompletiononlylm`` - ``from trl import DataCollatorForCompletionOnlyLM``:
-  removed in TRL 0.20.0 by PR #3704 (https://github.com/huggingface/trl/issues/3827): ``ImportError:
-  cannot import name ...``. Last good 0.19.1, first bad 0.20.0.
-* ``import_peft`` - ``import peft`` beside this combo's transformers. peft 0.16.0-0.17.1 import
-  ``HybridCache`` from ``transformers``, which 5.0 removed (https://github.com/huggingface/transformers/pull/41406,
-  https://github.com/huggingface/transformers/issues/44351): ``ImportError: cannot import name
-  'HybridCache' from 'transformers'``; peft 0.18.0 dropped the import. Run: transformers 5.0.0 with
-  peft 0.17.1 fails, with 0.18.0 passes; peft 0.17.1 with 4.56.x passes. Nothing in pip stops
-  that pair (peft has no transformers upper bound), and the damage spreads: transformers' Trainer
-  and TRL import peft when it is installed, so every Trainer/SFTTrainer variant errors in setup.
-* ``trainer_train_one_step`` - ``Trainer(...)`` then a one-step ``Trainer.train()`` with this
-  combo's accelerate. transformers 4.52.0 (https://github.com/huggingface/transformers/pull/37725)
-  calls ``accelerator.unwrap_model(model, keep_torch_compile=False)``, an argument accelerate has
-  only from 1.3.0 (https://github.com/huggingface/accelerate/pull/3282), while still declaring
-  ``accelerate>=0.26.0`` (5.0: ``>=1.1.0``; bump proposed in
-  https://github.com/huggingface/transformers/pull/38339, report:
-  https://github.com/instructlab/instructlab/issues/3456), so pip allows the pair and
-  ``Trainer.train`` raises ``TypeError: Accelerator.unwrap_model() got an unexpected keyword
-  argument 'keep_torch_compile'``. Run: 4.51.0 + accelerate 1.2.1 passes; 4.52.4 + 1.2.1 fails;
-  4.52.4 + 1.3.0 passes.
+Variants, each passing only if the value it passes really lands:
+* ``sftconfig_max_seq_length``: ``SFTConfig(max_seq_length=77)`` and 77 reaches the config
+  (https://github.com/huggingface/trl/pull/3704, https://github.com/huggingface/course/issues/1171).
+* ``sfttrainer_tokenizer``: ``SFTTrainer(tokenizer=tok)`` and the trainer holds it
+  (https://github.com/huggingface/trl/pull/2162, https://github.com/huggingface/trl/issues/2968).
+* ``trainingarguments_evaluation_strategy``: ``TrainingArguments(evaluation_strategy="steps")``
+  (https://github.com/huggingface/transformers/pull/36946).
+* ``trainer_tokenizer``: ``Trainer(tokenizer=tok)`` (https://github.com/huggingface/transformers/pull/41128).
+* ``import_datacollatorforcompletiononlylm``: ``from trl import DataCollatorForCompletionOnlyLM``
+  (https://github.com/huggingface/trl/issues/3827).
+* ``import_peft``: ``import peft`` beside this combo's transformers
+  (https://github.com/huggingface/transformers/issues/44351).
+* ``trainer_train_one_step``: ``Trainer(...)`` and a one-step ``Trainer.train()`` with this combo's
+  accelerate (https://github.com/huggingface/transformers/pull/38339).
 
-Note: ImportError messages carry the installed path (``from 'trl' (/.../trl/__init__.py)``), so
-their signatures differ between environments.
+Boundaries, each run on both sides, and why they moved: docs/findings/api_surface.md.
 """
 
 from ftcompat.harness import record, setup, step
-
-DEFAULT_MODELS = ["tiny-llama"]
 
 _TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green"]
 

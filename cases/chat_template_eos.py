@@ -2,49 +2,29 @@
 
 Symptom (field report shared/seeds/003_*.txt, issue 3): a TinyLlama chat fine-tune trained on a
 malformed turn format and every answer degraded; the fix was the Zephyr format
-``<|system|>\\n{sys}</s>\\n<|user|>\\n{q}</s>\\n<|assistant|>\\n{a}</s>``. This case hands SFTTrainer a
-conversational dataset (``messages`` lists) with a tokenizer whose chat template already closes every
-turn with ``</s>`` (the tiny llama2-chat tokenizer: the real TinyLlama/Zephyr template, which renders
-``</s>\\n`` after each turn, so the text ends in ``\\n``, not ``</s>``; ``pad_token`` is ``</s>`` as in
-TinyLlama-Chat), then reads what the trainer really feeds the model: one collated batch from
-``trainer.get_train_dataloader()``, positions with ``attention_mask == 1``.
+``<|system|>\\n{sys}</s>\\n<|user|>\\n{q}</s>\\n<|assistant|>\\n{a}</s>``. The case hands SFTTrainer a
+conversational dataset (``messages``) with the tiny llama2-chat tokenizer, whose template closes every
+turn with ``</s>\\n`` and whose ``pad_token`` is ``</s>`` (as TinyLlama-Chat's), and reads what the
+trainer really feeds the model: one collated batch from ``trainer.get_train_dataloader()``.
 
-* ``test_input_ids``: in every sequence, the ids between consecutive EOS ids hold exactly one turn
-  header and some content (none dropped: two turns without an EOS between them, or a turn with none
-  after it; none doubled: an EOS with only whitespace since the previous one, e.g. ``</s>\\n</s>``).
-* ``test_labels``: every turn-closing EOS is also a training target (its label is not -100), i.e. the
-  model is taught to stop (default loss on all tokens, no completion-only masking).
+Variants, and what passes:
+* ``input_ids``: in every sequence, the ids between consecutive EOS ids hold exactly one turn header
+  and some content: no turn without its EOS, none doubled (``</s>\\n</s>``).
+* ``labels``: every turn-closing EOS is also a training target (label not -100), so the model is
+  taught to stop (default loss on all tokens).
 
-Findings (read in TRL's code, confirmed by running on CPU; transformers 4.51.3 for TRL 0.13-0.18):
-- Doubled EOS, TRL 0.16.0-0.16.1: https://github.com/huggingface/trl/pull/3091 made SFTTrainer append
-  ``eos_token_id`` whenever the tokenized sequence does not end in EOS. The template ends in ``</s>\\n``,
-  so every sequence ends ``</s>\\n</s>`` (``test_input_ids`` fails: "EOS #6 doubled (only '\\n' since the
-  previous EOS)"). Upstream: https://github.com/huggingface/trl/issues/3318 (same with Qwen2.5's
-  ``<|im_end|>\\n``); fixed by https://github.com/huggingface/trl/pull/3328 in 0.17.0 (no EOS added to
-  conversational data). 0.15.2 and 0.17.0+ add no EOS.
-- EOS never trained, TRL <= 0.16.0: SFTTrainer collates with transformers'
-  ``DataCollatorForLanguageModeling``, which sets ``labels[input_ids == pad_token_id] = -100``. With
-  ``pad_token == eos_token`` (TinyLlama-Chat; also what TRL sets when a tokenizer has no pad token) every
-  ``</s>`` is in the ids but masked from the loss, so the model is never taught to stop
-  (``test_labels`` fails: 12/12 masked). Upstream: https://github.com/huggingface/trl/issues/1623,
-  https://github.com/huggingface/transformers/issues/23530. TRL 0.16.1 ships its own collator that pads
-  labels with -100 and keeps EOS targets; fixed from there.
-- TRL 0.13/0.14 only detect a ``messages`` column when its datasets feature *equals* a plain list of
-  dicts; datasets >= 4.0 types it ``List(...)``, so nothing is detected and ``SFTTrainer(...)`` raises
-  ``KeyError: 'text'`` (both variants; measured with datasets 4.0.0 and 5.0.1). With datasets 3.6.0
-  they format the conversation (no EOS added: ``test_input_ids`` passes, ``test_labels`` fails as
-  above). No upstream issue found for this one.
-- TRL 0.17.0, 0.18.2, 0.19.0 and every later release run (to 1.16.0): both variants pass.
+Upstream: https://github.com/huggingface/trl/issues/3318 (doubled EOS), fix
+https://github.com/huggingface/trl/pull/3328; https://github.com/huggingface/trl/issues/1623 and
+https://github.com/huggingface/transformers/issues/23530 (EOS masked as padding).
+Causes and measured ranges: docs/findings/chat_template_eos.md.
 """
 
 from __future__ import annotations
 
-import inspect
 import re
 
 from ftcompat.harness import record, setup, step
-
-DEFAULT_MODELS = ["tiny-llama"]
+from ftcompat.harness.compat import sft_config, sft_trainer
 
 _HEADER = re.compile(r"<\|(system|user|assistant)\|>")
 
@@ -76,29 +56,19 @@ def _batch(model_ref, tmp_path):
         import torch
         from datasets import Dataset
         from transformers import AutoModelForCausalLM, AutoTokenizer
-        from trl import SFTConfig, SFTTrainer
 
         torch.manual_seed(0)
         tok = AutoTokenizer.from_pretrained(model_ref.path)
         model = AutoModelForCausalLM.from_pretrained(model_ref.path)
-        params = inspect.signature(SFTConfig.__init__).parameters
-        cfg = dict(
-            output_dir=str(tmp_path / "out"), max_steps=1, report_to="none", seed=0,
+        args = sft_config(
+            tmp_path / "out", "cpu", max_length=256, max_steps=1, report_to="none", seed=0,
             per_device_train_batch_size=len(_CONVERSATIONS), save_strategy="no",
-            dataloader_num_workers=0,
+            dataloader_num_workers=0, optional={"packing": False},
         )
-        cfg["max_length" if "max_length" in params else "max_seq_length"] = 256
-        if "packing" in params:
-            cfg["packing"] = False
-        if "use_cpu" in params:
-            cfg["use_cpu"] = True
-        args = SFTConfig(**cfg)
         dataset = Dataset.from_list([{"messages": m} for m in _CONVERSATIONS])
         record(pad_is_eos=tok.pad_token_id == tok.eos_token_id, eos_token=tok.eos_token)
-    trainer_params = inspect.signature(SFTTrainer.__init__).parameters
-    tok_kw = {"processing_class" if "processing_class" in trainer_params else "tokenizer": tok}
     with step("SFTTrainer(train_dataset=messages)"):
-        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, **tok_kw)
+        trainer = sft_trainer(model, tok, args, dataset)
     with step("trainer.get_train_dataloader: first batch"):
         batch = next(iter(trainer.get_train_dataloader()))
     record(collator=type(trainer.data_collator).__name__, batch_keys=sorted(batch))

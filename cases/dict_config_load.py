@@ -1,49 +1,25 @@
 """QLoRA training worker on a local Llama-3.2 directory: ``'dict' object has no attribute 'model_type'``.
 
-User symptom (field report shared/seeds/002_*.txt): a training worker loads a local download of
-``meta-llama/Llama-3.2-3B`` the usual QLoRA way -- config through ``CONFIG_MAPPING["llama"]`` /
-``AutoConfig``, ``AutoModelForCausalLM.from_pretrained(path, config=..., quantization_config=
-BitsAndBytesConfig(4-bit))``, then the tokenizer (and a processor) from the same directory -- and
-fails with ``'dict' object has no attribute 'model_type'`` on transformers 4.57.2 (bitsandbytes
-0.49.0, peft 0.18.0, torch 2.9.1). The author blamed 4-bit quantization "turning model.config into
-a dict" and never found the cause; all three workarounds they tried touched the model load.
+Symptom (field report shared/seeds/002_*.txt): a training worker loads a local download of
+``meta-llama/Llama-3.2-3B`` the usual QLoRA way (config through ``CONFIG_MAPPING["llama"]`` /
+``AutoConfig``, ``AutoModelForCausalLM.from_pretrained(path, config=..., quantization_config=4-bit)``,
+then the tokenizer and a processor from the same directory) and fails with ``'dict' object has no
+attribute 'model_type'`` on transformers 4.57.2. The author blamed 4-bit quantization; the steps of
+each cell show which call really raises.
 
-What really happens (found by reading the 4.57.x wheels and running this case): the model load,
-quantized or not, is fine and ``model.config`` stays a ``LlamaConfig``. The exception comes from
-**tokenizer** loading. transformers 4.57.2 added a check for Mistral tokenizers saved with a wrong
-pre-tokenizer regex to ``PreTrainedTokenizerBase._from_pretrained``. It runs when the tokenizer's
-vocabulary has more than 100,000 entries and a pre-tokenizer (every Llama-3 tokenizer has both). For a
-local directory it reads ``config.json`` with ``json.load`` (a plain ``dict``). Then, when that
-file's ``transformers_version`` is <= 4.57.2 (a real Llama-3.2 download says ``4.45.0.dev0``), it
-evaluates ``_config.model_type``, attribute access on a dict, which raises ``AttributeError``. So
-``AutoTokenizer.from_pretrained(path)`` raises it. ``AutoProcessor.from_pretrained(path)`` fails as
-well but hides the cause: a text-only Llama has no processor class, so AutoProcessor falls back to
-AutoTokenizer inside ``try/except Exception``, swallows the AttributeError and raises
-``ValueError: Unrecognized processing class in <path>`` (no chained cause). Models that do have a
-processor class (the VLMs in the mlx-vlm / ComfyUI reports) get the AttributeError itself from the
-processor's tokenizer load. The same tokenizer files load fine from a directory without
-``config.json``; that is the control variant here.
+Variants, each passing when every call in it succeeds:
+* ``qlora_worker_flow``: the report's flow, 4-bit (skipped where this combo cannot run 4-bit here).
+* ``unquantized_worker_flow``: the same without quantization.
+* ``processor_alone``: ``AutoProcessor.from_pretrained(path)``.
+* ``tokenizer_without_config_json``: the same tokenizer files from a directory without
+  ``config.json`` (the control).
 
-Which releases raise: only transformers 4.57.2 (run: 4.57.1-4.57.6, 5.0.0, 5.23.0). 4.57.1 has no
-such check. 4.57.3 (PR #42389) reads ``_config.get("model_type")``, and later 4.57.x and 5.x keep
-the ``.get``. bitsandbytes, peft and torch play no part: the exact report combo (torch 2.9.1,
-bnb 0.49.0, peft 0.18.0) fails the same way and passes once transformers is 4.57.3.
+The tiny model's ``config.json`` is restamped with the real checkpoint's ``transformers_version``
+(``4.45.0.dev0``) and its tokenizer has a Llama-3-sized vocabulary: the failing check reads both.
 
-Upstream: https://github.com/huggingface/transformers/issues/42374 (same traceback, local Qwen3
-directory), fixed by https://github.com/huggingface/transformers/pull/42389 ("Fix tokenizer
-detection", which says it fixes #42374, #42378 and #42369; released in 4.57.3).
-Other reports of the same line: https://github.com/vllm-project/vllm/issues/29368,
-https://github.com/Blaizzy/mlx-vlm/issues/601 (through AutoProcessor),
-https://github.com/unslothai/unsloth/issues/3646 (local Qwen3-4B, 4-bit QLoRA: the same wrong blame).
-
-Surprising: the trigger is in config.json, not in the tokenizer files. The failing code reads
-``transformers_version`` from it, so a tiny model written by this environment's transformers must be
-restamped with the real checkpoint's ``4.45.0.dev0``, or a post-4.57.2 writer would hide the bug
-(on 4.57.2 a config.json stamped 4.57.3, or with no ``transformers_version``, loads without error
-but logs the "incorrect regex pattern ... fix_mistral_regex=True" warning for a Llama tokenizer).
-The large vocabulary is needed too: a 512-token tokenizer never reaches the check. The model was
-never the problem: nothing in ``from_pretrained(config=..., quantization_config=...)`` turns the
-config into a dict.
+Upstream: https://github.com/huggingface/transformers/issues/42374, fix
+https://github.com/huggingface/transformers/pull/42389. Cause and measured range:
+docs/findings/dict_config_load.md.
 """
 
 from __future__ import annotations
@@ -53,8 +29,6 @@ import os
 from pathlib import Path
 
 from ftcompat.harness import record, setup, step
-
-DEFAULT_MODELS = ["tiny-llama3"]
 
 # What a local download of meta-llama/Llama-3.2-3B has in config.json, where it matters to the bug:
 # the transformers version the checkpoint was saved with (Llama 3.2 was released saved by a 4.45

@@ -1,50 +1,31 @@
 """On-the-fly bitsandbytes 4-bit loading must peak near the quantized size, not the full-precision one.
 
-Symptom (field report shared/seeds/003_*.txt, issue 1b): on transformers 5.x a 3.8B Phi-3 loaded
-with ``BitsAndBytesConfig(load_in_4bit=True)`` ran out of memory on a 4 GB GPU, "materializing in
-fp16" although it fits at 4-bit (fine on 4.x). Upstream:
-https://github.com/huggingface/transformers/issues/43032 and
-https://github.com/huggingface/transformers/issues/44387, fixed by
-https://github.com/huggingface/transformers/pull/44576 ("Disable async loading when quantizing on
-the fly"), released in 5.4.0.
+Symptom (field report shared/seeds/003_*.txt, issue 1b): on transformers 5.x a 3.8B Phi-3 loaded with
+``BitsAndBytesConfig(load_in_4bit=True)`` ran out of memory on a 4 GB GPU, "materializing in fp16",
+although it fits at 4-bit (fine on 4.x).
 
-Why (read in the wheels): 5.x loads weights with ``core_model_loading.convert_and_load_state_dict_in_model``.
-Up to 5.3.0 it submits *every* checkpoint tensor to a 4-thread pool up front, each job copying the
-tensor to the target device in the load dtype, while the main thread quantizes them one by one; the
-workers outrun the quantizer, so full-precision copies pile up (the report's "bypasses the
-quantization hooks" is not what happens: each tensor is still quantized, just too late). 5.4.0 loads
-synchronously when a quantizer works on the fly. ``HF_DEACTIVATE_ASYNC_LOAD=1`` forces the
-synchronous path on 5.0-5.3 too (4.x loads one tensor at a time and ignores the variable).
+Variants: ``default`` (what users run) and ``sync_load`` (``HF_DEACTIVATE_ASYNC_LOAD=1``, the
+workaround).
 
-Setup: a random Llama (6 layers, hidden 1024, intermediate 4096, vocab 1024: ~100M parameters,
-~196 MB bf16, nearly all in quantizable Linear layers) built with a fixed seed and saved in bf16
-with ``save_pretrained`` (once per session). Each measurement is a fresh ``sys.executable``
-process that imports torch/transformers/bitsandbytes, notes its memory (the baseline), loads the
-model with the usual nf4 config and ``device_map={"": device}``, and reports the peak:
-- CUDA: ``torch.cuda.max_memory_allocated`` above the pre-load allocation; load dtype bf16 (as stored).
-- CPU: the peak of ``RssAnon`` (sampled every 2 ms by a thread; ``VmHWM`` is recorded too but
-  counts the mmap'd checkpoint pages, which every release touches) above the pre-load value, with
-  ``MALLOC_MMAP_THRESHOLD_=65536`` so freed tensors leave the RSS. The load dtype is float32, the
-  CPU compute dtype: a bf16-to-bf16 CPU materialization is a zero-copy view of the mmap'd file, so
-  with bf16 the pile-up costs no anonymous memory and CPU cannot show it; with a cast it does.
+Setup: a random Llama of ~100M parameters (6 layers, hidden 1024, intermediate 4096, vocab 1024),
+built with a fixed seed and saved in bf16 once per session. Each measurement is a fresh
+``sys.executable`` process that notes its memory, loads the model with the usual nf4 config and
+``device_map={"": device}``, and reports the peak above that baseline: on CUDA
+``torch.cuda.max_memory_allocated`` (load dtype bf16); on CPU the peak ``RssAnon`` sampled every 2 ms
+with ``MALLOC_MMAP_THRESHOLD_=65536`` (load dtype float32, because a bf16-to-bf16 CPU load is a
+zero-copy view of the mmap'd file and cannot show the pile-up). The ``model`` parameter only feeds the
+4-bit capability probe (``require_4bit``).
+
 Pass: peak above baseline < 0.5 x the full-precision size of all weights at the load dtype
-(recorded as ``full_precision_bytes``, ``peak_above_baseline_bytes``, ``peak_ratio``). A fixed
-load peaks near the 4-bit footprint (~0.3x); the pile-up reaches ~1x.
+(``peak_ratio``; a fixed load peaks near the 4-bit footprint, ~0.3x; the pile-up reaches ~1x).
 
-Variants: ``default`` (what users run) and ``sync_load`` (``HF_DEACTIVATE_ASYNC_LOAD=1``, the workaround).
+Emulation limit: the CPU measurement shows the async loader's pile-up only through the float32 cast;
+the CUDA branch has not been run yet (``scripts/device-check`` does when a GPU is lent).
 
-Findings on CPU (torch 2.13; ratio = peak above baseline / 392 MB fp32 weights; 4-bit footprint 56 MiB):
-- transformers, with bitsandbytes 0.50.x: 4.57.6 0.29 (both variants); 5.0.0 and 5.3.0 default
-  1.11 (fail), sync_load 0.29; 5.4.0 and 5.23.0 ~0.3 both ways. So the transformers regression is
-  5.0.0-5.3.0 (last good 4.57.6, first fixed 5.4.0; 5.1/5.2 have the same loader code, read not run).
-- bitsandbytes <= 0.49.2 on CPU: both variants fail at ~1.53 on every transformers (4.53-5.0),
-  5.0.0 default at 2.35 (both causes). Its CPU ``quantize_4bit`` finds the nearest NF4 code with
-  ``argmin(abs(x.view(-1, 1) - code))``, a 16-wide float32 distance matrix per weight (~500 MB for
-  one 4096x1024 weight, freed after each tensor); 0.50.0 replaced it with a bucketize on the code
-  midpoints and passes (checked on 4.57.6: 0.49.2 fails, 0.50.0 passes). No upstream issue found for
-  this one; it is a CPU-only cost of bitsandbytes, not of transformers' loader.
-- bitsandbytes 0.45 (4.47 combo) cannot run 4-bit on CPU: skipped by ``require_4bit``.
-The CUDA branch follows the same rule but was not run while writing this case (no GPU lent).
+Upstream: https://github.com/huggingface/transformers/issues/43032,
+https://github.com/huggingface/transformers/issues/44387; fix
+https://github.com/huggingface/transformers/pull/44576. Cause and measured ratios:
+docs/findings/load_memory_4bit.md.
 """
 
 from __future__ import annotations
@@ -56,8 +37,6 @@ import sys
 
 from ftcompat.harness import record, setup, step
 from ftcompat.harness.quant import require_4bit
-
-DEFAULT_MODELS = ["tiny-llama"]  # only for the 4-bit capability probe; the measured model is built here
 
 PASS_RATIO = 0.5
 ARCH = dict(

@@ -3,51 +3,33 @@
 Symptom (field report shared/seeds/003_*.txt, "Truncation at 512 tokens (system prompt takes ~400
 tokens itself!)"): with a ~400-token system prompt and ``max_length=512``, a long question pushes the
 whole assistant answer past the limit. With assistant-only / completion-only loss such an example has
-no target token left (every label -100): at best it is wasted compute, and a batch made only of such
-examples has a 0/0 loss. The case passes if no example reaches the collator with zero target tokens
-silently: dropping it, or warning about it, is fine. ``record(behaviour=...)`` says which happened:
-``dropped``, ``warned``, ``kept with targets`` or ``trained on zero targets silently`` (the failure).
+no target token left (every label -100): wasted compute at best, a 0/0 loss for a batch of only such
+examples.
 
 Setup: the tiny llama2-chat tokenizer (Zephyr template with ``{% generation %}`` around assistant
-turns), three conversations whose ~400-token system prompt plus short question fit in 512 tokens and
-one whose question takes the prompt past 512 (truncation ``keep_start``, TRL's default, cuts its
-answer entirely). Loss on the answer only, the way the release offers it (feature detection):
-``SFTConfig(assistant_only_loss=True)`` where it exists (TRL >= 0.19), otherwise
-``DataCollatorForCompletionOnlyLM`` with the ``<|assistant|>\\n`` response template. Target tokens are
-counted per example in batches of one from ``trainer.get_train_dataloader()`` (labels != -100);
-Python warnings and ``logging`` records at WARNING and above are captured while the trainer is built
-and the batches are collated. For a zero-target example the loss of one forward pass is recorded
-(``zero_target_loss``).
+turns); three conversations that fit in 512 tokens and one whose prompt alone exceeds it. Loss on the
+answer only, the way the release offers it: ``SFTConfig(assistant_only_loss=True)`` where it exists
+(TRL >= 0.19), else ``DataCollatorForCompletionOnlyLM`` with the ``<|assistant|>\\n`` template
+(``loss_mode`` is recorded).
 
-Findings (read in TRL's code, confirmed by running on CPU):
-- TRL <= 0.18.x (no ``assistant_only_loss``; ``DataCollatorForCompletionOnlyLM``): the collator cannot
-  find the response template in the truncated example, sets all its labels to -100 and warns "Could not
-  find response key ... This instance will be ignored in loss calculation ... consider increasing the
-  `max_seq_length`": ``warned``, pass (measured 0.13.0 with datasets 3.6, 0.15.2, 0.16.1, 0.18.2).
-- TRL 0.19.0 - 1.8.x with ``assistant_only_loss=True``: the "no assistant tokens" check runs before
-  truncation, truncation then removes every assistant token, and the example is collated and trained
-  with labels all -100, no warning: ``trained on zero targets silently``, fail. A batch of only that
-  example gives a NaN loss on a forward pass (transformers 4.51-5.0; 0.0 with 5.23). Upstream:
-  https://github.com/huggingface/trl/issues/3927 ("Using assistant_only_loss=True with sequence length >
-  max_length fails silently"); also https://github.com/huggingface/trl/issues/6668 (loss shown as 0.0).
-- TRL 1.9.0+: https://github.com/huggingface/trl/pull/6320 filters out examples whose labels are all
-  -100 right after truncation: ``dropped``, pass (silently, only a progress-bar line says so).
-  Boundary measured with transformers 5.23.0: 1.8.0 fail, 1.9.0 pass.
-- TRL 0.13/0.14 with datasets >= 4 never get that far: the ``messages`` column is not recognised and
-  ``SFTTrainer(...)`` raises ``KeyError: 'text'`` (see ``chat_template_eos``).
+Pass: no example reaches the collator with zero target tokens silently; dropping it or warning about
+it is fine. ``behaviour`` says which happened: ``dropped``, ``warned``, ``kept with targets`` or
+``trained on zero targets silently`` (the failure), with ``zero_target_loss`` for the last.
+
+Upstream: https://github.com/huggingface/trl/issues/3927, https://github.com/huggingface/trl/issues/6668;
+fix https://github.com/huggingface/trl/pull/6320. Causes and measured ranges:
+docs/findings/truncated_completion.md.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import re
 import warnings
 
 from ftcompat.harness import record, setup, step
-
-DEFAULT_MODELS = ["tiny-llama"]
+from ftcompat.harness.compat import accepted, sft_config, sft_trainer
 
 MAX_LENGTH = 512
 _SYSTEM = " ".join(f"Rule {i}: answer questions about the family briefly and politely." for i in range(1, 15))
@@ -93,7 +75,7 @@ def test_assistant_only(model, tmp_path):
         import torch
         from datasets import Dataset
         from transformers import AutoModelForCausalLM, AutoTokenizer
-        from trl import SFTConfig, SFTTrainer
+        from trl import SFTConfig
 
         torch.manual_seed(0)
         tok = AutoTokenizer.from_pretrained(model.path)
@@ -110,16 +92,10 @@ def test_assistant_only(model, tmp_path):
         record(prompt_tokens=prompt_lens, full_tokens=full_lens, max_length=MAX_LENGTH)
         assert prompt_lens[1] > MAX_LENGTH and max(full_lens[i] for i in (0, 2, 3)) < MAX_LENGTH, (
             f"fixture lengths off: prompts {prompt_lens}, full {full_lens}")
-        params = inspect.signature(SFTConfig.__init__).parameters
-        cfg = dict(output_dir=str(tmp_path / "out"), max_steps=1, report_to="none", seed=0,
-                   per_device_train_batch_size=1, save_strategy="no", dataloader_num_workers=0)
-        cfg["max_length" if "max_length" in params else "max_seq_length"] = MAX_LENGTH
-        if "packing" in params:
-            cfg["packing"] = False
-        if "use_cpu" in params:
-            cfg["use_cpu"] = True
+        cfg = dict(max_steps=1, report_to="none", seed=0, per_device_train_batch_size=1,
+                   save_strategy="no", dataloader_num_workers=0)
         extra = {}
-        if "assistant_only_loss" in params:
+        if "assistant_only_loss" in accepted(SFTConfig):
             cfg["assistant_only_loss"] = True
             mode = "assistant_only_loss"
         else:
@@ -129,14 +105,12 @@ def test_assistant_only(model, tmp_path):
             extra["data_collator"] = DataCollatorForCompletionOnlyLM(response_template=template, tokenizer=tok)
             mode = "DataCollatorForCompletionOnlyLM"
         record(loss_mode=mode)
-        args = SFTConfig(**cfg)
+        args = sft_config(tmp_path / "out", "cpu", max_length=MAX_LENGTH, optional={"packing": False}, **cfg)
         dataset = Dataset.from_list([{"messages": r} for r in rows])
-    trainer_params = inspect.signature(SFTTrainer.__init__).parameters
-    extra["processing_class" if "processing_class" in trainer_params else "tokenizer"] = tok
 
     with _capture() as (logs, caught):
         with step("SFTTrainer(assistant/completion-only loss, max_length=512)"):
-            trainer = SFTTrainer(model=lm, args=args, train_dataset=dataset, **extra)
+            trainer = sft_trainer(lm, tok, args, dataset, **extra)
         with step("collate every training example (batches of one)"):
             batches = list(trainer.get_train_dataloader())
     messages = [str(w.message) for w in caught] + logs
