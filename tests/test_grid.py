@@ -93,3 +93,20 @@ def test_signature_hint_picks_the_issue_that_explains_the_failure(fixture_matrix
     passing = failed.with_(status=Status.PASS, signature="")
     assert grid_mod.triage(passing, [precise]).triage == Triage.FIXED
     assert dataclasses.replace(precise, signature="").explains("anything")
+
+
+def test_cells_of_the_device_check_merge_from_a_second_folder(tmp_path, fixture_matrix, fixture_cases):
+    cells, gpu = tmp_path / "cells", tmp_path / "gpu"
+    cells.mkdir()
+    gpu.mkdir()
+    shutil.copy(FIXTURES / "cells" / "old.json", gpu / "old.json")
+    (gpu / "device.json").write_text('{"device": "NVIDIA H200"}')  # the device's versions, not a cell file
+    grid = grid_mod.merge(fixture_matrix, fixture_cases, (cells, gpu))
+    assert grid.cell("old", "gen[remote@tiny-a]").status == Status.FAIL
+    assert not [w for w in grid.warnings if "device.json" in w]
+    # results/cells wins where both folders hold a combo's file
+    data = json.loads((FIXTURES / "cells" / "old.json").read_text())
+    data["cells"] = [dict(c, status="pass", signature=None) for c in data["cells"]]
+    (cells / "old.json").write_text(json.dumps(data))
+    merged = grid_mod.merge(fixture_matrix, fixture_cases, (cells, gpu))
+    assert merged.cell("old", "gen[remote@tiny-a]").status == Status.PASS

@@ -142,12 +142,13 @@ COMBO: tuple[Stage, ...] = (load_config, choose_cases, check_output, lock_combo,
 
 
 def merge_cells(state: State) -> State:
-    """results/cells/*.json into one grid: planned cells completed, failures triaged against known issues."""
+    """results/cells/*.json (and the device check's results/gpu/) into one grid, failures triaged."""
     from ftcompat.results import grid as grid_mod
     from ftcompat.run import preflight
 
     preflight.check_writable(state.out)
-    return dataclasses.replace(state, grid=grid_mod.merge(state.matrix, state.cases, state.out / "cells"))
+    return dataclasses.replace(state, grid=grid_mod.merge(state.matrix, state.cases,
+                                                                 (state.out / "cells", state.out / "gpu")))
 
 
 def date_failures(state: State) -> State:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,12 +83,16 @@ def not_refreshed(records: Iterable[Record]) -> dict | None:
     return {"at": last.get("at"), "reason": last.get("reason"), "cells": len(marks)}
 
 
-def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: bool = False) -> Grid:
+def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence[Path],
+          partial: bool = False) -> Grid:
     """Build the grid from results/cells/*.json for the combos and cases matrix.yaml declares now.
 
-    ``partial`` marks a grid of one ad-hoc or current-environment row, where a known issue that
-    covers none of its cells is simply about other versions, not stale.
+    ``cells_dir`` may be several folders (results/cells and the device check's results/gpu); a
+    combo's file is taken from the first that has one. ``partial`` marks a grid of one ad-hoc or
+    current-environment row, where a known issue that covers none of its cells is simply about
+    other versions, not stale.
     """
+    dirs = [Path(cells_dir)] if isinstance(cells_dir, (str, Path)) else [Path(d) for d in cells_dir]
     warnings, cells, combos, columns = [], [], [], []
     for combo in matrix.combos:
         planned = planned_cells(matrix, combo, cases)
@@ -96,7 +100,8 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
         for c in planned:
             if c.column not in columns:
                 columns.append(c.column)
-        records = read_cells(Path(cells_dir) / f"{combo.id}.json", warnings.append)
+        found = next((d / f"{combo.id}.json" for d in dirs if (d / f"{combo.id}.json").is_file()), None)
+        records = read_cells(found, warnings.append) if found else []
         stale = [r.id for r in records if r.id not in planned_ids]
         if stale:
             warnings.append(f"{combo.id}: ignoring {len(stale)} cell(s) no longer planned: {stale[:3]}")
@@ -119,7 +124,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path, partial: 
             "not_refreshed": stale,
         })
     known = {c.id for c in matrix.combos}
-    for path in sorted(Path(cells_dir).glob("*.json")):
+    for path in sorted(p for d in dirs for p in d.glob("*.json") if p.name != "device.json"):
         if path.stem not in known:
             warnings.append(f"{path.name}: combo {path.stem!r} is not in {matrix.source}; ignored")
     cells = [triage(r, matrix.known_issues) for r in cells]
