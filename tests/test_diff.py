@@ -50,7 +50,19 @@ def test_markdown_names_what_moved():
     md = diff.markdown(compare(OLD, NEW))
     assert "transformers 5.23.0 → 5.24.0 (latest moved): AttributeError: no seen_tokens" in md
     assert "| `old::c[x]` | pass | fail | same versions: KeyError: old::c[x] |" in md
-    assert "1 new failures, 1 fixed, 1 flaky, 1 other changes" in md
+    assert "1 new failures, 1 fixed, 1 flaky, 0 case changed, 1 other changes" in md
+
+
+def test_same_versions_with_changed_case_code_is_not_called_flaky():
+    def keyed(cid, status, key):
+        return {**cell(cid, status, V1), "cache_key": key}
+
+    old = grid("2026-11-01", [keyed("latest::a[x]", "pass", "k1"), keyed("latest::b[x]", "pass", "k1")])
+    new = grid("2026-11-02", [keyed("latest::a[x]", "fail", "k2"), keyed("latest::b[x]", "fail", "k1")])
+    d = compare(old, new)
+    assert [c.cell for c in d.of("case-changed")] == ["latest::a[x]"]
+    assert [c.cell for c in d.of("flaky")] == ["latest::b[x]"]  # same key: the same check flipped
+    assert "same versions, changed case or harness code: KeyError: latest::a[x]" in diff.markdown(d)
 
 
 def test_no_change_says_so():

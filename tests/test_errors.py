@@ -223,3 +223,12 @@ def test_adhoc_on_pins_that_do_not_exist_exits_3_against_the_real_index(tmp_path
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "not-installable" in proc.stdout
+
+
+def test_version_prints_the_package_version_and_exits_0(capsys):
+    from ftcompat import __version__
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ftcompat {__version__}"

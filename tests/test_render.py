@@ -54,3 +54,9 @@ def test_unpinned_versions_say_newest(grid):
 def test_header_splits_case_variant_model():
     assert render.header("gen[remote@tiny-a]", "|") == "gen|remote|@tiny-a"
     assert render.header("api[import]", "|") == "api|import"
+
+
+def test_a_device_combo_says_its_unpinned_versions_are_the_devices(grid):
+    combo = {**grid.combos[0], "tags": ["device"], "pins": {"torch": None}, "resolved": {"torch": "2.11.0"}}
+    table = render.versions_table(dataclasses.replace(grid, combos=(combo,)), "github")
+    assert "2.11.0 (the device's)" in table and "newest" not in table

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ftcompat import __version__
 from ftcompat.cli import bisect_cmd, config_cmds, grid_cmds, run_cmds, triage_cmds
 from ftcompat.cli.common import matrix_path
 from ftcompat.core.errors import INTERRUPTED, FtcompatError
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ftcompat", description="Run fine-tuning-stack cases in pinned combos and work from the grid.")
     parser.add_argument("--matrix", default="matrix.yaml", help="matrix file (default: matrix.yaml)")
+    parser.add_argument("--version", action="version", version=f"ftcompat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)

@@ -18,7 +18,8 @@ class Kind(str, enum.Enum):
 
     NEW_FAILURE = "new-failure"  # passed, now fails, and a resolved version moved
     FIXED = "fixed"  # failed, now passes, and a resolved version moved
-    FLAKY = "flaky"  # another status with the very same versions
+    FLAKY = "flaky"  # another status with the very same versions and the same case code
+    CASE_CHANGED = "case-changed"  # another status with the same versions, from changed case or harness code
     CHANGED = "changed"  # any other change with moved versions (e.g. pass -> skip)
 
     def __str__(self) -> str:
@@ -76,10 +77,10 @@ def moved(old: Record, new: Record) -> tuple[tuple[str, str, str], ...]:
     return tuple((p, a.get(p, "-"), b.get(p, "-")) for p in sorted(set(a) | set(b)) if a.get(p) != b.get(p))
 
 
-def kind_of(old: Status, new: Status, versions_moved: bool) -> Kind:
-    """Classify a status change; the same versions giving another status is a flaky flip."""
+def kind_of(old: Status, new: Status, versions_moved: bool, code_changed: bool = False) -> Kind:
+    """Classify a status change; the same versions and code giving another status is a flaky flip."""
     if not versions_moved:
-        return Kind.FLAKY
+        return Kind.CASE_CHANGED if code_changed else Kind.FLAKY
     if old == Status.PASS and new in FAILING:
         return Kind.NEW_FAILURE
     if old in FAILING and new == Status.PASS:
@@ -98,13 +99,18 @@ def compare(old: Grid, new: Grid) -> Diff:
         if a.status == b.status:
             continue
         m = moved(a, b)
-        changes.append(Change(cid, kind_of(a.status, b.status, bool(m)), a.status, b.status,
+        # The cache key hashes the versions with the case file, the harness modules it imports and
+        # the model's spec: with the versions unmoved, a different key means the check itself changed.
+        code = bool(a.cache_key and b.cache_key and a.cache_key != b.cache_key)
+        changes.append(Change(cid, kind_of(a.status, b.status, bool(m), code), a.status, b.status,
                               a.signature or "", b.signature or "", m, b.combo in tracking))
     return Diff(old.generated_at, new.generated_at, tuple(changes),
                 tuple(sorted(set(after) - set(before))), tuple(sorted(set(before) - set(after))))
 
 
 def _moved_text(change: Change) -> str:
+    if change.kind == Kind.CASE_CHANGED:
+        return "same versions, changed case or harness code"
     if not change.moved:
         return "same versions"
     text = ", ".join(f"{p} {a} → {b}" for p, a, b in change.moved)
@@ -112,7 +118,9 @@ def _moved_text(change: Change) -> str:
 
 
 TITLES = {Kind.NEW_FAILURE: "New failures (pass → fail/error)", Kind.FIXED: "Fixed (fail/error → pass)",
-          Kind.FLAKY: "Flaky (status changed, resolved versions did not)", Kind.CHANGED: "Other changes"}
+          Kind.FLAKY: "Flaky (status changed, resolved versions and case code did not)",
+          Kind.CASE_CHANGED: "Case changed (same versions, the case or harness code changed)",
+          Kind.CHANGED: "Other changes"}
 
 
 def markdown(diff: Diff) -> str:

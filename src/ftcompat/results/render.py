@@ -121,7 +121,9 @@ def _version(combo: Mapping, pkg: str) -> str:
     got = (combo.get("resolved") or {}).get(pkg)
     pin = (combo.get("pins") or {}).get(pkg)
     if pin is None and pkg in STACK:
-        lane = ("lowest allowed" if combo.get("resolution") == "lowest-direct"
+        # A device-check combo runs over whatever the lent machine has installed (run/devicecheck.py).
+        lane = ("the device's" if "device" in (combo.get("tags") or ())
+                else "lowest allowed" if combo.get("resolution") == "lowest-direct"
                 else f"as of {combo['exclude_newer']}" if combo.get("exclude_newer") else "newest")
         return f"{got} ({lane})" if got else lane
     return got or (f"=={pin}" if pin else "")
