@@ -129,6 +129,18 @@ def test_the_report_uses_the_recorded_environment_and_the_known_issue():
     assert r.script in md  # pasted in full, ready for the tracker
 
 
+def test_a_script_too_long_for_githubs_limit_is_attached_not_inlined(monkeypatch):
+    from ftcompat.triage import report_md
+
+    g = grid(cell(known_issue=ISSUE))
+    small = report.build(g, "bad::boom[keyerror]", CASES, {}).markdown
+    monkeypatch.setattr(report_md, "BODY_LIMIT", len(small) - 1)
+    r = report.build(g, "bad::boom[keyerror]", CASES, {})
+    assert len(r.markdown) <= len(small) - 1
+    assert r.script not in r.markdown and "Download the attached `repro.py`" in r.markdown
+    assert "### Traceback" in r.markdown  # everything else stays
+
+
 def test_a_bisection_replaces_the_grid_boundary():
     g = grid(cell(known_issue=ISSUE))
     found = {"verdict": "found", "culprit": ["trl"], "last_good": {"trl": "0.19.1"}, "first_bad": {"trl": "0.20.0"},

@@ -23,13 +23,26 @@ class Boundary:
     source: str
 
 
+# GitHub refuses an issue body longer than this; a report that would be longer attaches repro.py.
+BODY_LIMIT = 65536
+
+
 def render(cell: Record, proj: upstream.Project, why: str, doc: str, bound: Boundary, script: str,
            run: tuple[int, str] | None = None) -> str:
-    """The Markdown body, in the project's template order, with ftcompat's extra sections after."""
+    """The Markdown body, in the project's template order, with ftcompat's extra sections after.
+
+    The script is inlined when the body then fits GitHub's limit, and is to be attached otherwise.
+    """
+    body = _render(cell, proj, why, doc, bound, script, run, inline=True)
+    return body if len(body) <= BODY_LIMIT else _render(cell, proj, why, doc, bound, script, run, inline=False)
+
+
+def _render(cell: Record, proj: upstream.Project, why: str, doc: str, bound: Boundary, script: str,
+            run: tuple[int, str] | None, inline: bool) -> str:
     sections = {
         "System Info": _system_info(cell, proj),
         "Who can help?": _who(cell, proj),
-        "Reproduction": _reproduction(cell, script, run),
+        "Reproduction": _reproduction(cell, script, run, inline),
         "Expected behavior": _expected(cell, doc),
         "Checklist": "- [x] the script above is minimal, complete and runs on its own (`uv run repro.py`)\n"
                      "- [x] the traceback is complete",
@@ -96,12 +109,16 @@ def _area_from_step(cell: Record) -> str | None:
     return None
 
 
-def _reproduction(cell: Record, script: str, run: tuple[int, str] | None) -> str:
-    out = ["Save the script below as `repro.py` and run `uv run repro.py`: uv installs the exact versions its "
+def _reproduction(cell: Record, script: str, run: tuple[int, str] | None, inline: bool = True) -> str:
+    where = ("Save the script below as `repro.py`" if inline else
+             f"Download the attached `repro.py` ({len(script) // 1024} KB: too long to inline within GitHub's "
+             f"{BODY_LIMIT:,}-character limit; attach the `repro.py` written beside this report)")
+    out = [f"{where} and run `uv run repro.py`: uv installs the exact versions its "
            "header pins. It needs no GPU, network or download: it builds a tiny model and tokenizer from a config "
            f"with a fixed seed and calls `test_{cell.variant}` of ftcompat's case `{cell.case}` (inlined, "
-           "with the few helpers it imports). It exits 1 and prints `REPRODUCED` when the failure shows.", "",
-           "<details><summary>repro.py</summary>", "", _fence(script, "python"), "", "</details>"]
+           "with the few helpers it imports). It exits 1 and prints `REPRODUCED` when the failure shows."]
+    if inline:
+        out += ["", "<details><summary>repro.py</summary>", "", _fence(script, "python"), "", "</details>"]
     if run:
         rc, output = run
         shown = clean(output)
