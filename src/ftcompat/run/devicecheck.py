@@ -23,7 +23,8 @@ from pathlib import Path
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.domain import Combo, Matrix
 from ftcompat.core.errors import InputError, MachineError
-from ftcompat.core.status import NOT_CHECKED, Status
+from ftcompat.core.status import NOT_CHECKED
+from ftcompat.results.grid import Grid
 from ftcompat.run import plan
 
 DEVICE_TAG = "device"
@@ -83,15 +84,14 @@ def steps(matrix: Matrix, cases: dict[str, CaseFile], durations: dict[str, float
     return out
 
 
-def column_durations(grid: dict) -> dict[str, float]:
-    """The median duration of each column over the cells of a grid JSON that ran (not skipped)."""
+def column_durations(grid: Grid) -> dict[str, float]:
+    """The median duration of each column over the cells of a grid that ran (not skipped)."""
     import statistics
 
     took: dict[str, list[float]] = {}
-    for cell in grid.get("cells", []):
-        if Status(cell.get("status")) in NOT_CHECKED:
-            continue
-        took.setdefault(cell["id"].split("::", 1)[1], []).append(float(cell.get("duration_s") or 0.0))
+    for cell in grid.cells:
+        if cell.status not in NOT_CHECKED:
+            took.setdefault(cell.column, []).append(cell.duration_s or 0.0)
     return {col: statistics.median(v) for col, v in took.items()}
 
 
