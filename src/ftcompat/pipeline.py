@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ftcompat.config.cases import CaseFile, discover
+from ftcompat.config.cases import CaseFile, cases_of
 from ftcompat.config.matrix import load
 from ftcompat.core.domain import Combo, Matrix
 from ftcompat.core.record import Record
@@ -83,9 +83,9 @@ def execute(stages: Iterable[Stage], state: State) -> State:
 
 
 def load_config(state: State) -> State:
-    """matrix.yaml and cases/, validated: bad input stops here, before anything runs (InputError)."""
+    """The matrix (or project file) and its cases, validated: bad input stops here, before anything runs."""
     matrix = load(state.matrix_path)
-    return dataclasses.replace(state, matrix=matrix, cases=discover(state.matrix_path.parent / "cases"))
+    return dataclasses.replace(state, matrix=matrix, cases=cases_of(matrix))
 
 
 # ---- one combo: `nox -s <combo>` ------------------------------------------------------------------

@@ -6,19 +6,21 @@ import argparse
 import sys
 
 from ftcompat import __version__
-from ftcompat.cli import bisect_cmd, config_cmds, grid_cmds, run_cmds, triage_cmds
+from ftcompat.cli import bisect_cmd, config_cmds, grid_cmds, project_cmds, run_cmds, triage_cmds
 from ftcompat.cli.common import matrix_path
 from ftcompat.core.errors import INTERRUPTED, FtcompatError
 
-# In the order ``ftcompat --help`` lists them: configure, run, look at the grid, work from it.
-GROUPS = (config_cmds, run_cmds, grid_cmds, triage_cmds, bisect_cmd)
+# In the order ``ftcompat --help`` lists them: start a project, configure, run, look at the grid, work from it.
+GROUPS = (project_cmds, config_cmds, run_cmds, grid_cmds, triage_cmds, bisect_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for ``ftcompat``."""
     parser = argparse.ArgumentParser(
         prog="ftcompat", description="Run fine-tuning-stack cases in pinned combos and work from the grid.")
-    parser.add_argument("--matrix", default="matrix.yaml", help="matrix file (default: matrix.yaml)")
+    parser.add_argument("--config", "--matrix", dest="matrix", default=None, metavar="FILE",
+                        help="project file or matrix (default: ./ftcompat.yaml, else ./matrix.yaml, else the "
+                             "built-in matrix); results go beside it")
     parser.add_argument("--version", action="version", version=f"ftcompat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:

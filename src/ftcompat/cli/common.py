@@ -1,18 +1,34 @@
-"""What every command needs: where the matrix is, and the project root it sits in."""
+"""What every command needs: which config file to read, and the folder its results go to."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ftcompat.config.library import builtin_matrix, is_builtin
+from ftcompat.config.project import FILE_NAME
 
-def matrix_path(given: str) -> str:
-    """matrix.yaml here, else the one of the checkout ftcompat was installed from."""
-    if Path(given).exists() or given != "matrix.yaml":
+# Looked for in the current folder, in this order, when no --config is given.
+CONFIG_NAMES = (FILE_NAME, "matrix.yaml")
+
+
+def config_path(given: str | None) -> str:
+    """The config to read: the one given, else ftcompat.yaml or matrix.yaml here, else the built-in matrix."""
+    if given:
         return given
-    checkout = Path(__file__).resolve().parents[3] / "matrix.yaml"
-    return str(checkout) if checkout.exists() else given
+    for name in CONFIG_NAMES:
+        if Path(name).is_file():
+            return name
+    return str(builtin_matrix())
 
 
-def root_of(matrix: str) -> Path:
-    """The project root: the folder the matrix file is in."""
-    return Path(matrix).resolve().parent
+def matrix_path(given: str | None) -> str:
+    """The same as ``config_path``, under the name the commands have always used."""
+    return config_path(given)
+
+
+def root_of(config: str | Path) -> Path:
+    """The work folder (results/, .ftcompat/, .nox/): the config's own folder, or the current one for
+    the built-in matrix, so an installed ftcompat never writes into its package."""
+    if is_builtin(config):
+        return Path.cwd().resolve()
+    return Path(config).resolve().parent

@@ -27,8 +27,15 @@ def _read_sessions(args) -> list[dict]:
         return json.loads(sys.stdin.read())
     if args.sessions:
         return json.loads(Path(args.sessions).read_text(encoding="utf-8"))
-    matrix = Path(getattr(args, "matrix", None) or "matrix.yaml")
-    return ciplan.nox_sessions(Path(args.noxfile) if args.noxfile else matrix.resolve().parent / "noxfile.py")
+    if args.noxfile:
+        return ciplan.nox_sessions(Path(args.noxfile))
+    from ftcompat.cli.common import root_of
+    from ftcompat.config.library import library_dir
+    from ftcompat.run import noxrun
+
+    # ftcompat's own noxfile, pointed at the config (a project's file, or matrix.yaml) as `ftcompat run` does
+    config = Path(args.matrix)
+    return ciplan.nox_sessions(library_dir() / "noxfile.py", noxrun.environment(config, root_of(config), None))
 
 
 def cmd_ci_plan(args) -> int:
@@ -56,7 +63,7 @@ def register(sub) -> None:
                        description="Print the nightly workflow's job matrix from nox's session list.")
     p.add_argument("--sessions", metavar="FILE",
                    help="`nox -l --json -t combo` output to read ('-' for stdin); default: run nox")
-    p.add_argument("--noxfile", help="noxfile to list (default: the one beside the matrix file)")
+    p.add_argument("--noxfile", help="noxfile to list (default: ftcompat's own, pointed at the config)")
     p.add_argument("--gpu-runner", default="", metavar="JSON",
                    help='runner labels for gpu combos, a JSON list (default ["self-hosted","gpu"]; none: skip them)')
     p.add_argument("--cpu-runner", default=ciplan.DEFAULT_CPU_RUNNER, help="runner for the other combos")

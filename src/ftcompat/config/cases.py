@@ -42,3 +42,8 @@ def discover(cases_dir: Path) -> dict[str, CaseFile]:
         if not path.name.startswith("_") and path.name != "conftest.py":
             found[path.stem] = read_case(path)
     return found
+
+
+def cases_of(matrix) -> dict[str, CaseFile]:
+    """The case files of a loaded matrix (the built-in library's and the project's own), by id."""
+    return {cid: read_case(Path(path)) for cid, path in sorted(matrix.case_files.items())}

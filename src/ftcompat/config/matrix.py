@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ftcompat.config import localmodel
 from ftcompat.config.cases import CaseFile, discover
 from ftcompat.config.checks import Checker, MatrixError, Problem
 from ftcompat.config.yamlfile import read_yaml
@@ -26,7 +27,7 @@ RESOLUTIONS = ("highest", "lowest-direct")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
 HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description", "gated")
 CASE_KEYS = ("models", "timeout")
-MODEL_KINDS = ("tiny", "hub")
+MODEL_KINDS = ("tiny", "hub", "local")
 NEEDS = ("network", "cuda")
 TOKENIZERS = ("llama2-chat", "llama3")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -158,8 +159,11 @@ class _Checker(Checker):
         if kind not in MODEL_KINDS:
             self.add(f"{path}.kind", f"{kind!r} is not a model kind{suggest(kind, MODEL_KINDS)}")
             return None
-        data = self.mapping(raw, path, TINY_KEYS if kind == "tiny" else HUB_KEYS,
-                            ("arch",) if kind == "tiny" else ("repo",))
+        keys = {"tiny": (TINY_KEYS, ("arch",)), "hub": (HUB_KEYS, ("repo",)), "local": (localmodel.LOCAL_KEYS, ())}
+        data = self.mapping(raw, path, *keys[kind])
+        folder = revision = None
+        if kind == "local":
+            folder, revision = localmodel.check(self.add, data, path, self.base)
         needs = self.str_list(data.get("needs", []), f"{path}.needs")
         for j, need in enumerate(needs):
             if need not in NEEDS:
@@ -183,7 +187,7 @@ class _Checker(Checker):
         return ModelSpec(
             name=name, kind=kind, arch=data.get("arch"),
             tokenizer=tokenizer or ("llama2-chat" if kind == "tiny" else None), seed=seed,
-            config=frozen_map(config), repo=data.get("repo"), revision=data.get("revision"),
+            config=frozen_map(config), repo=data.get("repo") or folder, revision=data.get("revision") or revision,
             needs=tuple(needs), description=str(data.get("description", "")),
             gated=bool(data.get("gated", False)),
         )
@@ -228,9 +232,11 @@ class _Checker(Checker):
         return CaseSpec(cid, tuple(names), float(timeout) if timeout else None)
 
 
-def parse(data: Any, source: str, cases: dict[str, CaseFile]) -> Matrix:
-    """Validate parsed YAML into a Matrix, or raise one MatrixError naming every problem."""
+def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Problem, ...] = ()) -> Matrix:
+    """Validate parsed YAML into a Matrix, or raise one MatrixError naming every problem (and ``problems``)."""
     check = _Checker(cases)
+    check.base = Path(source).resolve().parent  # where a local model's relative path starts
+    check.problems.extend(problems)
     if data is None:
         raise MatrixError(source, [Problem("(file)", "the file is empty; it needs `version: 1`, `combos:`, "
                                                       "`models:` and `cases:` (see README.md)")])
@@ -276,11 +282,18 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile]) -> Matrix:
             issues.append(issue)
     if check.problems:
         raise MatrixError(source, check.problems)
-    return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source, tuple(issues))
+    return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source, tuple(issues),
+                  frozen_map({cid: str(c.path) for cid, c in cases.items()}))
 
 
 def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) -> Matrix:
-    """Read and validate ``path``; cases are looked up in ``cases/`` beside it unless given."""
+    """Read and validate ``path``: a full matrix (cases in ``cases/`` beside it unless given), or a
+    project file that extends the built-in library (``extends: builtin``, see ``config/project``)."""
+    from ftcompat.config import project
+
     path = Path(path)
+    data = read_yaml(path)
+    if project.is_project(data):
+        return project.load_project(data, path)
     cases_dir = Path(cases_dir) if cases_dir else path.parent / "cases"
-    return parse(read_yaml(path), str(path), discover(cases_dir))
+    return parse(data, str(path), discover(cases_dir))

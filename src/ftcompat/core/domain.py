@@ -97,6 +97,7 @@ class KnownIssue:
     summary: str
     workaround: str = ""
     signature: str = ""
+    inherited: bool = False  # from the built-in registry, in a project that extends it
 
     def explains(self, signature: str) -> bool:
         """True when this issue's signature hint (if any) appears in a failing cell's signature."""
@@ -137,6 +138,7 @@ class Matrix:
     cases: Mapping[str, CaseSpec]
     source: str = "matrix.yaml"
     known_issues: tuple[KnownIssue, ...] = ()
+    case_files: Mapping[str, str] = field(default_factory=dict)  # case id -> its file (cases/<id>.py)
 
     def combo(self, combo_id: str) -> Combo:
         """Return the combo with this id."""

@@ -63,7 +63,21 @@ def resolve(name: str, spec: dict, cache: Path) -> ModelRef:
     if kind == "tiny":
         _require_arch(name, spec["arch"])
         return ModelRef(name, str(build_tiny(name, spec, cache)), spec.get("arch"), kind, spec)
+    _require_cuda(name, spec)
+    if kind == "local":  # the project's own folder (``repo`` is its absolute path, checked at validation)
+        return ModelRef(name, spec["repo"], spec.get("arch"), kind, spec)
     return _hub(name, spec)
+
+
+def _require_cuda(name: str, spec: dict) -> None:
+    """Skip, with the reason, a model that needs CUDA on a machine without it."""
+    import pytest
+
+    if "cuda" in set(spec.get("needs", [])):
+        from ftcompat.harness.envinfo import torch_device
+
+        if torch_device() != "cuda":
+            pytest.skip(f"model {name} needs CUDA and this machine has none")
 
 
 def _require_arch(name: str, arch: str) -> None:
@@ -80,13 +94,6 @@ def _require_arch(name: str, arch: str) -> None:
 def _hub(name: str, spec: dict) -> ModelRef:
     """A real model at a pinned revision: from the local Hub cache, else downloaded where allowed."""
     import pytest
-
-    needs = set(spec.get("needs", ["network"]))
-    if "cuda" in needs:
-        from ftcompat.harness.envinfo import torch_device
-
-        if torch_device() != "cuda":
-            pytest.skip(f"model {name} needs CUDA and this machine has none")
     from huggingface_hub import snapshot_download
 
     repo, revision = spec["repo"], spec["revision"]

@@ -134,7 +134,9 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
     for issue in matrix.known_issues:
         if any((r.known_issue or {}).get("id") == issue.id for r in cells):
             continue
-        if not partial:  # one environment's row says nothing about other versions' entries
+        # One environment's row says nothing about other versions' entries, nor a project's few combos
+        # about the built-in registry's.
+        if not partial and not issue.inherited:
             warnings.append(f"known issue {issue.id!r} covers no cell in this grid; is it stale?")
     stamp = utc_now()
     portable = Portable(Path(matrix.source).resolve().parent)  # warnings name files: not by this machine's paths

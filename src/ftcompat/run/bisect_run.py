@@ -92,7 +92,7 @@ class EnvRunner:
     def _run_once(self, combo, venv: Path, out: Path, fh) -> list[dict]:
         import dataclasses
 
-        from ftcompat.config.cases import discover
+        from ftcompat.config.cases import cases_of
         from ftcompat.run.execute import Runner, run_cases
 
         def run(*cmd, env):
@@ -103,7 +103,7 @@ class EnvRunner:
             return proc.returncode
 
         matrix = dataclasses.replace(self.matrix, combos=(combo,))
-        cases = discover(self.root / "cases")
+        cases = cases_of(matrix)
         return run_cases(self.root, matrix, cases, combo, str(venv / "bin" / "python"), out,
                          Runner(log=lambda line: print(line, file=fh, flush=True), run=run))
 
@@ -177,7 +177,7 @@ def combo_pins(grid_path: str, combo_id: str) -> dict:
 
 def select_cases(matrix, root: Path, selector: str) -> tuple[str, ...]:
     """Case ids whose cells the selector picks; a clear error when it picks none."""
-    from ftcompat.config.cases import discover
+    from ftcompat.config.cases import cases_of
     from ftcompat.core.domain import Combo
     from ftcompat.core.selector import match, match_column
     from ftcompat.run.plan import planned_cells
@@ -187,7 +187,7 @@ def select_cases(matrix, root: Path, selector: str) -> tuple[str, ...]:
     if not ids:
         raise BisectError(f"{selector!r} matches no case in {matrix.source}; cases: {', '.join(matrix.cases)}")
     probe = Combo("probe", "3.11", frozen_map({}), ("bisect",), ids)
-    columns = [c.column for c in planned_cells(matrix, probe, discover(root / "cases"))]
+    columns = [c.column for c in planned_cells(matrix, probe, cases_of(matrix))]
     if not any(match_column(selector, c) for c in columns):
         raise BisectError(f"{selector!r} matches no cell; the case's cells are: {', '.join(columns)}")
     return ids

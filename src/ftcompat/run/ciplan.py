@@ -136,14 +136,14 @@ def gpu_runner_labels(text: str | None) -> list[str]:
     return labels
 
 
-def nox_sessions(noxfile: Path) -> list[dict]:
+def nox_sessions(noxfile: Path, env: dict | None = None) -> list[dict]:
     """Run ``nox -l --json -t combo`` on ``noxfile`` and return its session list.
 
     ``-t combo`` matters: a bare ``nox -l --json`` lists only the default sessions (the CPU grid), so
     combos outside it (``gpu-latest``) would silently drop out of the plan.
     """
     cmd = [sys.executable, "-m", "nox", "-f", str(noxfile), "-l", "--json", "-t", COMBO_TAG]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(noxfile).parent)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(noxfile).parent, env=env)
     if proc.returncode != 0:
         raise PlanError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()}")
     return json.loads(proc.stdout)

@@ -9,13 +9,13 @@ from ftcompat import pipeline
 from ftcompat.core.errors import FtcompatError, InputError
 
 
-def run_combo(session, combo_id: str, root: Path | None = None) -> None:
-    """Build (or reuse) the combo's env, run its cases there and write results/cells/<combo>.json.
+def run_combo(session, combo_id: str, root: Path | None = None, config: Path | None = None) -> None:
+    """Build (or reuse) the combo's env, run its cases there and write <root>/results/cells/<combo>.json.
 
     Not-installable pins are a result (the session is skipped, saying why); bad input and machine
     failures stop the session with one line (the earlier results of the combo are kept).
     """
-    start = pipeline.State(Path(root or Path.cwd()).resolve(), combo_id=combo_id,
+    start = pipeline.State(Path(root or Path.cwd()).resolve(), matrix_file=config, combo_id=combo_id,
                            selectors=os.environ.get("FTCOMPAT_CASES"), venv=Path(session.virtualenv.location),
                            log=session.log)
     try:

@@ -1,0 +1,86 @@
+"""``ftcompat init``, ``run`` and ``cases``: a project of one's own, run through nox."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ftcompat.cli.common import root_of
+from ftcompat.config.matrix import load
+from ftcompat.config.project import FILE_NAME
+from ftcompat.core.errors import InputError, MachineError
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+CASE_DIR, EXAMPLE_CASE = "ftcompat_cases", "my_lora_step.py"
+
+
+def cmd_init(args) -> int:
+    """Write a commented ftcompat.yaml and an example case of your own in this folder."""
+    folder = Path(args.dir)
+    config, case = folder / FILE_NAME, folder / CASE_DIR / EXAMPLE_CASE
+    existing = [p for p in (config, case) if p.exists()]
+    if existing and not args.force:
+        raise InputError(f"{existing[0]} exists; ftcompat init overwrites nothing (--force to replace it)")
+    case.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TEMPLATES / FILE_NAME, config)
+    shutil.copyfile(TEMPLATES / EXAMPLE_CASE, case)
+    load(config)  # what init writes must validate as it stands
+    print(f"wrote {config} and {case}\n\nnext:\n  ftcompat validate\n  ftcompat run          "
+          "# every combo that needs no GPU; --combos GLOB for some\n  cat results/GRID.md")
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Build each selected combo's environment with nox and uv, run its cases, render the grid."""
+    from ftcompat.run import noxrun
+
+    matrix = load(args.matrix)
+    combos = noxrun.select(matrix, args.combos)
+    if args.cases:
+        from ftcompat.run.plan import case_selectors
+
+        case_selectors(",".join(args.cases), matrix)  # a typo is refused here, not in every session
+    code = noxrun.run(Path(args.matrix), root_of(args.matrix), combos, args.cases, render=not args.no_render,
+                      extra=args.nox_args)
+    if code:
+        # Bad input was refused above, so a failed session is the machine's (or a combo busy elsewhere).
+        raise MachineError(f"nox exited with status {code}: a session failed (its message above says why); "
+                           "the cells it wrote are kept")
+    return 0
+
+
+def cmd_cases(args) -> int:
+    """List the config's cases: id, where it comes from, its models and first docstring line."""
+    from ftcompat.config.cases import cases_of
+    from ftcompat.config.library import library_dir
+
+    matrix = load(args.matrix)
+    builtin = (library_dir() / "cases").resolve()
+    for cid, case in cases_of(matrix).items():
+        where = "built-in" if case.path.resolve().parent == builtin else _shown(case.path)
+        print(f"{cid:24} {where:10} models: {', '.join(matrix.cases[cid].models) or '-'}\n    {case.summary}")
+    return 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def register(sub) -> None:
+    """Add ``init``, ``run`` and ``cases``."""
+    p = sub.add_parser("init", help=cmd_init.__doc__)
+    p.add_argument("dir", nargs="?", default=".", help="the project's folder (default: here)")
+    p.add_argument("--force", action="store_true", help="replace files init wrote before")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("run", help=cmd_run.__doc__)
+    p.add_argument("--combos", nargs="+", metavar="GLOB",
+                   help="combo id globs, tag:GLOB by tag (default: every combo not tagged gpu or device)")
+    p.add_argument("--cases", nargs="+", metavar="GLOB", help="case id globs (default: each combo's own)")
+    p.add_argument("--no-render", action="store_true", help="leave results/grid.json as it is")
+    p.add_argument("nox_args", nargs="*", metavar="-- NOX_ARGS", help="passed on to nox after `--`")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("cases", help=cmd_cases.__doc__)
+    p.set_defaults(func=cmd_cases)
