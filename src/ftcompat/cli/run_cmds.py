@@ -34,22 +34,42 @@ def cmd_adhoc(args) -> int:
 
 
 def cmd_here(args) -> int:
-    """Run the cases in the current environment, creating nothing, and list the known issues it has."""
-    from ftcompat.run import adhoc
+    """Run the cases in an existing environment (this one, or --python/--venv) without changing it."""
+    from ftcompat.run import adhoc, target
 
-    matrix = load(args.matrix)
-    combo = adhoc.current_combo(args.cases)
+    matrix, root = load(args.matrix), root_of(args.matrix)
+    python = env = described = None
+    if args.python or args.venv:
+        python = target.interpreter(args.python, args.venv)
+        described = target.describe(python, root)
+        env = target.environment(python, root, described["python"])
+    combo = adhoc.current_combo(args.cases, described)
     out = Path(args.out)
-    grid = adhoc.run_here(matrix, root_of(args.matrix), combo, out)
+    grid = adhoc.run_here(matrix, root, combo, out, python=str(python) if python else None, env=env)
     print(render.terminal(grid))
-    hits = adhoc.issues_affecting(matrix, dict(combo.pins))
-    print("\nKnown issues that affect this environment's versions:" if hits else
-          "\nNo known issue in the registry matches this environment's versions.")
-    for issue in hits:
-        fix = f"\n    workaround: {issue.workaround}" if issue.workaround else ""
-        print(f"  - {issue.id}: {issue.summary}\n    {issue.url}{fix}")
+    print("\n".join(here_summary(matrix, combo, grid)))
     print(f"\nwrote {out}")
     return 0
+
+
+def here_summary(matrix, combo, grid) -> list[str]:
+    """The known issues an environment's versions fall in, with workarounds, and the cells that did not run."""
+    from ftcompat.core.status import FAILING, NOT_CHECKED
+    from ftcompat.run import adhoc
+
+    hits = adhoc.issues_affecting(matrix, dict(combo.pins))
+    lines = ["", "Known issues that affect this environment's versions:" if hits else
+             "No known issue in the registry matches this environment's versions."]
+    for issue in hits:
+        fix = f"\n    workaround: {issue.workaround}" if issue.workaround else ""
+        lines.append(f"  - {issue.id}: {issue.summary}\n    {issue.url}{fix}")
+    unrun = [c for c in grid.cells if c.status in NOT_CHECKED or (c.status in FAILING and c.status != Status.FAIL)]
+    lines.append("" if unrun else "\nEvery cell ran to a verdict.")
+    if unrun:
+        lines.append("Cells that could not run to a verdict, and why:")
+        lines += [f"  - {c.id.split('::', 1)[1]}: {c.status.value}: {c.signature or c.message or ''}".rstrip()
+                  for c in unrun]
+    return lines
 
 
 def disk_table(rep: disk.Report, root: Path) -> str:
@@ -141,6 +161,10 @@ def register(sub) -> None:
     p = sub.add_parser("here", help=cmd_here.__doc__)
     p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")
     p.add_argument("--out", default="ftcompat-current.json", help="grid JSON to write")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--python", metavar="PATH", help="the interpreter of the environment to check (nothing is "
+                                                        "installed into it; default: this one)")
+    where.add_argument("--venv", metavar="DIR", help="the virtual environment to check (its bin/python)")
     p.set_defaults(func=cmd_here)
     p = sub.add_parser("disk", help=cmd_disk.__doc__)
     p.add_argument("--no-uv-cache", action="store_true",

@@ -73,6 +73,7 @@ class Portable:
             value = self.strip.sub("", value)
         for pattern, name in self.folders:
             value = pattern.sub(name, value)
+        value = value.replace(STAGED_CASES + "/", "cases/")
         # ``./cases/x.py`` reads better as ``cases/x.py``; a bare ``.`` (the project itself) stays.
         return re.sub(r"(?<![\w.~>])\./(?=\S)", "", value)
 
@@ -85,6 +86,11 @@ class Portable:
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
         return value
+
+
+# Cases whose files lie outside the work folder (the installed library's) run from a copy here, so
+# every case is under pytest's rootdir; they read as ``cases/<id>.py``, as in the repository.
+STAGED_CASES = ".ftcompat/cases"
 
 
 ABSOLUTE = re.compile(r"(?<![\w.<>~-])/(?:root|home|Users|tmp|var/folders|work|opt|srv|mnt)/[^\s'\"]*")

@@ -120,6 +120,8 @@ def _table(grid: Grid, words: dict, triage_words: dict, sep: str):
 def _version(combo: Mapping, pkg: str) -> str:
     got = (combo.get("resolved") or {}).get(pkg)
     pin = (combo.get("pins") or {}).get(pkg)
+    if pin is None and pkg in STACK and "current" in (combo.get("tags") or ()):
+        return got or "not installed"  # an existing environment (`ftcompat here`): nothing was resolved
     if pin is None and pkg in STACK:
         # A device-check combo runs over whatever the lent machine has installed (run/devicecheck.py).
         lane = ("the device's" if "device" in (combo.get("tags") or ())

@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from ftcompat.config.cases import discover
+from ftcompat.config.cases import cases_of
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
 from ftcompat.harness.envinfo import versions
 from ftcompat.results import grid as grid_mod
@@ -79,7 +79,7 @@ def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) ->
     """Install the ad-hoc combo in its own env, run its cases and write a one-row grid to ``out``."""
     base = root / WORK / "adhoc" / combo.id
     make_venv(base / "venv", combo.python)
-    cases = discover(root / "cases")
+    cases = cases_of(matrix)
     cells_dir = base / "cells"
     reason = install_and_run(root, _single(matrix, combo), cases, combo, base / "venv",
                              cells_dir / f"{combo.id}.json", Runner(log=log),
@@ -91,27 +91,31 @@ def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) ->
     return grid
 
 
-def current_combo(cases=("*",)) -> Combo:
-    """The environment this interpreter runs in, as a combo pinned to what is installed."""
-    installed = versions()
+def current_combo(cases=("*",), described: dict | None = None) -> Combo:
+    """An environment as a combo pinned to what is installed: this interpreter's, or one ``target.describe``d."""
+    if described is None:
+        described = {"python": f"{sys.version_info.major}.{sys.version_info.minor}", "versions": versions(),
+                     "prefix": sys.prefix}
+    installed = described["versions"]
     pins = {p: installed.get(p) for p in STACK}
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    return Combo("current", python, frozen_map(pins), ("current",), tuple(cases),
-                 f"the environment of {sys.executable}")
+    return Combo("current", described["python"], frozen_map(pins), ("current",), tuple(cases),
+                 "the environment of the interpreter asked about")
 
 
-def run_here(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) -> grid_mod.Grid:
-    """Run the cases in this very interpreter, creating nothing, and write a one-row grid to ``out``."""
+def run_here(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print, python: str | None = None,
+             env: dict | None = None) -> grid_mod.Grid:
+    """Run the cases in an existing interpreter (default: this one), creating nothing in its environment,
+    and write a one-row grid to ``out``. ``env`` carries the harness to an interpreter that lacks it."""
     missing = [p for p, v in combo.pins.items() if v is None]
     if missing:
-        log(f"note: not installed here: {', '.join(missing)}; cases that need them will say so")
+        log(f"note: not installed there: {', '.join(missing)}; cases that need them will say so")
     from ftcompat.run.locks import combo_lock
 
-    cases = discover(root / "cases")
+    cases = cases_of(matrix)
     cells_dir = root / WORK / "current" / "cells"
     with combo_lock(root, combo.id, log):
-        run_cases(root, _single(matrix, combo), cases, combo, sys.executable, cells_dir / "current.json",
-                  Runner(log=log))
+        run_cases(root, _single(matrix, combo), cases, combo, python or sys.executable, cells_dir / "current.json",
+                  Runner(log=log, env=dict(env or {})))
     grid = grid_mod.merge(_single(matrix, combo), cases, cells_dir, partial=True)
     grid_mod.save(grid, out)
     return grid

@@ -17,6 +17,7 @@ from ftcompat.config.cases import CaseFile
 from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.outcome import is_transient
+from ftcompat.core.paths import STAGED_CASES
 from ftcompat.core.record import Record
 from ftcompat.core.selector import match
 from ftcompat.core.status import RERUN_IF_TRANSIENT, Status
@@ -34,9 +35,11 @@ class Runner:
 
     log: Callable[[str], None] = print
     run: Callable[..., int | None] | None = None
+    env: dict = dataclasses.field(default_factory=dict)  # for every command, e.g. the harness's PYTHONPATH
 
     def __call__(self, cmd: list[str], env: dict) -> int:
         """Run ``cmd`` and return its exit status; exit codes are results here, never exceptions."""
+        env = {**self.env, **env}
         if self.run is not None:
             return self.run(*cmd, env=env) or 0
         self.log(" ".join(cmd))
@@ -82,6 +85,7 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
     """
     planned = plan.planned_cells(matrix, combo, cases)
     ran = set(plan.combo_cases(matrix, combo))
+    cases = staged(root, {c: cases[c] for c in ran})
     running = out.with_name(f".{out.stem}.running.json")
     previous = merged(read_cells(out, runner.log), read_cells(running, runner.log))
     # A run of some cases only (FTCOMPAT_CASES) keeps the earlier results of the others.
@@ -107,6 +111,23 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
         counts[r.status.value] = counts.get(r.status.value, 0) + 1
     runner.log(f"{combo.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return records
+
+
+def staged(root: Path, cases: dict[str, CaseFile]) -> dict[str, CaseFile]:
+    """The cases with every file outside ``root`` copied under it (``STAGED_CASES``), so pytest's node ids
+    are paths under its rootdir: distinct per case, and the case id is the file's name."""
+    out = {}
+    for cid, case in cases.items():
+        if Path(case.path).resolve().is_relative_to(Path(root).resolve()):
+            out[cid] = case
+            continue
+        copy = Path(root) / STAGED_CASES / Path(case.path).name
+        text = Path(case.path).read_bytes()
+        if not copy.is_file() or copy.read_bytes() != text:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(copy, text.decode("utf-8"))
+        out[cid] = dataclasses.replace(case, path=copy)
+    return out
 
 
 def _run(root: Path, cases: dict[str, CaseFile], combo: Combo, python: str, plan_file: Path, out: Path,

@@ -24,7 +24,7 @@ from pathlib import Path
 from ftcompat.core.domain import Combo
 from ftcompat.core.errors import MachineError
 from ftcompat.core.redact import redact
-from ftcompat.run import envcheck, installer, space, uvcache
+from ftcompat.run import envcheck, installer, overlay, space, uvcache
 from ftcompat.run.failures import summary as failure_summary  # noqa: F401 - the installer's one-line reason
 from ftcompat.run.installer import find_uv, index_args  # noqa: F401 - part of this module's interface
 
@@ -60,9 +60,9 @@ def requirements(combo: Combo) -> list[str]:
 
 def stamp_for(combo: Combo, environ: dict, root: Path | str = "") -> dict:
     """What the environment was built from; the same stamp means the env can be reused as is."""
-    return {"python": combo.python, "requirements": requirements(combo), "harness_root": str(root),
+    return {"python": combo.python, "requirements": requirements(combo), "harness": "pth",
             "index": index_args(environ, "uv"), "resolution": combo.resolution,
-            "exclude_newer": combo.exclude_newer, "harness": list(HARNESS_REQUIREMENTS)}
+            "exclude_newer": combo.exclude_newer, "harness_tools": list(HARNESS_REQUIREMENTS)}
 
 
 def read_stamp(venv: Path) -> dict:
@@ -89,7 +89,7 @@ def can_reuse(venv: Path, combo: Combo, environ: dict, root: Path | str = "") ->
 
 
 def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, log=print) -> InstallResult:
-    """Resolve, check the space, sync the env to the lock, then add the harness without dependencies."""
+    """Resolve, check the space, sync the env to the lock, then point it at the harness (``run/overlay``)."""
     environ = dict(os.environ if environ is None else environ)
     uv = find_uv()
     stamp = read_stamp(venv)
@@ -98,6 +98,7 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, l
     if inputs and not combo.tracks_newest:
         broken = envcheck.broken(venv, stamp.get("resolved") or {})
         if not broken:
+            overlay.attach(venv, root)  # the harness of this ftcompat, not of the one that built the env
             return InstallResult(REUSED, reused=True, lock=tuple(stamp.get("lock") or ()))
     if not uv:
         return _install_with_pip(venv, combo, root, environ, log)
@@ -105,6 +106,7 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, l
     if inputs and combo.tracks_newest and tuple(stamp.get("lock") or ()) == lock:
         broken = envcheck.broken(venv, stamp.get("resolved") or {})
         if not broken:
+            overlay.attach(venv, root)
             return InstallResult(REUSED_NEWEST, reused=True, lock=lock)
     if broken:
         log(f"the environment was changed since it was built ({'; '.join(broken.values())}): reinstalling "
@@ -116,9 +118,7 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, l
     space.check(est, venv, cache, _shown(venv, root))
     (venv / STAMP).unlink(missing_ok=True)
     output = sync(venv, lock, environ, uv, log, reinstall=sorted(broken))
-    harness = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "--no-deps", "-e", str(root)]
-    log(" ".join(harness))
-    installer.run(harness, environ, log)
+    overlay.attach(venv, root)
     stamp = {**stamp_for(combo, environ, root), "lock": list(lock), "resolved": envcheck.resolved(venv)}
     _write_stamp(venv, stamp)
     return InstallResult(output, lock=lock)
@@ -179,7 +179,7 @@ def _install_with_pip(venv: Path, combo: Combo, root: Path, environ: dict, log) 
            *(["--upgrade"] if combo.tracks_newest else []), *index_args(environ, "pip"), *requirements(combo)]
     log(redact(" ".join(cmd)))
     proc = installer.run(cmd, environ, log)
-    installer.run([python, "-m", "pip", "install", "--no-deps", "-e", str(root)], environ, log)
+    overlay.attach(venv, root)
     _write_stamp(venv, {**stamp_for(combo, environ, root), "resolved": envcheck.resolved(venv)})
     return InstallResult((proc.stdout or "") + (proc.stderr or ""))
 
