@@ -16,8 +16,8 @@ from ftcompat.run import ciplan
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-CI, NIGHTLY = WORKFLOWS / "ci.yml", WORKFLOWS / "nightly.yml"
-FILES = [CI, NIGHTLY]
+CI, NIGHTLY, REUSABLE = WORKFLOWS / "ci.yml", WORKFLOWS / "nightly.yml", WORKFLOWS / "ftcompat.yml"
+FILES = [CI, NIGHTLY, REUSABLE]
 SHA_USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)@([0-9a-f]{40})\s+#\s*v\d+\.\d+\.\d+\s*$")
 
 
@@ -129,7 +129,9 @@ def test_secrets_only_in_the_env_of_the_steps_that_need_them(path):
             assert where[0] == "jobs" and where[2] == "steps" and where[4] == "env", where
     for where, text in walk(load(path)):
         if "secrets.HF_TOKEN" in text:
-            assert where[1] == "run-gpu", f"the Hub token must reach the GPU jobs only: {where}"
+            # The reusable workflow's one run job hands it to the matrix entries of GPU combos only.
+            gated = path == REUSABLE and where[1] == "run" and text.startswith("${{ matrix.gpu && secrets.")
+            assert where[1] == "run-gpu" or gated, f"the Hub token must reach the GPU jobs only: {where}"
     for _, script in runs(path):
         assert not re.search(r"(echo|printf)\b[^\n]*\$\{?\w*(TOKEN|SECRET)", script.replace("printf 'x-access", ""))
 
@@ -282,10 +284,12 @@ def test_plan_follows_an_edited_matrix(tmp_path):
 # --- the shell steps, run against stand-ins for git's remote, gh and ftcompat -------------------------
 
 FAKE_FTCOMPAT = """#!/bin/bash
+all="$*"
+if [ "$1" = "--config" ]; then shift 2; fi
 case "$1 $2" in
   "history latest") f=$(ls results/history/*.json 2>/dev/null | sort | tail -1); [ -n "$f" ] || exit 1; echo "$f";;
   "history add") mkdir -p results/history; cp "$3" "results/history/$NIGHT-0123abcd.json";;
-  *) echo "ftcompat $*";;
+  *) echo "ftcompat $all";;
 esac
 """
 
@@ -410,3 +414,75 @@ def test_issue_step_does_nothing_without_regressions(tmp_path, shell_env):
     (tmp_path / "regressions.json").write_text("[]")
     out = bash(script("issues", "Open or update one issue per new regression"), tmp_path, shell_env)
     assert "No new regressions." in out
+
+
+# --- the reusable workflow users call (ftcompat.yml) ---------------------------------------------------
+
+def reusable(job_id, name):
+    return "set -eo pipefail\n" + step_named(REUSABLE, job_id, name)["run"]
+
+
+def test_reusable_workflow_is_called_with_the_inputs_the_readme_example_gives():
+    wf = load(REUSABLE)
+    call = wf["on"]["workflow_call"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = yaml.safe_load(readme.split("<!-- reusable-workflow-example -->", 2)[1].split("```yaml", 1)[1]
+                             .split("```", 1)[0])
+    if True in example:
+        example["on"] = example.pop(True)
+    job = example["jobs"]["ftcompat"]
+    assert job["uses"].split("@")[0].endswith("/.github/workflows/ftcompat.yml")
+    assert re.fullmatch(r"[0-9a-f]{40}", job["uses"].split("@")[1].split()[0])  # pinned by commit
+    assert set(job["with"]) <= set(call["inputs"])
+    assert set(job.get("secrets", {})) <= set(call["secrets"])
+    assert job["permissions"] == {"contents": "read", "issues": "write"}  # what the issues job needs, no more
+
+
+def test_reusable_workflow_example_is_a_valid_workflow(tmp_path):
+    pytest.importorskip("check_jsonschema", reason="check-jsonschema (dev extra) ships the workflow schema")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- reusable-workflow-example -->", 2)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.yml").write_text(block)
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           str(tmp_path / "example.yml")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_reusable_run_step_passes_config_combo_and_each_case_as_arguments(tmp_path, shell_env):
+    (tmp_path / "sub" / "results" / "cells").mkdir(parents=True)
+    stale = tmp_path / "sub" / "results" / "cells" / "prod.json"
+    stale.write_text("{}")
+    github_env = tmp_path / "github_env"
+    env = {**shell_env, "GITHUB_ENV": str(github_env), "CONFIG": "sub/my config.yaml", "COMBO": "prod",
+           "CASES": "api_* my_lora_step"}
+    out = bash(reusable("run", "Run the combo"), tmp_path, env)
+    expected = "ftcompat --config sub/my config.yaml run --combos prod --no-render --cases api_* my_lora_step"
+    assert out.strip() == expected
+    assert github_env.read_text() == "RESULTS=sub/results\n" and not stale.exists()
+    out = bash(reusable("run", "Run the combo"), tmp_path, {**env, "CASES": ""})
+    assert out.strip() == "ftcompat --config sub/my config.yaml run --combos prod --no-render"
+
+
+def test_reusable_grid_step_compares_with_the_cached_history_and_writes_the_summary(tmp_path, shell_env):
+    (tmp_path / "results" / "history").mkdir(parents=True)
+    (tmp_path / "results" / "history" / "2026-11-20-0123abcd.json").write_text("{}")
+    (tmp_path / "results" / "GRID.md").write_text("# the grid\n")
+    summary = tmp_path / "summary.md"
+    env = {**shell_env, "GITHUB_STEP_SUMMARY": str(summary), "CONFIG": "ftcompat.yaml", "RESULTS": "results"}
+    out = bash(reusable("grid", "Render the grid and compare it with the previous run's"), tmp_path, env)
+    assert "ftcompat --config ftcompat.yaml render --results results" in out
+    text = summary.read_text()
+    assert "ftcompat diff results/history/2026-11-20-0123abcd.json results/grid.json --format md " \
+           "--issues results/regressions.json" in text
+    assert text.rstrip().endswith("# the grid")
+    (tmp_path / "results" / "history" / "2026-11-20-0123abcd.json").unlink()
+    summary.unlink()
+    bash(reusable("grid", "Render the grid and compare it with the previous run's"), tmp_path, env)
+    assert "No earlier grid in the cache" in summary.read_text()
+    assert json.loads((tmp_path / "results" / "regressions.json").read_text()) == []
+
+
+def test_reusable_issue_step_files_through_ftcompat(tmp_path, shell_env):
+    out = bash(reusable("issues", "Open or update one issue per new regression"), tmp_path,
+               {**shell_env, "RUN_URL": "https://example.invalid/run/1"})
+    assert out.strip() == "ftcompat file-issues regressions.json --run-url https://example.invalid/run/1"

@@ -42,6 +42,17 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_file_issues(args) -> int:
+    """Open or update one GitHub issue per new regression (``ftcompat diff --issues`` payloads), with gh."""
+    import json
+
+    from ftcompat.triage.ghissues import file_issues
+
+    payloads = json.loads(Path(args.payloads).read_text(encoding="utf-8"))
+    print("\n".join(file_issues(payloads, args.run_url)))
+    return 0
+
+
 def register(sub) -> None:
     """Add ``pins`` and ``report``."""
     p = sub.add_parser("pins", help=cmd_pins.__doc__)
@@ -52,6 +63,10 @@ def register(sub) -> None:
                    help="tolerate failures a known issue explains (default: they disqualify a combo)")
     p.add_argument("--out", default="results/pins", help="folder for constraints.txt, requirements.txt, PINS.md")
     p.set_defaults(func=cmd_pins)
+    p = sub.add_parser("file-issues", help=cmd_file_issues.__doc__)
+    p.add_argument("payloads", help="the JSON `ftcompat diff --issues` wrote")
+    p.add_argument("--run-url", default="", help="link to the run, added to each issue")
+    p.set_defaults(func=cmd_file_issues)
     p = sub.add_parser("report", help=cmd_report.__doc__)
     p.add_argument("cell", help="a failing cell id, e.g. 'tf4.54-trl0.20::phi3_generate[remote_seen_tokens@tiny-phi3]'")
     p.add_argument("--grid", default="results/grid.json", help="grid JSON the cell is in")
