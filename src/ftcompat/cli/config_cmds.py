@@ -12,8 +12,12 @@ from ftcompat.run import ciplan
 
 def cmd_validate(args) -> int:
     """Validate matrix.yaml (and with --online, every pin against the index and the resolver)."""
+    from ftcompat.config.library import is_builtin
+
     matrix = load(args.matrix)
-    print(f"{args.matrix}: {len(matrix.combos)} combos, {len(matrix.models)} models, "
+    here = Path(args.matrix).resolve().parent == Path.cwd().resolve()
+    name = args.matrix if here or not is_builtin(args.matrix) else "the built-in matrix"
+    print(f"{name}: {len(matrix.combos)} combos, {len(matrix.models)} models, "
           f"{len(matrix.cases)} cases: {'valid; checking the pins online ...' if args.online else 'ok'}")
     if args.online:
         from ftcompat.run import preflight
