@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     except FtcompatError as exc:  # errors.py: the code says what kind; the message, where and what
         print(f"ftcompat {args.command}: {exc}", file=sys.stderr)
         return exc.return_code
+    except BrokenPipeError:  # `ftcompat pins | head`: the reader left; nothing more to say
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"ftcompat {args.command}: interrupted; finished cells are kept, run the same command to resume",
               file=sys.stderr)

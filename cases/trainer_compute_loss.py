@@ -1,0 +1,83 @@
+"""Trainer.compute_loss override: a subclass written before ``num_items_in_batch`` still trains.
+
+Fine-tuning code often subclasses ``Trainer`` and overrides ``compute_loss(self, model, inputs,
+return_outputs=False)``. When the Trainer started passing ``num_items_in_batch`` to it (the
+gradient-accumulation loss fix, https://github.com/huggingface/transformers/pull/34191), such an
+override fails in ``training_step`` with ``TypeError: ... compute_loss() got an unexpected keyword
+argument 'num_items_in_batch'`` (https://github.com/huggingface/transformers/issues/36331). It is a
+lasting change of the method's signature, not a bug awaiting a fix: the idiom that keeps working
+takes ``**kwargs``.
+
+Variants, each training the tiny model for two optimizer steps on CPU with the override in place:
+* ``legacy_signature``: ``compute_loss(self, model, inputs, return_outputs=False)``; passes when
+  ``Trainer.train()`` runs and the override computed every step's loss.
+* ``kwargs_signature``: the twin, ``compute_loss(self, model, inputs, return_outputs=False, **kwargs)``;
+  passes on the same terms and records which keyword arguments the Trainer passed.
+
+Boundaries, each run on both sides: docs/findings/trainer_compute_loss.md.
+"""
+
+from ftcompat.harness import record, setup, step
+
+_TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green", "a b c d e f"]
+
+
+def _trainer_parts(model, device, tmp_path):
+    """The tiny model, a tokenized dataset and TrainingArguments for two CPU steps (setup, not the idiom)."""
+    import inspect
+
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, TrainingArguments
+
+    tok = AutoTokenizer.from_pretrained(model.path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    lm = AutoModelForCausalLM.from_pretrained(model.path)
+    ds = Dataset.from_list([{"text": t} for t in _TEXTS]).map(lambda r: tok(r["text"]), remove_columns=["text"])
+    params = inspect.signature(TrainingArguments.__init__).parameters
+    cpu = ({"use_cpu": True} if "use_cpu" in params else {"no_cuda": True}) if device == "cpu" else {}
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=2, report_to=[],
+                             logging_steps=1, save_strategy="no", **cpu)
+    return lm, ds, args, DataCollatorForLanguageModeling(tok, mlm=False)
+
+
+def _train(trainer_cls, model, device, tmp_path):
+    with setup("tiny model, dataset, TrainingArguments"):
+        lm, ds, args, collator = _trainer_parts(model, device, tmp_path)
+        trainer = trainer_cls(model=lm, args=args, train_dataset=ds, data_collator=collator)
+    with step("Trainer.train() with the compute_loss override"):
+        trainer.train()
+    record(calls=trainer.calls, kwargs_seen=sorted(trainer.kwargs_seen), optimizer_steps=trainer.state.global_step)
+    assert trainer.state.global_step == 2, f"{trainer.state.global_step} optimizer steps, not 2"
+    assert trainer.calls >= 2, f"the override computed {trainer.calls} losses in 2 steps"
+
+
+def test_legacy_signature(model, device, tmp_path):
+    """An override without **kwargs trains (the pre-4.46 idiom)."""
+    from transformers import Trainer
+
+    class LegacyTrainer(Trainer):
+        calls, kwargs_seen = 0, set()
+
+        def compute_loss(self, model, inputs, return_outputs=False):
+            type(self).calls += 1
+            outputs = model(**inputs)
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    _train(LegacyTrainer, model, device, tmp_path)
+
+
+def test_kwargs_signature(model, device, tmp_path):
+    """The twin: an override taking **kwargs trains, and says what the Trainer passed."""
+    from transformers import Trainer
+
+    class KwargsTrainer(Trainer):
+        calls, kwargs_seen = 0, set()
+
+        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
+            type(self).calls += 1
+            type(self).kwargs_seen |= set(kwargs)
+            outputs = model(**inputs)
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    _train(KwargsTrainer, model, device, tmp_path)
