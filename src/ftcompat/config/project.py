@@ -49,9 +49,8 @@ def _globs(value, path: str, problems: list[Problem]) -> list[str]:
     return value
 
 
-def _builtin_cases(data: dict, problems: list[Problem]) -> dict[str, CaseFile]:
+def _builtin_cases(data: dict, every: dict[str, CaseFile], problems: list[Problem]) -> dict[str, CaseFile]:
     """The built-in cases the project includes (``builtin_cases`` globs; every one by default)."""
-    every = discover(library_dir() / "cases")
     globs = _globs(data.get("builtin_cases", ["*"]), "builtin_cases", problems)
     for j, glob in enumerate(globs):
         if not any(match(glob, c) for c in every):
@@ -60,8 +59,9 @@ def _builtin_cases(data: dict, problems: list[Problem]) -> dict[str, CaseFile]:
     return {cid: c for cid, c in every.items() if any(match(g, cid) for g in globs)}
 
 
-def _own_cases(data: dict, folder: Path, builtin: dict, problems: list[Problem]) -> dict[str, CaseFile]:
-    """The project's own cases, from its ``case_dirs`` (relative to the project file)."""
+def _own_cases(data: dict, folder: Path, builtin_ids, problems: list[Problem]) -> dict[str, CaseFile]:
+    """The project's own cases, from its ``case_dirs`` (relative to the project file); none may take a
+    built-in case's id, included or not."""
     found: dict[str, CaseFile] = {}
     for j, name in enumerate(_globs(data.get("case_dirs", []), "case_dirs", problems)):
         where = (folder / name).resolve()
@@ -69,7 +69,7 @@ def _own_cases(data: dict, folder: Path, builtin: dict, problems: list[Problem])
             problems.append(Problem(f"case_dirs[{j}]", f"{name!r} is not a folder (looked in {where})"))
             continue
         for cid, case in discover(where).items():
-            clash = "a built-in case" if cid in discover(library_dir() / "cases") else (
+            clash = "a built-in case" if cid in builtin_ids else (
                 "another case folder's case" if cid in found else "")
             if clash:
                 problems.append(Problem(f"case_dirs[{j}]", f"{name}/{cid}.py has the id of {clash}; rename the file"))
@@ -96,15 +96,17 @@ def _issues_for(issues: list, included: set[str]) -> list:
     return kept
 
 
-def merged_document(data: dict, folder: Path, problems: list[Problem]) -> tuple[dict, dict[str, CaseFile]]:
-    """The project file merged over the built-in matrix, as one matrix document, with its case files.
+def merged_document(data: dict, folder: Path, problems: list[Problem]) -> tuple[dict, dict[str, CaseFile], set]:
+    """The project file merged over the built-in matrix, as one matrix document, with its case files
+    and the ids of the project's own known issues.
 
     The project's own entries come first, so a problem's path (``combos[0]``, ``known_issues[1]``) is
     the path in the project's file.
     """
     base = read_yaml(builtin_matrix())
-    builtin = _builtin_cases(data, problems)
-    own = _own_cases(data, folder, builtin, problems)
+    every = discover(library_dir() / "cases")
+    builtin = _builtin_cases(data, every, problems)
+    own = _own_cases(data, folder, set(every), problems)
     models, own_models = dict(base.get("models") or {}), _mapping(data, "models", problems)
     for name in own_models:
         if name in models:
@@ -119,7 +121,8 @@ def merged_document(data: dict, folder: Path, problems: list[Problem]) -> tuple[
     document = {"version": data.get("version", 1), "combos": data.get("combos") or [],
                 "models": {**models, **own_models}, "cases": cases,
                 "known_issues": [*issues, *_issues_for(base.get("known_issues") or [], set(builtin) | set(own))]}
-    return document, {**builtin, **own}
+    own_ids = {i.get("id") for i in issues if isinstance(i, dict)}
+    return document, {**builtin, **own}, own_ids
 
 
 def load_project(data: dict, path: Path) -> Matrix:
@@ -135,15 +138,9 @@ def load_project(data: dict, path: Path) -> Matrix:
         raise MatrixError(str(path), problems)
     if not data.get("combos"):
         problems.append(Problem("combos", "a project needs at least one combo of its own (`ftcompat init` writes one)"))
-    document, cases = merged_document({k: v for k, v in data.items() if k in PROJECT_KEYS}, path.resolve().parent,
-                                      problems)
+    document, cases, own = merged_document({k: v for k, v in data.items() if k in PROJECT_KEYS},
+                                           path.resolve().parent, problems)
     matrix = parse(document, str(path), cases, tuple(problems))
-    own = {i.get("id") for i in issues_of(data)}
     return dataclasses.replace(matrix, known_issues=tuple(
         i if i.id in own else dataclasses.replace(i, inherited=True) for i in matrix.known_issues))
 
-
-def issues_of(data: dict) -> list[dict]:
-    """The project's own known-issue entries (mappings only; the checks say what is wrong with others)."""
-    issues = data.get("known_issues") or []
-    return [i for i in issues if isinstance(i, dict)] if isinstance(issues, list) else []

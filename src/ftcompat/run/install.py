@@ -89,7 +89,16 @@ def can_reuse(venv: Path, combo: Combo, environ: dict, root: Path | str = "") ->
 
 
 def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, log=print) -> InstallResult:
-    """Resolve, check the space, sync the env to the lock, then point it at the harness (``run/overlay``)."""
+    """Resolve, check the space, sync the env to the lock (or reuse it), then point it at the harness.
+
+    The harness is this ftcompat's (``run/overlay``), also in a reused env built by an older one.
+    """
+    result = _install(venv, combo, root, environ, log)
+    overlay.attach(venv, root)
+    return result
+
+
+def _install(venv: Path, combo: Combo, root: Path, environ: dict | None, log) -> InstallResult:
     environ = dict(os.environ if environ is None else environ)
     uv = find_uv()
     stamp = read_stamp(venv)
@@ -98,7 +107,6 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, l
     if inputs and not combo.tracks_newest:
         broken = envcheck.broken(venv, stamp.get("resolved") or {})
         if not broken:
-            overlay.attach(venv, root)  # the harness of this ftcompat, not of the one that built the env
             return InstallResult(REUSED, reused=True, lock=tuple(stamp.get("lock") or ()))
     if not uv:
         return _install_with_pip(venv, combo, root, environ, log)
@@ -106,7 +114,6 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, l
     if inputs and combo.tracks_newest and tuple(stamp.get("lock") or ()) == lock:
         broken = envcheck.broken(venv, stamp.get("resolved") or {})
         if not broken:
-            overlay.attach(venv, root)
             return InstallResult(REUSED_NEWEST, reused=True, lock=lock)
     if broken:
         log(f"the environment was changed since it was built ({'; '.join(broken.values())}): reinstalling "
@@ -118,7 +125,6 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, l
     space.check(est, venv, cache, _shown(venv, root))
     (venv / STAMP).unlink(missing_ok=True)
     output = sync(venv, lock, environ, uv, log, reinstall=sorted(broken))
-    overlay.attach(venv, root)
     stamp = {**stamp_for(combo, environ, root), "lock": list(lock), "resolved": envcheck.resolved(venv)}
     _write_stamp(venv, stamp)
     return InstallResult(output, lock=lock)
@@ -179,7 +185,6 @@ def _install_with_pip(venv: Path, combo: Combo, root: Path, environ: dict, log) 
            *(["--upgrade"] if combo.tracks_newest else []), *index_args(environ, "pip"), *requirements(combo)]
     log(redact(" ".join(cmd)))
     proc = installer.run(cmd, environ, log)
-    overlay.attach(venv, root)
     _write_stamp(venv, {**stamp_for(combo, environ, root), "resolved": envcheck.resolved(venv)})
     return InstallResult((proc.stdout or "") + (proc.stderr or ""))
 
