@@ -30,6 +30,10 @@ def test_adhoc_combo_ids_and_lanes():
     assert floor.id.endswith("-floor") and floor.resolution == "lowest-direct" and not floor.tracks_newest
     asof = adhoc.adhoc_combo(adhoc.parse_pins([]), "3.11", as_of="2025-09-15")
     assert asof.id == "adhoc-asof2025-09-15" and asof.exclude_newer == "2025-09-15"
+    pre = adhoc.adhoc_combo(pins, "3.11", pre=True)
+    assert pre.id.endswith("-pre") and pre.prerelease == ("torch", "peft", "bitsandbytes", "accelerate")
+    with pytest.raises(ValueError, match="choose one"):
+        adhoc.adhoc_combo(pins, "3.11", floor=True, pre=True)
 
 
 MATRIX = """

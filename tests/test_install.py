@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from ftcompat.core.domain import Combo, frozen_map
 from ftcompat.core.errors import MachineError, NotInstallable
@@ -221,3 +222,38 @@ def test_a_real_full_disk_is_a_machine_error_never_not_installable(tiny_disk, tm
         assert "this environment needs about" in text and "numpy 2.2.6" in text
     else:
         assert "os error 28" in text
+
+
+def test_prerelease_lane_pins_only_the_named_packages_that_have_one():
+    reqs = ["numpy", "torch==2.13.0", "transformers", "trl", "pytest"]
+    newest = ("numpy==2.5.0rc1", "torch==2.13.0", "transformers==5.0.0rc3", "trl==0.27.0", "pytest==9.0")
+    said = []
+    assert install.with_prereleases(reqs, newest, ("transformers", "trl"), said.append) == [
+        "numpy", "torch==2.13.0", "transformers==5.0.0rc3", "trl", "pytest"]  # numpy's rc is not the stack's
+    assert said == ["pre-release lane: transformers==5.0.0rc3"]
+    assert install.with_prereleases(reqs, ("transformers==5.0.0",), ("transformers",), said.append) == reqs
+    assert said[-1] == "pre-release lane: no pre-release newer than the newest release of transformers"
+
+
+@pytest.mark.e2e
+def test_prerelease_lane_resolves_the_rc_of_its_day_from_the_real_index(tmp_path):
+    """As of 2026-01-20 transformers 5.0.0rc3 was on PyPI and 4.57.6 its newest release (5.0.0 came on the 26th)."""
+    import os
+    import subprocess
+
+    uv = install.find_uv()
+    if not uv:
+        pytest.skip("uv is not installed")
+    subprocess.run([uv, "venv", "-q", "-p", "3.11", str(tmp_path / "v")], check=True)
+    pins = frozen_map({"torch": None, "transformers": None, "trl": "0.27.0", "peft": "0.18.1",
+                       "bitsandbytes": "0.49.1", "accelerate": "1.12.0"})
+    lane = Combo("pre", "3.11", pins, exclude_newer="2026-01-20", prerelease=("transformers",))
+    release = Combo("rel", "3.11", pins, exclude_newer="2026-01-20")
+    env = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
+    said = []
+    lock = dict(line.split("==") for line in install.resolve(tmp_path / "v", lane, env, uv, said.append))
+    assert lock["transformers"] == "5.0.0rc3"
+    assert "pre-release lane: transformers==5.0.0rc3" in said
+    assert not any(Version(v).is_prerelease for name, v in lock.items() if name != "transformers")
+    plain = dict(line.split("==") for line in install.resolve(tmp_path / "v", release, env, uv, lambda *_: None))
+    assert plain["transformers"] == "4.57.6"

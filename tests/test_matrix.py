@@ -290,3 +290,28 @@ def test_an_unknown_package_far_from_any_known_one_is_an_extra_pin(matrix_data, 
     matrix_data["combos"][0]["pins"]["datsets"] = "3.6.0"
     assert problems(matrix_data, fixture_cases) == [
         "matrix.yaml: combos[0].pins.datsets: unknown package 'datsets'; did you mean 'datasets'?"]
+
+
+def test_prerelease_lane_names_only_unpinned_packages(matrix_data, fixture_cases):
+    matrix_data["combos"][1]["prerelease"] = True
+    assert parse(matrix_data, "matrix.yaml", fixture_cases).combo("canary").prerelease == (
+        "torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate")
+    matrix_data["combos"][1]["prerelease"] = ["trl", "transformers"]
+    assert parse(matrix_data, "matrix.yaml", fixture_cases).combo("canary").prerelease == ("transformers", "trl")
+    assert parse(matrix_data, "matrix.yaml", fixture_cases).combo("old").prerelease == ()
+
+
+def test_prerelease_lane_refuses_pinned_unknown_and_floor(matrix_data, fixture_cases):
+    matrix_data["combos"][0]["prerelease"] = ["trl", "transfomers"]
+    matrix_data["combos"][1]["prerelease"] = "yes"
+    out = problems(matrix_data, fixture_cases)
+    assert any("combos[0].prerelease[0]: trl is pinned to " in x and "only an unpinned (null) package" in x
+               for x in out)
+    assert any("combos[0].prerelease[1]: 'transfomers' is not one of this combo's pins; did you mean "
+               "'transformers'?" in x for x in out)
+    assert "matrix.yaml: combos[1].prerelease: expected true, false or a list of unpinned packages, got 'yes'" in out
+    matrix_data["combos"][0]["prerelease"] = False
+    matrix_data["combos"][1].update(prerelease=True, resolution="lowest-direct")
+    assert problems(matrix_data, fixture_cases) == [
+        "matrix.yaml: combos[1].prerelease: a pre-release lane takes the newest versions; it cannot be a "
+        "lowest-direct combo"]

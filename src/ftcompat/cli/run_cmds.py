@@ -21,7 +21,7 @@ def cmd_adhoc(args) -> int:
 
     pins = adhoc.parse_pins(args.pins)
     matrix = load(args.matrix)
-    combo = adhoc.adhoc_combo(pins, args.python, args.cases, args.floor, args.as_of)
+    combo = adhoc.adhoc_combo(pins, args.python, args.cases, args.floor, args.as_of, args.pre)
     out = Path(args.out or f"results/adhoc/{combo.id}.json")
     check_writable(out.parent, hint="pass --out to write the grid elsewhere")
     grid = adhoc.run_adhoc(matrix, root_of(args.matrix), combo, out)
@@ -157,6 +157,8 @@ def register(sub) -> None:
     p.add_argument("--floor", action="store_true",
                    help="unpinned packages take the lowest versions the pins' metadata allows")
     p.add_argument("--as-of", metavar="DATE", help="resolve as a plain install would have on DATE")
+    p.add_argument("--pre", action="store_true",
+                   help="unpinned stack packages take their newest pre-release (rc, dev) where one is newer")
     p.set_defaults(func=cmd_adhoc)
     p = sub.add_parser("here", help=cmd_here.__doc__)
     p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")

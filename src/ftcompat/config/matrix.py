@@ -21,7 +21,8 @@ from ftcompat.core.hints import suggest
 from ftcompat.core.selector import match
 
 TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
-COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer")
+COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer",
+              "prerelease")
 ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature")
 RESOLUTIONS = ("highest", "lowest-direct")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
@@ -85,10 +86,32 @@ class _Checker(Checker):
         if resolution not in RESOLUTIONS:
             self.add(f"{path}.resolution", f"{resolution!r} is not a resolution{suggest(resolution, RESOLUTIONS)}")
         exclude_newer = self.date(data.get("exclude_newer"), f"{path}.exclude_newer")
+        prerelease = self.prerelease(data.get("prerelease", False), f"{path}.prerelease", pins or {}, resolution)
         if not (cid and python and pins is not None):
             return None
         return Combo(cid, python, frozen_map(pins), tuple(tags), tuple(selectors),
-                     str(data.get("description", "")), resolution, exclude_newer)
+                     str(data.get("description", "")), resolution, exclude_newer, prerelease)
+
+    def prerelease(self, raw, path: str, pins: dict, resolution: str) -> tuple[str, ...]:
+        """``true`` (every unpinned stack package) or a list of unpinned packages that may take a pre-release."""
+        if raw is False:
+            return ()
+        if resolution != "highest":
+            self.add(path, f"a pre-release lane takes the newest versions; it cannot be a {resolution} combo")
+            return ()
+        if raw is True:
+            return tuple(p for p in STACK if p in pins and pins[p] is None)
+        if not isinstance(raw, list):
+            self.add(path, f"expected true, false or a list of unpinned packages, got {raw!r}")
+            return ()
+        names = self.str_list(raw, path)
+        for j, name in enumerate(names):
+            if name not in pins:
+                self.add(f"{path}[{j}]", f"{name!r} is not one of this combo's pins{suggest(name, list(pins))}")
+            elif pins[name] is not None:
+                self.add(f"{path}[{j}]", f"{name} is pinned to {pins[name]}; only an unpinned (null) package "
+                                         "can take its newest pre-release")
+        return tuple(sorted(n for n in names if pins.get(n, "") is None))
 
     def known_issue(self, raw, i: int, seen: set[str]) -> KnownIssue | None:
         from packaging.specifiers import InvalidSpecifier, SpecifierSet

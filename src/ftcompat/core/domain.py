@@ -32,6 +32,9 @@ class Combo:
     description: str = ""
     resolution: str = "highest"
     exclude_newer: str | None = None
+    # Unpinned packages that take their newest version on the index, pre-releases (rc, dev) included:
+    # the pre-release lane, so a break shows before the release ships.
+    prerelease: tuple[str, ...] = ()
 
     @property
     def tracks_newest(self) -> bool:

@@ -127,6 +127,8 @@ def _version(combo: Mapping, pkg: str) -> str:
         lane = ("the device's" if "device" in (combo.get("tags") or ())
                 else "lowest allowed" if combo.get("resolution") == "lowest-direct"
                 else f"as of {combo['exclude_newer']}" if combo.get("exclude_newer") else "newest")
+        if pkg in (combo.get("prerelease") or ()):
+            lane += ", pre-releases too"
         return f"{got} ({lane})" if got else lane
     return got or (f"=={pin}" if pin else "")
 

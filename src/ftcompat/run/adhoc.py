@@ -43,20 +43,27 @@ def parse_pins(args: list[str]) -> dict[str, str | None]:
     return pins
 
 
-def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None) -> str:
+def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None, pre: bool = False) -> str:
     """A stable id from what was asked for: ``adhoc-transformers4.53.3-trl0.19.1``."""
     parts = [f"{p}{v}" for p, v in sorted(pins.items()) if v]
     if floor:
         parts.append("floor")
     if as_of:
         parts.append(f"asof{as_of[:10]}")
+    if pre:
+        parts.append("pre")
     return "-".join(["adhoc", *parts]) if parts else "adhoc-newest"
 
 
-def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None) -> Combo:
+def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=False) -> Combo:
     """Build the combo the command line describes."""
-    return Combo(adhoc_id(pins, floor, as_of), python, frozen_map(pins), ("adhoc",), tuple(cases),
-                 "ad-hoc pins from the command line", "lowest-direct" if floor else "highest", as_of)
+    from ftcompat.core.errors import InputError
+
+    if pre and floor:
+        raise InputError("--pre takes the newest versions and --floor the lowest; choose one")
+    prerelease = tuple(p for p in STACK if pins.get(p) is None) if pre else ()
+    return Combo(adhoc_id(pins, floor, as_of, pre), python, frozen_map(pins), ("adhoc",), tuple(cases),
+                 "ad-hoc pins from the command line", "lowest-direct" if floor else "highest", as_of, prerelease)
 
 
 def make_venv(venv: Path, python: str) -> None:

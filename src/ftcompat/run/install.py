@@ -9,6 +9,10 @@ With uv, in three steps:
 3. **sync** the environment to exactly that lock: wheels uv already holds are hard-linked, so an
    environment that differs from a cached one in a single package costs seconds.
 
+A pre-release combo (``prerelease:``) first asks which of its unpinned packages have a pre-release
+newer than their newest release, and pins exactly those, so only the named packages take an rc or
+dev release; everything else resolves as usual.
+
 An environment built from the same inputs (and, for a tracking combo, resolving to the same lock)
 is reused. Failures come out as ``NotInstallable`` (a verdict) or ``MachineError`` (not one).
 """
@@ -62,7 +66,8 @@ def stamp_for(combo: Combo, environ: dict, root: Path | str = "") -> dict:
     """What the environment was built from; the same stamp means the env can be reused as is."""
     return {"python": combo.python, "requirements": requirements(combo), "harness": "pth",
             "index": index_args(environ, "uv"), "resolution": combo.resolution,
-            "exclude_newer": combo.exclude_newer, "harness_tools": list(HARNESS_REQUIREMENTS)}
+            "exclude_newer": combo.exclude_newer, "harness_tools": list(HARNESS_REQUIREMENTS),
+            **({"prerelease": list(combo.prerelease)} if combo.prerelease else {})}
 
 
 def read_stamp(venv: Path) -> dict:
@@ -132,7 +137,11 @@ def _install(venv: Path, combo: Combo, root: Path, environ: dict | None, log) ->
 
 def resolve(venv: Path, combo: Combo, environ: dict, uv: str, log=print) -> tuple[str, ...]:
     """The exact versions the pins resolve to for this env's Python, as ``name==version`` lines."""
-    stack = _compile(venv, combo, requirements(combo), environ, uv, log, combo.resolution)
+    reqs = requirements(combo)
+    if combo.prerelease:
+        newest = _compile(venv, combo, reqs, environ, uv, log, combo.resolution, prerelease="allow")
+        reqs = with_prereleases(reqs, newest, combo.prerelease, log)
+    stack = _compile(venv, combo, reqs, environ, uv, log, combo.resolution)
     if combo.resolution == "highest":
         return stack
     # The harness's tools at their newest, held to the stack's floor versions.
@@ -140,8 +149,27 @@ def resolve(venv: Path, combo: Combo, environ: dict, uv: str, log=print) -> tupl
     return tuple(sorted(set(stack) | set(tools), key=str.lower))
 
 
+def with_prereleases(reqs: list[str], newest: tuple[str, ...], packages: tuple[str, ...], log=print) -> list[str]:
+    """``reqs`` with each of ``packages`` pinned to the pre-release ``newest`` (a lock allowing them) took, if any."""
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+
+    wanted = {canonicalize_name(p) for p in packages}
+    picked = {}
+    for line in newest:
+        name, _, version = line.partition("==")
+        try:
+            if canonicalize_name(name) in wanted and Version(version).is_prerelease:
+                picked[canonicalize_name(name)] = f"{name}=={version}"
+        except InvalidVersion:
+            continue
+    log("pre-release lane: " + (", ".join(sorted(picked.values())) if picked else
+                                f"no pre-release newer than the newest release of {', '.join(sorted(packages))}"))
+    return [picked.get(canonicalize_name(r.split("=")[0]), r) for r in reqs]
+
+
 def _compile(venv: Path, combo: Combo, reqs: list[str], environ: dict, uv: str, log, resolution: str,
-             constraints: tuple[str, ...] = ()) -> tuple[str, ...]:
+             constraints: tuple[str, ...] = (), prerelease: str | None = None) -> tuple[str, ...]:
     cmd = [uv, "pip", "compile", "-", "--python", str(venv / "bin" / "python"), "--no-header", "--no-annotate",
            "--quiet"]
     if combo.tracks_newest:
@@ -150,6 +178,8 @@ def _compile(venv: Path, combo: Combo, reqs: list[str], environ: dict, uv: str, 
         cmd += ["--resolution", resolution]
     if combo.exclude_newer:
         cmd += ["--exclude-newer", combo.exclude_newer]
+    if prerelease:
+        cmd += ["--prerelease", prerelease]
     with tempfile.TemporaryDirectory(prefix="ftcompat-lock-") as tmp:
         if constraints:
             path = Path(tmp) / "constraints.txt"
@@ -177,9 +207,9 @@ def sync(venv: Path, lock: tuple[str, ...], environ: dict, uv: str, log=print, r
 
 def _install_with_pip(venv: Path, combo: Combo, root: Path, environ: dict, log) -> InstallResult:
     """Without uv: one pip install of the pins (pip reuses its own cache of downloads)."""
-    if combo.resolution != "highest" or combo.exclude_newer:
-        raise MachineError("floor (resolution: lowest-direct) and as-of (exclude_newer) combos need uv; "
-                           "pip install uv")
+    if combo.resolution != "highest" or combo.exclude_newer or combo.prerelease:
+        raise MachineError("floor (resolution: lowest-direct), as-of (exclude_newer) and pre-release (prerelease) "
+                           "combos need uv; pip install uv")
     python = str(venv / "bin" / "python")
     cmd = [python, "-m", "pip", "install", "--disable-pip-version-check",
            *(["--upgrade"] if combo.tracks_newest else []), *index_args(environ, "pip"), *requirements(combo)]
