@@ -1,6 +1,7 @@
 """Safe pins: which combo is picked, what is blamed, and the files pip and uv read."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -132,6 +133,44 @@ def test_constraints_use_public_versions_and_pin_what_the_cases_ran_with():
     assert "datasets==4.4.1" in text and "tokenizers==0.22.1" in text
     assert "trl==0.25.1" in pinsfiles.requirements_text(sp)
     assert "datasets" not in pinsfiles.requirements_text(sp)
+
+
+def test_kept_pins_rule_out_combos_before_the_newest_is_picked():
+    g = grid({"old": ({"torch": "2.5.1", "transformers": "4.47.1"}, OK),
+              "mid": ({"torch": "2.13.0+cpu", "transformers": "4.57.6"}, OK),
+              "new": ({"torch": "2.15.0", "transformers": "5.4.0"}, OK)})
+    assert pins.safe_pins(g).pick.combo == "new"
+    sp = pins.safe_pins(g, keep=[pins.parse_keep("torch==2.13.0")])  # the local +cpu tag is not part of it
+    assert sp.pick.combo == "mid" and [v.combo for v in sp.kept] == ["mid"]
+    torch = next(a for a in sp.packages if a.package == "torch")
+    assert ("2.15.0", "new: outside the kept pins (torch 2.15.0 is not ==2.13.0)") in torch.newer
+    ranges = [pins.parse_keep("transformers<5"), pins.parse_keep("torch>=2.6")]
+    assert pins.safe_pins(g, keep=ranges).pick.combo == "mid"
+    assert pins.safe_pins(g, keep=[pins.parse_keep("transformers==4.47.*")]).pick.combo == "old"
+    assert "kept pins: torch==2.13.0" in pinsfiles.constraints_text(sp).splitlines()[1]
+
+
+def test_kept_python_matches_the_declared_or_resolved_version():
+    g = grid({"a": ({}, OK), "b": ({}, OK)})
+    combos = ({**g.combos[0], "python": "3.10", "python_resolved": "3.10.14"},
+              {**g.combos[1], "python": "3.11", "python_resolved": "3.11.7"})
+    g = Grid(g.cells, combos, g.columns, g.generated_at)
+    assert pins.safe_pins(g, keep=[pins.parse_keep("python=3.10")]).pick.combo == "a"
+    assert pins.safe_pins(g, keep=[pins.parse_keep("python==3.11.7")]).pick.combo == "b"
+    none = pins.safe_pins(g, keep=[pins.parse_keep("python=3.12")])
+    assert none.pick is None and not none.kept
+    text = pinsfiles.report_text(none)
+    assert "No combo of the grid meets the kept pins" in text and "ftcompat adhoc --python 3.12 --cases *" in text
+
+
+@pytest.mark.parametrize("bad, says", [("torch", "write PACKAGE==VERSION"), ("torch==2.x", "not a version specifier"),
+                                       ("torhc==2.5.1", "records no version of 'torhc'; did you mean 'torch'?")])
+def test_bad_kept_pins_are_refused_with_one_message(bad, says):
+    from ftcompat.core.errors import InputError
+
+    g = grid({"a": ({}, OK)})
+    with pytest.raises(InputError, match=re.escape(says)):
+        pins.check_keep(g, [pins.parse_keep(bad)])
 
 
 def test_cli_writes_the_files_and_exits_1_without_an_answer(tmp_path):

@@ -14,8 +14,10 @@ def cmd_pins(args) -> int:
     from ftcompat.triage import pins, pinsfiles
 
     grid = gridfile.load(args.grid)
+    keep = [pins.parse_keep(k) for k in args.keep]
     pins.check_selectors(grid, args.cases, args.grid)  # refuse a typo before anything is written
-    answer = pins.safe_pins(grid, args.cases, args.allow_known)
+    pins.check_keep(grid, keep, args.grid)
+    answer = pins.safe_pins(grid, args.cases, args.allow_known, keep)
     report = pinsfiles.report_text(answer)
     print(report)
     out = Path(args.out)
@@ -61,6 +63,9 @@ def register(sub) -> None:
                    help="cases that must pass: case ids or case[variant@model] globs (default: all)")
     p.add_argument("--allow-known", action="store_true",
                    help="tolerate failures a known issue explains (default: they disqualify a combo)")
+    p.add_argument("--keep", action="append", default=[], metavar="PIN",
+                   help="a pin the answer must keep, e.g. torch==2.5.1, python=3.10, 'transformers==4.56.*' "
+                        "(repeatable)")
     p.add_argument("--out", default="results/pins", help="folder for constraints.txt, requirements.txt, PINS.md")
     p.set_defaults(func=cmd_pins)
     p = sub.add_parser("file-issues", help=cmd_file_issues.__doc__)

@@ -2,10 +2,13 @@
 
 Pure: it reads a grid (``grid.Grid``) and returns a ``SafePins``; ``pinsfiles`` writes it out.
 A cell counts only when it passed; a skipped cell was not checked, so it does not qualify a combo.
+Kept pins (``--keep torch==2.5.1 --keep python=3.10``) rule out every combo whose resolved versions
+fall outside them before the newest is picked.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +26,47 @@ from ftcompat.results.grid import Grid
 NEWNESS = ("transformers", "trl", "peft", "bitsandbytes", "accelerate", "torch")
 
 
+KEEP_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(===|==|~=|!=|<=|>=|<|>|=)\s*(\S.*)$")
+
+
+@dataclass(frozen=True)
+class Keep:
+    """A pin the answer must respect: a package (or ``python``) and a PEP 440 specifier."""
+
+    name: str
+    spec: str
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.spec}"
+
+    def admits(self, versions: Sequence[str]) -> bool:
+        """True when any of the given spellings of one version (``3.10``, ``3.10.14``) meets the specifier."""
+        from packaging.specifiers import SpecifierSet
+
+        spec = SpecifierSet(self.spec)
+        return any(spec.contains(public(v), prereleases=True) for v in versions if v)
+
+
+def parse_keep(text: str) -> Keep:
+    """``torch==2.5.1``, ``python=3.10``, ``transformers==4.56.*`` or ``trl>=0.20,<0.24`` as a Keep."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    from ftcompat.core.errors import InputError
+    from ftcompat.triage.releases import normalize
+
+    m = KEEP_RE.match(text)
+    if not m:
+        raise InputError(f"--keep {text!r}: write PACKAGE==VERSION or a specifier, e.g. torch==2.5.1, "
+                         "python=3.10, 'transformers==4.56.*'")
+    op = "==" if m.group(2) == "=" else m.group(2)
+    spec = op + m.group(3).strip()
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier:
+        raise InputError(f"--keep {text!r}: {spec!r} is not a version specifier") from None
+    return Keep(normalize(m.group(1)), spec)
+
+
 @dataclass(frozen=True)
 class ComboVerdict:
     """One combo judged on the selected cells: which did not pass, and whether it qualifies."""
@@ -32,11 +76,13 @@ class ComboVerdict:
     checked: int
     blockers: tuple[Record, ...]
     tolerated: tuple[Record, ...]
+    python: tuple[str, ...] = ()  # the combo's Python as declared and as resolved
+    outside: tuple[str, ...] = ()  # why the kept pins rule it out
 
     @property
     def qualifies(self) -> bool:
-        """True when it ran at least one selected cell and every one passed (or was tolerated)."""
-        return self.checked > 0 and not self.blockers
+        """True when it ran at least one selected cell, every one passed (or was tolerated), and it keeps the pins."""
+        return self.checked > 0 and not self.blockers and not self.outside
 
     def newness(self) -> tuple:
         """Sort key: the resolved versions in ``NEWNESS`` order."""
@@ -84,10 +130,16 @@ class SafePins:
     packages: tuple[PackageAdvice, ...]
     unattributed: tuple[Record, ...]
     source: Mapping
+    keep: tuple[Keep, ...] = ()
+
+    @property
+    def kept(self) -> tuple[ComboVerdict, ...]:
+        """The combos the kept pins allow."""
+        return tuple(v for v in self.verdicts if not v.outside)
 
     def closest(self, n: int = 3) -> tuple[ComboVerdict, ...]:
-        """The ``n`` combos with the fewest non-passing selected cells, newest first among equals."""
-        ran = [v for v in self.verdicts if v.checked]
+        """The ``n`` combos the kept pins allow with the fewest cells not passing, newest first among equals."""
+        ran = [v for v in self.kept if v.checked]
         ranked = sorted(ran, key=lambda v: v.newness(), reverse=True)
         return tuple(sorted(ranked, key=lambda v: len(v.blockers))[:n])
 
@@ -109,8 +161,9 @@ def check_selectors(grid: Grid, selectors: Sequence[str], source: str = "the gri
             raise InputError(f"--cases {sel!r} selects no cell of {source}{suggest(sel.split('[', 1)[0], cases)}")
 
 
-def judge(grid: Grid, cells: Sequence[Record], allow_known: bool) -> tuple[ComboVerdict, ...]:
-    """Judge every combo that ran on its selected cells."""
+def judge(grid: Grid, cells: Sequence[Record], allow_known: bool,
+          keep: Sequence[Keep] = ()) -> tuple[ComboVerdict, ...]:
+    """Judge every combo that ran on its selected cells, and on the kept pins."""
     verdicts = []
     for combo in grid.combos:
         mine = [c for c in cells if c.combo == combo["id"]]
@@ -120,9 +173,35 @@ def judge(grid: Grid, cells: Sequence[Record], allow_known: bool) -> tuple[Combo
         bad = [c for c in mine if c.status != Status.PASS]
         tolerated = [c for c in bad if allow_known and c.triage == Triage.KNOWN]
         blockers = [c for c in bad if c not in tolerated]
-        verdicts.append(ComboVerdict(combo["id"], dict(combo.get("resolved") or {}), len(mine),
-                                     tuple(blockers), tuple(tolerated)))
+        versions = dict(combo.get("resolved") or {})
+        python = tuple(v for v in (combo.get("python"), combo.get("python_resolved")) if v)
+        verdicts.append(ComboVerdict(combo["id"], versions, len(mine), tuple(blockers), tuple(tolerated),
+                                     python, outside(versions, python, keep)))
     return tuple(verdicts)
+
+
+def outside(versions: Mapping[str, str], python: Sequence[str], keep: Sequence[Keep]) -> tuple[str, ...]:
+    """Why a combo with these versions breaks the kept pins: one line per pin it does not meet."""
+    why = []
+    for k in keep:
+        have = tuple(python) if k.name == "python" else (versions.get(k.name),)
+        if not any(have):
+            why.append(f"records no {k.name} version (--keep {k})")
+        elif not k.admits(have):
+            why.append(f"{k.name} {public(have[-1])} is not {k.spec}")
+    return tuple(why)
+
+
+def check_keep(grid: Grid, keep: Sequence[Keep], source: str = "the grid") -> None:
+    """Refuse a kept package the grid records nowhere (a typo, or a package no combo resolves)."""
+    from ftcompat.core.errors import InputError
+    from ftcompat.core.hints import suggest
+
+    recorded = {p for c in grid.combos for p in (c.get("resolved") or {})} | {"python"}
+    for k in keep:
+        if k.name not in recorded:
+            raise InputError(f"--keep {k}: {source} records no version of {k.name!r}"
+                             f"{suggest(k.name, sorted(recorded))}")
 
 
 def blame(cells: Sequence[Record]) -> tuple[list[Avoid], list[Record]]:
@@ -184,6 +263,8 @@ def advise(package: str, pick: ComboVerdict | None, verdicts: Sequence[ComboVerd
 
 
 def _why_not(verdict: ComboVerdict, pick: ComboVerdict) -> str:
+    if verdict.outside:
+        return f"{verdict.combo}: outside the kept pins ({'; '.join(verdict.outside)})"
     if verdict.qualifies:
         return f"{verdict.combo} passes too, but {pick.combo} is newer overall (order: {', '.join(NEWNESS)})"
     first = verdict.blockers[0]
@@ -191,14 +272,16 @@ def _why_not(verdict: ComboVerdict, pick: ComboVerdict) -> str:
     return f"{verdict.combo}: {first.column} is {first.status.value} ({first_line(first.signature, 160)}){more}"
 
 
-def safe_pins(grid: Grid, selectors: Sequence[str] = ("*",), allow_known: bool = False) -> SafePins:
-    """Pick the newest qualifying combo and explain every package's versions."""
+def safe_pins(grid: Grid, selectors: Sequence[str] = ("*",), allow_known: bool = False,
+              keep: Sequence[Keep] = ()) -> SafePins:
+    """Pick the newest qualifying combo the kept pins allow, and explain every package's versions."""
     cells = selected(grid, selectors)
-    verdicts = judge(grid, cells, allow_known)
+    verdicts = judge(grid, cells, allow_known, keep)
     qualifying = [v for v in verdicts if v.qualifies]
     pick = max(qualifying, key=lambda v: v.newness()) if qualifying else None
     avoid, unattributed = blame(cells)
     packages = tuple(advise(p, pick, verdicts, avoid) for p in STACK)
     devices = sorted({(c.get("device") or {}).get("name") or "?" for c in grid.combos if c.get("ran")})
     source = {"generated_at": grid.generated_at, "devices": devices}
-    return SafePins(tuple(selectors), allow_known, pick, verdicts, packages, tuple(unattributed), source)
+    return SafePins(tuple(selectors), allow_known, pick, verdicts, packages, tuple(unattributed), source,
+                    tuple(keep))

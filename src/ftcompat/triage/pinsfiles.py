@@ -45,8 +45,9 @@ def write_all(folder: Path, files: Mapping[str, str]) -> None:
 
 def _header(sp: SafePins) -> list[str]:
     known = "tolerated" if sp.allow_known else "counted as failures"
+    kept = f"; kept pins: {' '.join(map(str, sp.keep))}" if sp.keep else ""
     return [f"# ftcompat safe pins: combo {sp.pick.combo}, all {sp.pick.checked} selected cells pass",
-            f"# cases: {' '.join(sp.selectors)}; known issues {known}",
+            f"# cases: {' '.join(sp.selectors)}; known issues {known}{kept}",
             f"# grid generated {sp.source['generated_at']} on {', '.join(sp.source['devices'])}"]
 
 
@@ -88,8 +89,18 @@ def report_text(sp: SafePins) -> str:
              f"Cases: `{' '.join(sp.selectors)}`; known issues "
              f"{'tolerated (their workarounds apply)' if sp.allow_known else 'count as failures'}. "
              f"Grid generated {sp.source['generated_at']} on {', '.join(sp.source['devices'])}.", ""]
+    if sp.keep:
+        ruled = [v for v in sp.verdicts if v.outside]
+        shown = ", ".join(v.combo for v in ruled[:5]) + (f" and {len(ruled) - 5} more" if len(ruled) > 5 else "")
+        lines += [f"Kept pins: `{' '.join(map(str, sp.keep))}`: {len(sp.kept)} of {len(sp.verdicts)} combos that ran "
+                  f"the selected cases meet them" + (f" (ruled out: {shown})." if ruled else "."), ""]
+    if sp.pick is None and sp.keep and not sp.kept:
+        lines += ["**No combo of the grid meets the kept pins.** `ftcompat adhoc` runs the cases on them: "
+                  f"`{adhoc_command(sp)}`.", ""]
+        return "\n".join(lines) + "\n"
     if sp.pick is None:
-        lines += ["**No combo qualifies**: none ran the selected cases with every cell passing.", "",
+        lines += ["**No combo qualifies**: none ran the selected cases with every cell passing"
+                  + (" within the kept pins." if sp.keep else "."), "",
                   "Closest combos:", ""]
         for v in sp.closest():
             lines.append(f"- `{v.combo}` ({_versions(v)}): {len(v.blockers)} of {v.checked} cells do not pass")
@@ -118,6 +129,14 @@ def report_text(sp: SafePins) -> str:
         lines += [f"- `{col}` in {', '.join(c.combo for c in cs)}: {first_line(cs[0].signature, 160)}"
                   for col, cs in by_column.items()]
     return "\n".join(lines) + "\n"
+
+
+def adhoc_command(sp: SafePins) -> str:
+    """The ``ftcompat adhoc`` line that runs the selected cases on the kept exact pins (ranges are left out)."""
+    exact = [k for k in sp.keep if k.spec.startswith("==") and "*" not in k.spec and "," not in k.spec]
+    pins = [f"{k.name}{k.spec}" for k in exact if k.name != "python"]
+    python = [f"--python {k.spec[2:]}" for k in exact if k.name == "python"]
+    return " ".join(["ftcompat adhoc", *pins, *python, "--cases", *sp.selectors])
 
 
 def _grouped(blames: Sequence[Blame]) -> list[tuple[list[Blame], str, str]]:
