@@ -18,9 +18,13 @@ def cmd_pins(args) -> int:
     pins.check_selectors(grid, args.cases, args.grid)  # refuse a typo before anything is written
     pins.check_keep(grid, keep, args.grid)
     answer = pins.safe_pins(grid, args.cases, args.allow_known, keep)
+    out = Path(args.out)
+    if answer.pick is None and args.search:
+        return _search(args, grid, keep, out)
     report = pinsfiles.report_text(answer)
     print(report)
-    out = Path(args.out)
+    if answer.pick is not None and args.search:
+        print("The grid answers: no search was needed.")
     if answer.pick is None:
         # Nothing is written: the folder keeps its last answer whole rather than half of a new one.
         raise NoAnswer(f"no combo qualifies; nothing written to {out} (its files, if any, are an earlier answer)")
@@ -28,6 +32,40 @@ def cmd_pins(args) -> int:
                          "requirements.txt": pinsfiles.requirements_text(answer), "PINS.md": report})
     print(f"wrote {out / 'constraints.txt'} (use: pip install -c {out / 'constraints.txt'} ...), "
           f"{out / 'requirements.txt'} and {out / 'PINS.md'}")
+    return 0
+
+
+def _search(args, grid, keep, out: Path) -> int:
+    """No combo of the grid answers: build and run candidates until one does (``run/search_run``)."""
+    from ftcompat.cli.common import root_of
+    from ftcompat.config.matrix import load
+    from ftcompat.core.selector import match_column
+    from ftcompat.results import grid as grid_mod
+    from ftcompat.run import search_run
+    from ftcompat.triage import pins, pinsfiles
+
+    python = next((k.spec[2:] for k in keep if k.name == "python" and k.spec.startswith("==")), args.python)
+    columns = [c for c in grid.columns if any(match_column(s, c) for s in args.cases)]
+    print(f"no combo of {args.grid} answers; searching (at most {args.max_envs} new environments, "
+          f"{args.max_minutes:g} minutes)")
+    stack_keep = [k for k in keep if k.name != "python"]
+    result = search_run.run(load(args.matrix), root_of(args.matrix), args.cases, stack_keep, columns,
+                            args.allow_known, python, args.max_envs, args.max_minutes)
+    lines = search_run.summary(result)
+    if not result.found:
+        print("\n".join(lines))
+        raise NoAnswer(f"the search found no combo: {result.gave_up}; nothing written to {out}")
+    evidence = result.evidence()
+    answer = pins.safe_pins(evidence, args.cases, args.allow_known, keep)
+    report = pinsfiles.report_text(answer) + "\n" + "\n".join(lines) + "\n\nThe cells behind this answer are in " \
+        "`search-grid.json` beside this file.\n"
+    print(report)
+    out.mkdir(parents=True, exist_ok=True)
+    grid_mod.save(evidence, out / "search-grid.json")
+    pinsfiles.write_all(out, {"constraints.txt": pinsfiles.constraints_text(answer),
+                         "requirements.txt": pinsfiles.requirements_text(answer), "PINS.md": report})
+    print(f"wrote {out / 'constraints.txt'}, {out / 'requirements.txt'}, {out / 'PINS.md'} and "
+          f"{out / 'search-grid.json'}")
     return 0
 
 
@@ -66,6 +104,11 @@ def register(sub) -> None:
     p.add_argument("--keep", action="append", default=[], metavar="PIN",
                    help="a pin the answer must keep, e.g. torch==2.5.1, python=3.10, 'transformers==4.56.*' "
                         "(repeatable)")
+    p.add_argument("--search", action="store_true",
+                   help="when no combo of the grid answers, build and run candidate combos until one does")
+    p.add_argument("--max-envs", type=int, default=6, help="--search builds at most this many new environments")
+    p.add_argument("--max-minutes", type=float, default=60.0, help="--search stops after this many minutes")
+    p.add_argument("--python", default="3.11", help="--search's Python when no --keep python= says (default 3.11)")
     p.add_argument("--out", default="results/pins", help="folder for constraints.txt, requirements.txt, PINS.md")
     p.set_defaults(func=cmd_pins)
     p = sub.add_parser("file-issues", help=cmd_file_issues.__doc__)
