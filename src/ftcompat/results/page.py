@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from ftcompat.core.domain import RECORDED
 from ftcompat.core.record import Record
 from ftcompat.core.status import LOOK, NEEDS_ATTENTION, TRIAGE_LOOK, Status, Triage
+from ftcompat.results import newest
 from ftcompat.results.grid import Grid
 from ftcompat.results.pagedata import embed_json, look, page_data, ran_columns, split_column
 
@@ -163,6 +164,15 @@ def _versions_table(data: Mapping) -> str:
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
+def _newest_table(grid: Grid) -> str:
+    head = "".join(f'<th scope="col">{h}</th>' for h in ("package", "newest tested", "combos", "ran", "its cells"))
+    rows = [f'<tr><th scope="row">{esc(r.package)}</th><td>{esc(r.version)}</td><td>{esc(", ".join(r.combos))}</td>'
+            f'<td>{esc((r.finished_at or "")[:10])}</td><td>{esc(newest.result_text(r).replace("`", ""))}</td></tr>'
+            for r in newest.newest_tested(grid)]
+    return (f'<table class="versions" id="newest"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
 def _header(grid: Grid, data: Mapping, columns: list[str]) -> str:
     ran = [c for c in data["combos"] if c["ran"]]
     devices = {}
@@ -210,6 +220,8 @@ def render_page(grid: Grid) -> str:
         _notes(grid, columns),
         "<h2>Combos: where and when they ran, and what they resolved to</h2>",
         _versions_table(data),
+        "<h2>Newest tested: where testing stops (a newer release is untested, not safe)</h2>",
+        _newest_table(grid),
         "</main>",
         '<aside id="panel" hidden tabindex="-1" aria-labelledby="panel-title" aria-live="polite"></aside>',
         f'<script type="application/json" id="{DATA_ID}">{embed_json(data)}</script>',

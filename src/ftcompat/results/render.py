@@ -9,6 +9,7 @@ from tabulate import tabulate
 from ftcompat.core.domain import STACK
 from ftcompat.core.record import Record
 from ftcompat.core.status import FAILING, LOOK, TRIAGE_LOOK, TRIAGED, Status, Triage
+from ftcompat.results import newest
 from ftcompat.results.grid import Grid
 
 NOT_RUN = "·"
@@ -145,6 +146,13 @@ def versions_table(grid: Grid, fmt: str) -> str:
     return tabulate(rows, headers=headers, tablefmt=fmt)
 
 
+def newest_table(grid: Grid, fmt: str) -> str:
+    """Per package, the newest version the grid ran, in which combos, when, and its cells' results."""
+    rows = [[r.package, r.version, ", ".join(r.combos), (r.finished_at or "")[:10], newest.result_text(r)]
+            for r in newest.newest_tested(grid)]
+    return tabulate(rows, headers=["package", "newest tested", "combos", "ran", "its cells"], tablefmt=fmt)
+
+
 def _devices(grid: Grid) -> str:
     seen = sorted({f"{d.get('type')} ({d.get('name')})" for c in grid.combos
                    if (d := c.get("device"))})
@@ -191,6 +199,9 @@ def markdown(grid: Grid) -> str:
     out += [f"- {TRIAGE_SYMBOLS[t]}: {look.legend}" for t, look in TRIAGE_LOOK.items()]
     out += [f"- {NOT_RUN}: not run in this grid", ""]
     out += ["## Resolved versions", "", versions_table(grid, "github"), ""]
+    out += ["## Newest tested", "",
+            "The newest version of each package this grid ran, and how its cells came out. A newer release "
+            "is untested here, not safe.", "", newest_table(grid, "github"), ""]
     if grid.warnings:
         out += ["## Warnings", ""] + [f"- {w}" for w in grid.warnings] + [""]
     return "\n".join(out)
@@ -210,5 +221,6 @@ def terminal(grid: Grid) -> str:
             if info["issue"]:
                 out.append(f"      known issue {info['issue']['id']}: {info['issue']['url']}")
     out += ["", versions_table(grid, "simple")]
+    out += ["", "newest tested (a newer release is untested, not safe):", newest_table(grid, "simple")]
     out += [f"warning: {w}" for w in grid.warnings]
     return "\n".join(out)
