@@ -6,12 +6,12 @@ import argparse
 import sys
 
 from ftcompat import __version__
-from ftcompat.cli import bisect_cmd, config_cmds, grid_cmds, project_cmds, run_cmds, triage_cmds
+from ftcompat.cli import bisect_cmd, config_cmds, grid_cmds, project_cmds, run_cmds, triage_cmds, upgrade_cmd
 from ftcompat.cli.common import matrix_path
 from ftcompat.core.errors import INTERRUPTED, FtcompatError
 
 # In the order ``ftcompat --help`` lists them: start a project, configure, run, look at the grid, work from it.
-GROUPS = (project_cmds, config_cmds, run_cmds, grid_cmds, triage_cmds, bisect_cmd)
+GROUPS = (project_cmds, config_cmds, run_cmds, grid_cmds, triage_cmds, upgrade_cmd, bisect_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

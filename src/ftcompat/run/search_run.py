@@ -65,15 +65,19 @@ class Outcome:
 
 def resolve(keep: Sequence[Keep], steps: Sequence[search.Step], python: str) -> dict[str, str]:
     """The exact stack versions uv picks for these bounds on ``python``; NotInstallable with uv's reason."""
+    return compile_stack(search.requirements(keep, steps), python)
+
+
+def compile_stack(reqs: Sequence[str], python: str, resolution: str = "highest") -> dict[str, str]:
+    """The exact stack versions uv resolves ``reqs`` to on ``python``; NotInstallable with uv's reason."""
     from ftcompat.run.preflight import uv_reason
 
     uv = find_uv()
     if not uv:
-        raise NotInstallable("pins --search needs uv (pip install uv)")
+        raise NotInstallable("resolving candidates needs uv (pip install uv)")
     env = dict(os.environ)
     cmd = [uv, "pip", "compile", "-", "--python-version", python, "--no-header", "--no-annotate", "--quiet",
-           *index_args(env, "uv")]
-    reqs = search.requirements(keep, steps)
+           "--resolution", resolution, *index_args(env, "uv")]
     try:
         proc = installer.run(cmd, env, log=lambda *_: None, input="\n".join(reqs) + "\n")
     except NotInstallable as exc:

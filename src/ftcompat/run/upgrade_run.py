@@ -1,0 +1,115 @@
+"""``ftcompat upgrade``: run the cases on a target next to the current environment and say what changes.
+
+The target holds every package where it is except the ``--to`` pins; when those cannot install next
+to the others, the fewest other packages move, each to the lowest version that installs (uv's
+``lowest-direct``). If the target fails a selected cell, ``pins --search`` with the ``--to`` pins kept
+looks for extra pins that keep every cell green (a set that works; it is not minimised).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ftcompat.core.domain import STACK, Matrix
+from ftcompat.core.errors import NotInstallable
+from ftcompat.core.selector import match_column
+from ftcompat.core.status import Status
+from ftcompat.results.grid import Grid
+from ftcompat.run import adhoc, search_run
+from ftcompat.triage import upgrade
+from ftcompat.triage.pins import Keep
+
+
+@dataclass
+class Result:
+    """What an upgrade check found."""
+
+    current: dict
+    target: dict
+    moved: tuple[str, ...]  # packages that had to move for the --to pins to install
+    target_grid: Grid | None
+    flips: list = field(default_factory=list)
+    issues: list = field(default_factory=list)
+    extra: dict | None = None  # extra pins that keep every selected cell green, when the target is not
+    search: search_run.Outcome | None = None
+    green: bool = False
+
+
+def resolve_target(current: dict, to: Sequence[Keep], latest: bool, python: str) -> tuple[dict, tuple[str, ...]]:
+    """The target's exact versions, moving as few other packages as possible; NotInstallable if none works."""
+    others = [p for p in STACK if current.get(p) and p not in {k.name for k in to}]
+    first: NotInstallable | None = None
+    for size in range(0, len(others) + 1):
+        for freed in itertools.combinations(others, size):
+            reqs = upgrade.target_requirements(current, to, latest, freed)
+            try:
+                return search_run.compile_stack(reqs, python, "lowest-direct" if freed else "highest"), freed
+            except NotInstallable as exc:
+                first = first or exc
+        if latest:
+            break
+    raise first or NotInstallable("the target cannot be resolved")
+
+
+def run(matrix: Matrix, root: Path, before: Grid, to: Sequence[Keep], latest: bool, selectors: Sequence[str],
+        max_envs: int = 4, log=print) -> Result:
+    """Build and run the target; if it fails, search for extra pins that keep every selected cell green."""
+    combo = before.combos[0]
+    current = {p: v for p, v in (combo.get("resolved") or {}).items() if p in STACK and v}
+    python = combo.get("python") or "3.11"
+    target, moved = resolve_target(current, to, latest, python)
+    case_ids = tuple(dict.fromkeys(s.split("[", 1)[0] for s in selectors))
+    tcombo = adhoc.adhoc_combo(target, python, case_ids)
+    log(f"upgrade: running the target {tcombo.id}")
+    grid = adhoc.run_adhoc(matrix, root, tcombo, root / adhoc.WORK / "adhoc" / tcombo.id / "grid.json", log=log)
+    mine = [c for c in grid.cells if any(match_column(s, c.column) for s in selectors)]
+    columns = [c.column for c in mine]
+    result = Result(current, target, moved, grid, upgrade.flips(before.cells, mine, selectors),
+                    upgrade.walks_into(matrix.known_issues, current, target, columns))
+    result.green = bool(mine) and all(c.status == Status.PASS for c in mine)
+    if not result.green:
+        keep = [*to, *(Keep(p, f"=={target[p]}") for p in ("torch",) if p in target and p not in {k.name for k in to})]
+        result.search = search_run.run(matrix, root, selectors, keep, columns, python=python, max_envs=max_envs,
+                                       log=log)
+        if result.search.found:
+            found = next(a.versions for a in result.search.attempts if a.combo == result.search.found)
+            result.extra = {p: v for p, v in found.items() if target.get(p) != v}
+    return result
+
+
+def report(result: Result, to: Sequence[Keep], latest: bool) -> list[str]:
+    """UPGRADE.md: the four answers (flips, known issues, extra pins, commands) and the evidence."""
+    wanted = "the newest release of every package" if latest else " ".join(map(str, to))
+    lines = ["# Upgrade check", "", f"From the current environment to {wanted}.", "",
+             "| package | current | target |", "|---|---|---|"]
+    lines += [f"| {p} | {result.current.get(p, '')} | {result.target.get(p, '')}"
+              f"{' (moved: needed by the target)' if p in result.moved else ''} |" for p in STACK]
+    lines += ["", "## Cells that flip", ""]
+    lines += [f"- `{f.column}`: {f.before} → **{f.after}**" + (f": `{f.signature.splitlines()[0]}`"
+                                                             if f.signature and f.after != "pass" else "")
+              for f in result.flips] or ["None: every selected cell has the same status on the target."]
+    lines += ["", "## Known issues the target walks into", ""]
+    lines += [f"- `{i.id}`: {i.summary} ({i.url})" + (f". Workaround: {i.workaround}" if i.workaround else "")
+              for i in result.issues] or ["None registered for the selected cases."]
+    lines += ["", "## Extra pins that keep every selected cell green", ""]
+    if result.green:
+        lines += ["None needed: the target passes every selected cell."]
+        install = result.target
+    elif result.extra is not None:
+        lines += [f"- `{p}=={v}` (the target has {result.target.get(p)})" for p, v in result.extra.items()]
+        lines += ["", "Found by `pins --search` with the target's pins kept; every cell passed with them."]
+        install = {**result.target, **result.extra}
+    else:
+        lines += [f"No set found: {result.search.gave_up if result.search else 'the target did not run'}."]
+        install = None
+    if result.search:
+        lines += ["", *search_run.summary(result.search)]
+    lines += ["", "## Commands", ""]
+    if install:
+        lines += ["```bash", *upgrade.install_commands(install), "```"]
+    else:
+        lines += ["No install keeps every selected cell green with these targets; see the known issues above."]
+    return lines
