@@ -54,7 +54,8 @@ def _train(trainer_cls, model, device, tmp_path):
 
 def test_legacy_signature(model, device, tmp_path):
     """An override without **kwargs trains (the pre-4.46 idiom)."""
-    from transformers import Trainer
+    with setup("from transformers import Trainer"):
+        from transformers import Trainer
 
     class LegacyTrainer(Trainer):
         calls, kwargs_seen = 0, set()
@@ -69,7 +70,8 @@ def test_legacy_signature(model, device, tmp_path):
 
 def test_kwargs_signature(model, device, tmp_path):
     """The twin: an override taking **kwargs trains, and says what the Trainer passed."""
-    from transformers import Trainer
+    with setup("from transformers import Trainer"):
+        from transformers import Trainer
 
     class KwargsTrainer(Trainer):
         calls, kwargs_seen = 0, set()
