@@ -257,3 +257,23 @@ def test_prerelease_lane_resolves_the_rc_of_its_day_from_the_real_index(tmp_path
     assert not any(Version(v).is_prerelease for name, v in lock.items() if name != "transformers")
     plain = dict(line.split("==") for line in install.resolve(tmp_path / "v", release, env, uv, lambda *_: None))
     assert plain["transformers"] == "4.57.6"
+
+
+@pytest.mark.e2e
+def test_overrides_resolve_the_skew_a_no_deps_install_leaves(tmp_path):
+    """trl 0.12.0 declares transformers>=4.46.0; the override forces 4.45.2 beside it, as --no-deps would."""
+    import os
+    import subprocess
+
+    uv = install.find_uv()
+    if not uv:
+        pytest.skip("uv is not installed")
+    subprocess.run([uv, "venv", "-q", "-p", "3.11", str(tmp_path / "v")], check=True)
+    pins = frozen_map({"torch": "2.13.0", "transformers": "4.45.2", "trl": "0.12.0", "peft": "0.13.2",
+                       "bitsandbytes": "0.46.1", "accelerate": "1.0.1"})
+    skew = Combo("skew", "3.11", pins, overrides=frozen_map({"transformers": "4.45.2"}))
+    env = dict(os.environ)
+    lock = dict(line.split("==") for line in install.resolve(tmp_path / "v", skew, env, uv, lambda *_: None))
+    assert (lock["transformers"], lock["trl"]) == ("4.45.2", "0.12.0")
+    with pytest.raises(NotInstallable, match="transformers"):
+        install.resolve(tmp_path / "v", Combo("plain", "3.11", pins), env, uv, lambda *_: None)

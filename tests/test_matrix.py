@@ -315,3 +315,14 @@ def test_prerelease_lane_refuses_pinned_unknown_and_floor(matrix_data, fixture_c
     assert problems(matrix_data, fixture_cases) == [
         "matrix.yaml: combos[1].prerelease: a pre-release lane takes the newest versions; it cannot be a "
         "lowest-direct combo"]
+
+
+def test_overrides_force_a_pinned_version_and_must_match_the_pin(matrix_data, fixture_cases):
+    pins = matrix_data["combos"][0]["pins"]
+    matrix_data["combos"][0]["overrides"] = {"transformers": pins["transformers"]}
+    combo = parse(matrix_data, "matrix.yaml", fixture_cases).combo("old")
+    assert dict(combo.overrides) == {"transformers": pins["transformers"]}
+    matrix_data["combos"][0]["overrides"] = {"transformers": "4.45.2", "trl": None}
+    out = problems(matrix_data, fixture_cases)
+    assert any("combos[0].overrides.transformers: overrides transformers==4.45.2, but the combo pins" in x for x in out)
+    assert "matrix.yaml: combos[0].overrides.trl: an override needs an exact version" in out

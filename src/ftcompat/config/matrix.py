@@ -22,7 +22,7 @@ from ftcompat.core.selector import match
 
 TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
 COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer",
-              "prerelease")
+              "prerelease", "overrides")
 ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature")
 RESOLUTIONS = ("highest", "lowest-direct")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
@@ -87,10 +87,28 @@ class _Checker(Checker):
             self.add(f"{path}.resolution", f"{resolution!r} is not a resolution{suggest(resolution, RESOLUTIONS)}")
         exclude_newer = self.date(data.get("exclude_newer"), f"{path}.exclude_newer")
         prerelease = self.prerelease(data.get("prerelease", False), f"{path}.prerelease", pins or {}, resolution)
+        overrides = self.overrides(data.get("overrides", {}), f"{path}.overrides", pins or {})
         if not (cid and python and pins is not None):
             return None
         return Combo(cid, python, frozen_map(pins), tuple(tags), tuple(selectors),
-                     str(data.get("description", "")), resolution, exclude_newer, prerelease)
+                     str(data.get("description", "")), resolution, exclude_newer, prerelease, frozen_map(overrides))
+
+    def overrides(self, raw, path: str, pins: dict) -> dict:
+        """Exact versions forced over the others' declared requirements: each must equal the combo's own pin."""
+        if not isinstance(raw, dict):
+            self.add(path, f"expected a mapping of package: version, got {raw!r}")
+            return {}
+        out = {}
+        for pkg, value in raw.items():
+            version = self.version(value, f"{path}.{pkg}")
+            if version is None:
+                self.add(f"{path}.{pkg}", "an override needs an exact version")
+            elif pins.get(pkg) != version:
+                self.add(f"{path}.{pkg}", f"overrides {pkg}=={version}, but the combo pins {pkg} to "
+                                          f"{pins.get(pkg)!r}; pin the same version in pins")
+            else:
+                out[pkg] = version
+        return out
 
     def prerelease(self, raw, path: str, pins: dict, resolution: str) -> tuple[str, ...]:
         """``true`` (every unpinned stack package) or a list of unpinned packages that may take a pre-release."""

@@ -35,6 +35,9 @@ class Combo:
     # Unpinned packages that take their newest version on the index, pre-releases (rc, dev) included:
     # the pre-release lane, so a break shows before the release ships.
     prerelease: tuple[str, ...] = ()
+    # Versions forced over what the other pins declare (uv's --override), as `pip install --no-deps`
+    # recipes leave an environment: a skew no resolver would pick.
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def tracks_newest(self) -> bool:

@@ -118,7 +118,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
             "id": combo.id, "python": combo.python, "pins": dict(combo.pins),
             "tags": list(combo.tags), "description": combo.description,
             "resolution": combo.resolution, "exclude_newer": combo.exclude_newer,
-            "prerelease": list(combo.prerelease),
+            "prerelease": list(combo.prerelease), "overrides": dict(combo.overrides),
             "resolved": resolved(records), "device": env.get("device"),
             "python_resolved": env.get("python"), "ran": bool(records),
             "finished_at": max((r.finished_at or "" for r in records), default="") or None,

@@ -67,7 +67,8 @@ def stamp_for(combo: Combo, environ: dict, root: Path | str = "") -> dict:
     return {"python": combo.python, "requirements": requirements(combo), "harness": "pth",
             "index": index_args(environ, "uv"), "resolution": combo.resolution,
             "exclude_newer": combo.exclude_newer, "harness_tools": list(HARNESS_REQUIREMENTS),
-            **({"prerelease": list(combo.prerelease)} if combo.prerelease else {})}
+            **({"prerelease": list(combo.prerelease)} if combo.prerelease else {}),
+            **({"overrides": dict(combo.overrides)} if combo.overrides else {})}
 
 
 def read_stamp(venv: Path) -> dict:
@@ -185,6 +186,10 @@ def _compile(venv: Path, combo: Combo, reqs: list[str], environ: dict, uv: str, 
             path = Path(tmp) / "constraints.txt"
             path.write_text("\n".join(constraints) + "\n")
             cmd += ["-c", str(path)]
+        if combo.overrides:  # what the other packages declare about these is ignored, as --no-deps would
+            path = Path(tmp) / "overrides.txt"
+            path.write_text("".join(f"{p}=={v}\n" for p, v in sorted(combo.overrides.items())))
+            cmd += ["--override", str(path)]
         cmd += index_args(environ, "uv")
         log(redact(" ".join(cmd)) + "  < " + " ".join(reqs))
         proc = installer.run(cmd, environ, log, input="\n".join(reqs) + "\n")
@@ -207,9 +212,9 @@ def sync(venv: Path, lock: tuple[str, ...], environ: dict, uv: str, log=print, r
 
 def _install_with_pip(venv: Path, combo: Combo, root: Path, environ: dict, log) -> InstallResult:
     """Without uv: one pip install of the pins (pip reuses its own cache of downloads)."""
-    if combo.resolution != "highest" or combo.exclude_newer or combo.prerelease:
-        raise MachineError("floor (resolution: lowest-direct), as-of (exclude_newer) and pre-release (prerelease) "
-                           "combos need uv; pip install uv")
+    if combo.resolution != "highest" or combo.exclude_newer or combo.prerelease or combo.overrides:
+        raise MachineError("floor (resolution: lowest-direct), as-of (exclude_newer), pre-release (prerelease) "
+                           "and override (overrides) combos need uv; pip install uv")
     python = str(venv / "bin" / "python")
     cmd = [python, "-m", "pip", "install", "--disable-pip-version-check",
            *(["--upgrade"] if combo.tracks_newest else []), *index_args(environ, "pip"), *requirements(combo)]

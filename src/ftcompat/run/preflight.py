@@ -145,8 +145,13 @@ def resolve_check(combo: Combo, environ: Mapping[str, str] | None = None, uv: st
     if combo.exclude_newer:
         cmd += ["--exclude-newer", combo.exclude_newer]
     cmd += install.index_args(environ, "uv")
-    proc = subprocess.run(cmd, input="\n".join(install.requirements(combo)) + "\n", capture_output=True,
-                          text=True, env=environ, timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="ftcompat-check-") as tmp:
+        if combo.overrides:
+            path = Path(tmp) / "overrides.txt"
+            path.write_text("".join(f"{p}=={v}\n" for p, v in sorted(combo.overrides.items())))
+            cmd += ["--override", str(path)]
+        proc = subprocess.run(cmd, input="\n".join(install.requirements(combo)) + "\n", capture_output=True,
+                              text=True, env=environ, timeout=timeout)
     if proc.returncode == 0:
         return None
     return uv_reason(proc.stdout + proc.stderr)

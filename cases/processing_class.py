@@ -1,0 +1,133 @@
+"""``tokenizer=`` became ``processing_class=`` on Trainer, SFTTrainer and DPOTrainer.
+
+transformers 4.46 renamed ``Trainer(tokenizer=)`` to ``processing_class=`` and TRL 0.12 followed for its
+trainers. Code written for one side fails on the other with ``TypeError: ... __init__() got an unexpected
+keyword argument 'processing_class'`` (https://github.com/huggingface/trl/issues/2226) or ``... 'tokenizer'``.
+The rename also splits TRL from transformers: a TRL that passes ``processing_class=`` to transformers'
+``Trainer`` fails inside ``SFTTrainer``/``DPOTrainer`` with ``TypeError: Trainer.__init__() got an
+unexpected keyword argument 'processing_class'`` over an older transformers, which happens when a newer TRL
+is installed with ``pip install --no-deps`` as notebook recipes do
+(https://github.com/huggingface/trl/issues/2207, https://github.com/huggingface/trl/pull/2162).
+
+Variants, each building the trainer on the tiny model (no training) and passing only when the trainer
+holds the tokenizer it was given; none detects which keyword the release takes:
+* ``trainer_processing_class``: transformers ``Trainer(processing_class=tok)`` (the ``tokenizer=`` side
+  is ``api_surface[trainer_tokenizer]``).
+* ``sfttrainer_processing_class``: ``SFTTrainer(processing_class=tok)`` (the ``tokenizer=`` side is
+  ``api_surface[sfttrainer_tokenizer]``).
+* ``dpotrainer_tokenizer`` and ``dpotrainer_processing_class``: ``DPOTrainer(tokenizer=tok)`` and its
+  twin, on a two-row preference dataset with a reference model.
+The config each TRL trainer gets (``SFTConfig``/``DPOConfig``, ``TrainingArguments`` on TRL 0.8.6,
+the length field's name) is setup and found by feature detection.
+
+Boundaries, each run on both sides, including the --no-deps skews: docs/findings/processing_class.md.
+"""
+
+import inspect
+
+from ftcompat.harness import record, setup, step
+
+_TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green"]
+_PREFS = [
+    {"prompt": "The sky is", "chosen": " blue.", "rejected": " green."},
+    {"prompt": "Two plus two is", "chosen": " four.", "rejected": " five."},
+]
+
+
+def _names(cls) -> set:
+    return set(inspect.signature(cls.__init__).parameters)
+
+
+def _cpu(config_cls, device) -> dict:
+    if device != "cpu":
+        return {}
+    return {"use_cpu": True} if "use_cpu" in _names(config_cls) else {"no_cuda": True}
+
+
+def _load(model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model.path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return AutoModelForCausalLM.from_pretrained(model.path), tok
+
+
+def _check_holds(trainer, tok, keyword):
+    held = getattr(trainer, "processing_class", None) or getattr(trainer, "tokenizer", None)
+    record(held=type(held).__name__, has_processing_class=hasattr(trainer, "processing_class"))
+    assert held is tok, f"the trainer holds {type(held).__name__}, not the tokenizer passed as {keyword}="
+
+
+def test_trainer_processing_class(model, device, tmp_path):
+    """transformers Trainer(processing_class=tok) is accepted and the trainer holds that tokenizer."""
+    with setup("import Trainer, tiny model, TrainingArguments"):
+        from transformers import Trainer, TrainingArguments
+
+        lm, tok = _load(model)
+        args = TrainingArguments(output_dir=str(tmp_path), report_to=[], **_cpu(TrainingArguments, device))
+    with step("Trainer(processing_class=tok)"):
+        trainer = Trainer(model=lm, args=args, processing_class=tok)
+    _check_holds(trainer, tok, "processing_class")
+
+
+def test_sfttrainer_processing_class(model, device, tmp_path):
+    """SFTTrainer(processing_class=tok) is accepted and the trainer holds that tokenizer."""
+    with setup("import trl, tiny model, dataset, SFTConfig"):
+        from datasets import Dataset
+        from transformers import TrainingArguments
+
+        try:
+            from trl import SFTConfig
+        except ImportError:  # TRL 0.8.6 has no SFTConfig/DPOConfig
+            SFTConfig = TrainingArguments
+        from trl import SFTTrainer
+
+        lm, tok = _load(model)
+        names = _names(SFTConfig)
+        cfg = {k: v for k, v in (("dataset_text_field", "text"), ("max_length", 32)) if k in names}
+        if "max_length" not in names and "max_seq_length" in names:
+            cfg["max_seq_length"] = 32
+        args = SFTConfig(output_dir=str(tmp_path), report_to="none", max_steps=1, **cfg, **_cpu(SFTConfig, device))
+        ds = Dataset.from_list([{"text": t} for t in _TEXTS])
+        extra = {} if "dataset_text_field" in names else {"dataset_text_field": "text", "max_seq_length": 32}
+    with step("SFTTrainer(processing_class=tok)"):
+        trainer = SFTTrainer(model=lm, args=args, train_dataset=ds, processing_class=tok, **extra)
+    _check_holds(trainer, tok, "processing_class")
+
+
+def _dpo(model, device, tmp_path, keyword):
+    with setup("import trl, tiny model and reference, preference dataset, DPOConfig"):
+        from datasets import Dataset
+        from transformers import TrainingArguments
+
+        try:
+            from trl import DPOConfig
+        except ImportError:  # TRL 0.8.6 has no SFTConfig/DPOConfig
+            DPOConfig = TrainingArguments
+        from trl import DPOTrainer
+
+        lm, tok = _load(model)
+        ref, _ = _load(model)
+        names = _names(DPOConfig)
+        lengths = {"max_length": 32, "max_prompt_length": 16}
+        cfg = {k: v for k, v in lengths.items() if k in names}
+        # TRL 0.8.6 (no DPOConfig) takes the lengths as trainer kwargs; a DPOConfig without a field
+        # (TRL 1.x has no max_prompt_length) just leaves it out.
+        extra = {k: v for k, v in lengths.items() if k not in names} if DPOConfig is TrainingArguments else {}
+        args = DPOConfig(output_dir=str(tmp_path), report_to="none", max_steps=1, remove_unused_columns=False,
+                         per_device_train_batch_size=2, **cfg, **_cpu(DPOConfig, device))
+        ds = Dataset.from_list(_PREFS)
+    with step(f"DPOTrainer({keyword}=tok)"):
+        trainer = DPOTrainer(model=lm, ref_model=ref, args=args, train_dataset=ds, **{keyword: tok}, **extra)
+    _check_holds(trainer, tok, keyword)
+
+
+def test_dpotrainer_tokenizer(model, device, tmp_path):
+    """DPOTrainer(tokenizer=tok) is accepted and the trainer holds that tokenizer."""
+    _dpo(model, device, tmp_path, "tokenizer")
+
+
+def test_dpotrainer_processing_class(model, device, tmp_path):
+    """The twin: DPOTrainer(processing_class=tok) is accepted and the trainer holds that tokenizer."""
+    _dpo(model, device, tmp_path, "processing_class")
