@@ -326,3 +326,18 @@ def test_overrides_force_a_pinned_version_and_must_match_the_pin(matrix_data, fi
     out = problems(matrix_data, fixture_cases)
     assert any("combos[0].overrides.transformers: overrides transformers==4.45.2, but the combo pins" in x for x in out)
     assert "matrix.yaml: combos[0].overrides.trl: an override needs an exact version" in out
+
+
+def test_a_case_can_name_the_combos_it_runs_in(matrix_data, fixture_cases):
+    from ftcompat.run.adhoc import adhoc_combo, parse_pins
+    from ftcompat.run.plan import combo_cases
+
+    matrix_data["cases"]["gen"]["combos"] = ["old", "tag:gpu"]
+    m = parse(matrix_data, "matrix.yaml", fixture_cases)
+    runs = {c.id: "gen" in combo_cases(m, c) for c in m.combos}
+    assert runs["old"] and runs["gpu-nightly"] and not runs["canary"]
+    assert "gen" in combo_cases(m, adhoc_combo(parse_pins([]), "3.11"))  # asked for on the spot: it runs
+    matrix_data["cases"]["gen"]["combos"] = ["olld", "tag:gpuu"]
+    out = problems(matrix_data, fixture_cases)
+    assert any("cases.gen.combos[0]: 'olld' selects no combo; did you mean 'old'?" in x for x in out)
+    assert any("cases.gen.combos[1]: 'tag:gpuu' selects no combo" in x for x in out)

@@ -27,7 +27,7 @@ ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature"
 RESOLUTIONS = ("highest", "lowest-direct")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
 HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description", "gated")
-CASE_KEYS = ("models", "timeout")
+CASE_KEYS = ("models", "timeout", "combos")
 MODEL_KINDS = ("tiny", "hub", "local")
 NEEDS = ("network", "cuda")
 TOKENIZERS = ("llama2-chat", "llama3")
@@ -270,7 +270,8 @@ class _Checker(Checker):
                                     or timeout <= 0):
             self.add(f"{path}.timeout", f"{timeout!r} is not a number of seconds > 0 (e.g. timeout: 600)")
             timeout = None
-        return CaseSpec(cid, tuple(names), float(timeout) if timeout else None)
+        combos = self.str_list(data.get("combos", ["*"]), f"{path}.combos")
+        return CaseSpec(cid, tuple(names), float(timeout) if timeout else None, tuple(combos) or ("*",))
 
 
 def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Problem, ...] = ()) -> Matrix:
@@ -312,6 +313,7 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Pr
         combo = check.combo(raw, i, seen)
         if combo:
             combos.append(combo)
+    _check_case_combos(check, case_specs, combos)
     raw_issues = top.get("known_issues", [])
     if not isinstance(raw_issues, list):
         check.add("known_issues", f"expected a list, got {type(raw_issues).__name__}")
@@ -325,6 +327,21 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Pr
         raise MatrixError(source, check.problems)
     return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source, tuple(issues),
                   frozen_map({cid: str(c.path) for cid, c in cases.items()}))
+
+
+def _check_case_combos(check: _Checker, specs: dict[str, CaseSpec], combos: list[Combo]) -> None:
+    """Each of a case's ``combos`` selectors must name a combo (id glob or ``tag:NAME``): a typo runs nothing."""
+    ids = [c.id for c in combos]
+    tags = sorted({t for c in combos for t in c.tags})
+    for cid, spec in specs.items():
+        for j, sel in enumerate(spec.combos):
+            if sel == "*":
+                continue
+            hit = (any(match(sel[4:], t) for t in tags) if sel.startswith("tag:")
+                   else any(match(sel, i) for i in ids))
+            if not hit:
+                known = [f"tag:{t}" for t in tags] if sel.startswith("tag:") else ids
+                check.add(f"cases.{cid}.combos[{j}]", f"{sel!r} selects no combo{suggest(sel, known)}")
 
 
 def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) -> Matrix:

@@ -112,7 +112,9 @@ def merged_document(data: dict, folder: Path, problems: list[Problem]) -> tuple[
         if name in models:
             problems.append(Problem(f"models.{name}", f"{name!r} is a built-in model; choose another name "
                                                       "(the built-in one can be used as it is)"))
-    cases = {cid: spec for cid, spec in (base.get("cases") or {}).items() if cid in builtin}
+    # A built-in case's `combos` name the built-in combos; in a project it runs in the project's own.
+    cases = {cid: {k: v for k, v in (spec or {}).items() if k != "combos"}
+             for cid, spec in (base.get("cases") or {}).items() if cid in builtin}
     cases.update(_mapping(data, "cases", problems))
     issues = data.get("known_issues") or []
     if not isinstance(issues, list):

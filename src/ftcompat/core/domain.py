@@ -90,6 +90,18 @@ class CaseSpec:
     id: str
     models: tuple[str, ...] = ()
     timeout: float | None = None  # seconds per cell; None: the harness default
+    # The matrix's combos it runs in (id globs, or tag:NAME); ad-hoc and existing environments run
+    # whatever they are asked to. Lets a case that marks one boundary run at that boundary.
+    combos: tuple[str, ...] = ("*",)
+
+    def runs_in(self, combo: Combo) -> bool:
+        """True when this case runs in ``combo``: one asked for on the spot, or one its selectors name."""
+        from ftcompat.core.selector import match
+
+        if {"adhoc", "current", "bisect"} & set(combo.tags):
+            return True
+        return any(match(s[4:], t) for s in self.combos if s.startswith("tag:") for t in combo.tags) or any(
+            match(s, combo.id) for s in self.combos if not s.startswith("tag:"))
 
 
 @dataclass(frozen=True)

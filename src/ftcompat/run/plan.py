@@ -37,8 +37,8 @@ def case_selectors(text: str, matrix: Matrix) -> tuple[str, ...]:
 
 
 def combo_cases(matrix: Matrix, combo: Combo) -> list[str]:
-    """Return the case ids a combo runs, in matrix order."""
-    return [c for c in matrix.cases if any(match(s, c) for s in combo.cases)]
+    """Return the case ids a combo runs, in matrix order: the combo selects them and they select the combo."""
+    return [c for c in matrix.cases if any(match(s, c) for s in combo.cases) and matrix.cases[c].runs_in(combo)]
 
 
 def combo_models(matrix: Matrix, combo: Combo, case_id: str) -> list[str]:
