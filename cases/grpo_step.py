@@ -1,0 +1,142 @@
+"""GRPOTrainer trains a tiny policy with a reward function, and the GRPO idioms that broke between TRL releases.
+
+``trl.GRPOTrainer`` (first in TRL 0.14) samples
+``num_generations`` completions per prompt, scores them with reward functions and takes a policy
+gradient step. Code written for one release fails on another:
+
+* ``GRPOConfig(max_prompt_length=)``: deprecated (https://github.com/huggingface/trl/pull/4300), then
+  removed (https://github.com/huggingface/trl/pull/4847): ``TypeError: GRPOConfig.__init__() got an
+  unexpected keyword argument 'max_prompt_length'`` (hit by e.g.
+  https://github.com/axolotl-ai-cloud/axolotl/pull/3390);
+* ``per_device_train_batch_size=1`` with ``num_generations=2`` and gradient accumulation: what the
+  batch size counts (prompts, then completions) and which product must be divisible by
+  ``num_generations`` changed (https://github.com/huggingface/trl/pull/2776, questions in
+  https://github.com/huggingface/trl/issues/2858), so a config valid on one release raises
+  ``ValueError: The global train batch size (1 x 1) must be evenly divisible by the number of
+  generations per prompt (2)`` on another.
+
+Every variant trains the tiny policy for two optimizer steps on CPU (four short prompts,
+``num_generations=2``, ``max_completion_length=8``, no vLLM) with a reward function written here,
+and passes only when ``train()`` ran both steps, the training loss is finite, the reward was logged
+and the policy's parameters moved. On TRL without ``GRPOTrainer`` (< 0.14) every cell is an
+``error`` at setup saying so, never a pass; so is every cell where ``from trl import GRPOTrainer``
+itself fails (TRL 0.28.0 - 1.14.1 import the undeclared ``requests``, absent beside transformers 5).
+
+* ``grpo_train``: the trainer trains (batch 2 = one group of 2; setup leaves out what a release lacks).
+* ``config_max_prompt_length``: ``GRPOConfig(max_prompt_length=32)`` (no detection for it).
+* ``batch1_accum2``: ``per_device_train_batch_size=1, gradient_accumulation_steps=2,
+  num_generations=2`` (no detection for it).
+
+Boundaries, each run on both sides: docs/findings/grpo_step.md.
+"""
+
+from ftcompat.harness import record, setup, step
+
+_PROMPTS = ["The cat sat on the", "One two three", "Red green blue", "Once upon a time"]
+
+
+def _reward(completions, **kwargs):
+    """A deterministic pseudo-reward in [0, 1): the CRC-32 of the completion's text.
+
+    It means nothing, but any two different completions get different rewards, so no group has a
+    zero advantage and the policy gradient cannot be zero by accident of ties.
+    """
+    import zlib
+
+    texts = [c if isinstance(c, str) else str(c) for c in completions]
+    return [(zlib.crc32(t.encode()) % 1000) / 1000.0 for t in texts]
+
+
+def _parts(model):
+    """The tiny policy, a left-padding tokenizer and the prompt dataset (setup, not an idiom)."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model.path, padding_side="left")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    # The tiny model's generic tokenizer also returns token_type_ids; a real Llama tokenizer does not,
+    # and TRL 0.14 hands every tokenizer output to generate(), which rejects them (findings page).
+    tok.model_input_names = [n for n in tok.model_input_names if n != "token_type_ids"]
+    policy = AutoModelForCausalLM.from_pretrained(model.path)
+    return policy, tok, Dataset.from_list([{"prompt": p} for p in _PROMPTS])
+
+
+def _config_kwargs(device, tmp_path, **over):
+    """GRPOConfig settings for two tiny CPU steps, filtered to the fields this GRPOConfig has."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    kw = dict(output_dir=str(tmp_path), per_device_train_batch_size=2, gradient_accumulation_steps=1,
+              num_generations=2, max_completion_length=8, max_steps=2, learning_rate=1e-3, logging_steps=1,
+              save_strategy="no", report_to="none", seed=0, bf16=False, fp16=False, use_vllm=False,
+              gradient_checkpointing=False, dataloader_num_workers=0, temperature=1.0)
+    if device == "cpu":
+        kw["use_cpu" if "use_cpu" in names else "no_cuda"] = True
+    kw = {k: v for k, v in kw.items() if k in names}
+    kw.update(over)
+    return kw
+
+
+def _build(model, device, tmp_path, what, **over):
+    with setup("tiny policy, prompt dataset, GRPOTrainer import"):
+        from trl import GRPOConfig, GRPOTrainer
+
+        policy, tok, ds = _parts(model)
+        kw = _config_kwargs(device, tmp_path)
+    with step(what):
+        args = GRPOConfig(**{**kw, **over})
+        trainer = GRPOTrainer(model=policy, reward_funcs=_reward, args=args, train_dataset=ds,
+                              processing_class=tok)
+    return trainer, policy
+
+
+def _train_and_check(trainer, policy):
+    import math
+
+    before = {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}
+    with step("GRPOTrainer.train()"):
+        out = trainer.train()
+    logs = trainer.state.log_history
+
+    def series(key):
+        return [round(float(e[key]), 6) for e in logs if key in e]
+
+    deltas = {n: (p.detach() - before[n]).abs().max().item() for n, p in policy.named_parameters() if n in before}
+    moved = sum(d > 0 for d in deltas.values())
+    rewards = series("reward")
+    a = trainer.args
+    record(optimizer_steps=trainer.state.global_step, training_loss=float(out.training_loss), loss=series("loss"),
+           reward=rewards, reward_std=series("reward_std"), grad_norm=series("grad_norm"),
+           completion_length=series("completion_length") or series("completions/mean_length"),
+           params_moved=f"{moved}/{len(deltas)}", max_param_delta=max(deltas.values(), default=0.0),
+           per_device_train_batch_size=a.per_device_train_batch_size,
+           gradient_accumulation_steps=a.gradient_accumulation_steps, num_generations=a.num_generations,
+           generation_batch_size=getattr(a, "generation_batch_size", None))
+    assert trainer.state.global_step == 2, f"{trainer.state.global_step} optimizer steps, not 2"
+    assert math.isfinite(out.training_loss), f"training loss {out.training_loss} is not finite"
+    assert rewards, f"no reward in the logs (keys: {sorted({k for e in logs for k in e})})"
+    assert moved > 0, f"0 of {len(deltas)} trainable tensors moved in 2 steps"
+
+
+def test_grpo_train(model, device, tmp_path):
+    """The trainer trains: batch 2 holding one group of 2 completions, nothing a release lacks."""
+    trainer, policy = _build(model, device, tmp_path, "GRPOConfig(...) and GRPOTrainer(model, reward_funcs=fn)")
+    _train_and_check(trainer, policy)
+
+
+def test_config_max_prompt_length(model, device, tmp_path):
+    """``GRPOConfig(max_prompt_length=32)``, as GRPO scripts before TRL 0.28 wrote it."""
+    trainer, policy = _build(model, device, tmp_path, "GRPOConfig(max_prompt_length=32)", max_prompt_length=32)
+    _train_and_check(trainer, policy)
+
+
+def test_batch1_accum2(model, device, tmp_path):
+    """``per_device_train_batch_size=1, gradient_accumulation_steps=2, num_generations=2``."""
+    trainer, policy = _build(model, device, tmp_path,
+                             "GRPOConfig(per_device_train_batch_size=1, gradient_accumulation_steps=2, "
+                             "num_generations=2) and GRPOTrainer",
+                             per_device_train_batch_size=1, gradient_accumulation_steps=2)
+    _train_and_check(trainer, policy)

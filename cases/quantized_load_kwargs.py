@@ -1,0 +1,122 @@
+"""bitsandbytes loading through ``from_pretrained(load_in_4bit=True)`` / ``load_in_8bit=True``.
+
+Symptom: QLoRA recipes written for transformers 4.x pass ``load_in_4bit=True`` (or ``load_in_8bit=True``)
+straight to ``AutoModelForCausalLM.from_pretrained``. transformers 4.x accepted it with a deprecation
+warning; transformers 5 removed the two arguments (https://github.com/huggingface/transformers/pull/41287,
+reported downstream in https://github.com/huggingface/trl/issues/4262), so the keyword falls through to
+the model's ``__init__`` and the load raises ``TypeError: LlamaForCausalLM.__init__() got an unexpected
+keyword argument 'load_in_4bit'``. The working idiom is ``quantization_config=BitsAndBytesConfig(...)``.
+
+Variants (tiny Llama, ``device_map={"": device}``), each loading, then one forward pass:
+* ``kwarg_4bit``: ``from_pretrained(path, load_in_4bit=True)``;
+* ``config_4bit``: the twin, ``quantization_config=BitsAndBytesConfig(load_in_4bit=True)``;
+* ``kwarg_8bit``: ``from_pretrained(path, load_in_8bit=True)``;
+* ``config_8bit``: the twin, ``quantization_config=BitsAndBytesConfig(load_in_8bit=True)``.
+
+Pass: the model loads, at least one weight is really quantized (``Params4bit`` / ``Int8Params``; a
+keyword silently ignored would leave none), and the forward pass gives finite logits. Where this combo
+cannot run bitsandbytes 4-bit (resp. 8-bit) on this device at all, found by doing it with the twin
+idiom, the cells skip with that reason (``require_4bit``; the 8-bit probe is in this file).
+
+Boundaries, each run on both sides: docs/findings/quantized_load_kwargs.md.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ftcompat.harness import record, setup, step
+from ftcompat.harness.quant import require_4bit
+
+_PARAM_CLASS = {4: "Params4bit", 8: "Int8Params"}
+
+
+@functools.cache
+def _why_no_8bit(model_path: str, device: str) -> str | None:
+    """Return why 8-bit cannot run here (asked by loading with BitsAndBytesConfig), or None."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        model = AutoModelForCausalLM.from_pretrained(
+            model_path, quantization_config=BitsAndBytesConfig(load_in_8bit=True), device_map={"": device}
+        )
+        if not any(type(p).__name__ == "Int8Params" for p in model.parameters()):
+            return "the model loaded with BitsAndBytesConfig(load_in_8bit=True) but no weight is Int8Params"
+        with torch.no_grad():
+            model(torch.tensor([[1, 2, 3]], device=device))
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot run 8-bit here"
+        from ftcompat.core.outcome import root_cause
+        from ftcompat.harness.envinfo import versions
+
+        v = versions()
+        root = root_cause(exc)
+        first = str(root).strip().splitlines()[0][:200] if str(root).strip() else ""
+        return (
+            f"bitsandbytes {v['bitsandbytes']} with transformers {v['transformers']} cannot run "
+            f"8-bit on {device}: {type(root).__name__}: {first}"
+        )
+    return None
+
+
+def _require(bits: int, model, device) -> None:
+    import pytest
+
+    if bits == 4:
+        require_4bit(model.path)
+        return
+    reason = _why_no_8bit(str(model.path), device)
+    if reason:
+        pytest.skip(reason)
+
+
+def _load_and_check(bits: int, model, device, idiom: str, **kwargs) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with step(idiom):
+        lm = AutoModelForCausalLM.from_pretrained(model.path, device_map={"": device}, **kwargs)
+    want = _PARAM_CLASS[bits]
+    quantized = sum(type(p).__name__ == want for p in lm.parameters())
+    with step("forward pass on the loaded model"), torch.no_grad():
+        logits = lm(torch.tensor([[1, 2, 3, 4]], device=device)).logits
+    record(
+        quantized_params=quantized,
+        param_classes=sorted({type(p).__name__ for p in lm.parameters()}),
+        linear_classes=sorted({type(m).__name__ for m in lm.modules() if "Linear" in type(m).__name__}),
+        quantization_config=type(getattr(lm.config, "quantization_config", None)).__name__,
+    )
+    assert quantized > 0, f"the model loaded but 0 parameters are {want}: the {bits}-bit request was ignored"
+    assert bool(torch.isfinite(logits).all()), "the quantized model's logits are not finite"
+
+
+def test_kwarg_4bit(model, device):
+    """from_pretrained(load_in_4bit=True): the 4.x keyword (removed in transformers 5)."""
+    _require(4, model, device)
+    _load_and_check(4, model, device, "from_pretrained(load_in_4bit=True)", load_in_4bit=True)
+
+
+def test_config_4bit(model, device):
+    """The twin: from_pretrained(quantization_config=BitsAndBytesConfig(load_in_4bit=True))."""
+    _require(4, model, device)
+    with setup("BitsAndBytesConfig(load_in_4bit=True)"):
+        from transformers import BitsAndBytesConfig
+
+        config = BitsAndBytesConfig(load_in_4bit=True)
+    _load_and_check(4, model, device, "from_pretrained(quantization_config=4-bit)", quantization_config=config)
+
+
+def test_kwarg_8bit(model, device):
+    """from_pretrained(load_in_8bit=True): the 4.x keyword (removed in transformers 5)."""
+    _require(8, model, device)
+    _load_and_check(8, model, device, "from_pretrained(load_in_8bit=True)", load_in_8bit=True)
+
+
+def test_config_8bit(model, device):
+    """The twin: from_pretrained(quantization_config=BitsAndBytesConfig(load_in_8bit=True))."""
+    _require(8, model, device)
+    with setup("BitsAndBytesConfig(load_in_8bit=True)"):
+        from transformers import BitsAndBytesConfig
+
+        config = BitsAndBytesConfig(load_in_8bit=True)
+    _load_and_check(8, model, device, "from_pretrained(quantization_config=8-bit)", quantization_config=config)
