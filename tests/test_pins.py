@@ -217,3 +217,18 @@ def test_constraints_install_in_a_fresh_environment(tmp_path, installer):
                              text=True, check=True)
         for p in ("transformers", "trl", "peft", "accelerate", "bitsandbytes"):
             assert f"{p}=={pinned[p]}" in dry.stderr + dry.stdout, dry.stderr
+
+
+def test_known_issues_over_two_packages_become_pair_rules():
+    cve = {"id": "cve", "url": "https://x/37785", "summary": "refuses torch.load", "workaround": "torch >= 2.6",
+           "when": {"transformers": ">=4.52.0", "torch": "<2.6"}}
+    g = grid({"old": ({"torch": "2.5.1", "transformers": "4.50.3"}, {"resume[x]": "pass"}),
+              "guard": ({"torch": "2.5.1", "transformers": "4.52.0"}, {"resume[x]": ("fail", cve)}),
+              "new": ({"torch": "2.13.0+cpu", "transformers": "4.52.0"}, {"resume[x]": "pass"})})
+    sp = pins.safe_pins(g, ["resume"])
+    assert sp.pick.combo == "new"
+    assert pinsfiles.pair_rules(sp) == ["`transformers>=4.52.0 with torch<2.6`: refuses torch.load (cve, "
+                                        "https://x/37785; seen in `guard::resume[x]`). Workaround: torch >= 2.6"]
+    assert "## Versions that only fail together" in pinsfiles.report_text(sp)
+    # Neither version is blamed alone: each passes the case elsewhere in the grid.
+    assert not [a for adv in sp.packages for a in adv.avoid]

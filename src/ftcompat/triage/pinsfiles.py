@@ -120,6 +120,12 @@ def report_text(sp: SafePins) -> str:
             lines += [f"  - {_blame_line(b)}" for b in _grouped(a.blames)]
         for version, why in adv.newer:
             lines.append(f"- newer {version} not picked: {why}")
+    rules = pair_rules(sp)
+    if rules:
+        lines += ["", "## Versions that only fail together", "",
+                  "A pin file cannot say \"if this, then that\"; these known issues do. Each is a pair of ranges "
+                  "that fails the selected cases where both hold:", ""]
+        lines += [f"- {rule}" for rule in rules]
     if sp.unattributed:
         lines += ["", "## Failures not attributed to one package", "",
                   "Several package versions differ from every passing combo; `ftcompat bisect` finds which:", ""]
@@ -129,6 +135,30 @@ def report_text(sp: SafePins) -> str:
         lines += [f"- `{col}` in {', '.join(c.combo for c in cs)}: {first_line(cs[0].signature, 160)}"
                   for col, cs in by_column.items()]
     return "\n".join(lines) + "\n"
+
+
+def pair_rules(sp: SafePins) -> list[str]:
+    """One line per known issue over two or more packages that a selected cell of the grid failed on.
+
+    ``transformers>=4.52.0 with torch<2.6: ...`` is how "this transformers needs torch >= 2.6" reads.
+    """
+    seen: dict[str, list[str]] = {}
+    issues = {}
+    for verdict in sp.verdicts:
+        for cell in (*verdict.blockers, *verdict.tolerated):
+            issue = cell.known_issue or {}
+            if len(issue.get("when") or {}) >= 2:
+                issues[issue["id"]] = issue
+                seen.setdefault(issue["id"], []).append(f"{cell.combo}::{cell.column}")
+    lines = []
+    for iid, issue in sorted(issues.items()):
+        ranges = " with ".join(f"{p}{spec}" for p, spec in issue["when"].items())
+        cells = seen[iid]
+        more = f" and {len(cells) - 2} more" if len(cells) > 2 else ""
+        fix = f" Workaround: {issue['workaround']}" if issue.get("workaround") else ""
+        lines.append(f"`{ranges}`: {issue['summary']} ({iid}, {issue['url']}; seen in "
+                     f"{', '.join(f'`{c}`' for c in cells[:2])}{more}).{fix}")
+    return lines
 
 
 def adhoc_command(sp: SafePins) -> str:
