@@ -6,7 +6,8 @@ into upstream issues, so they must read the same on every machine and reveal nob
 - ``.../site-packages/trl/__init__.py``  -> ``site-packages/trl/__init__.py``
 - ``/root/.pyenv/versions/3.11.7/lib/python3.11/contextlib.py`` -> ``<python>/lib/python3.11/contextlib.py``
 - ``<project>/cases/x.py`` -> ``cases/x.py``; ``<project>/.nox/c/bin/python`` -> ``.nox/c/bin/python``
-- uv's cache -> ``<uv-cache>``, the temp folder -> ``<tmp>``, the home folder -> ``~``
+- uv's cache -> ``<uv-cache>``, the temp folder -> ``<tmp>`` (pytest's ``pytest-of-<user>/pytest-<n>`` too),
+  the home folder -> ``~``
 
 Pure apart from reading where those folders are on this machine.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 _END = r"(?=[/\\]|$|[\s'\"()`,:;\]])"
 SITE = re.compile(r"(?:[A-Za-z]:)?[/\\][^\s'\"()`]*?[/\\](?:site|dist)-packages[/\\]")
+PYTEST_TMP = re.compile(r"<tmp>[/\\]pytest-of-[^/\\\s]+[/\\]pytest-\d+[/\\]")
 STDLIB = re.compile(r"(?:[A-Za-z]:)?[/\\][^\s'\"()`]*?[/\\]lib[/\\](python3\.\d+)[/\\]")
 
 
@@ -73,6 +75,7 @@ class Portable:
             value = self.strip.sub("", value)
         for pattern, name in self.folders:
             value = pattern.sub(name, value)
+        value = PYTEST_TMP.sub("<tmp>/", value)  # pytest's base temp names the user and the run
         value = value.replace(STAGED_CASES + "/", "cases/")
         # ``./cases/x.py`` reads better as ``cases/x.py``; a bare ``.`` (the project itself) stays.
         return re.sub(r"(?<![\w.~>])\./(?=\S)", "", value)
