@@ -232,3 +232,14 @@ def test_known_issues_over_two_packages_become_pair_rules():
     assert "## Versions that only fail together" in pinsfiles.report_text(sp)
     # Neither version is blamed alone: each passes the case elsewhere in the grid.
     assert not [a for adv in sp.packages for a in adv.avoid]
+
+
+def test_a_combo_that_ran_only_some_selected_columns_does_not_qualify():
+    g = grid({"full": ({"transformers": "4.57.6"}, {"sft[a]": "pass", "resume[x]": "fail"}),
+              "narrow": ({"transformers": "5.4.0"}, {"resume[x]": "pass"})})
+    sp = pins.safe_pins(g, ["sft", "resume"])
+    assert sp.pick is None  # narrow never ran sft[a]: not checked there, so not safe
+    narrow = next(v for v in sp.verdicts if v.combo == "narrow")
+    assert narrow.missing == ("sft[a]",) and not narrow.qualifies
+    assert "1 selected column(s) not run there" in pinsfiles.report_text(sp)
+    assert pins.safe_pins(g, ["resume"]).pick.combo == "narrow"

@@ -78,11 +78,12 @@ class ComboVerdict:
     tolerated: tuple[Record, ...]
     python: tuple[str, ...] = ()  # the combo's Python as declared and as resolved
     outside: tuple[str, ...] = ()  # why the kept pins rule it out
+    missing: tuple[str, ...] = ()  # selected columns other combos ran and this one did not
 
     @property
     def qualifies(self) -> bool:
-        """True when it ran at least one selected cell, every one passed (or was tolerated), and it keeps the pins."""
-        return self.checked > 0 and not self.blockers and not self.outside
+        """True when it ran every selected column, each passed (or was tolerated), and it keeps the pins."""
+        return self.checked > 0 and not self.blockers and not self.outside and not self.missing
 
     def newness(self) -> tuple:
         """Sort key: the resolved versions in ``NEWNESS`` order."""
@@ -141,7 +142,7 @@ class SafePins:
         """The ``n`` combos the kept pins allow with the fewest cells not passing, newest first among equals."""
         ran = [v for v in self.kept if v.checked]
         ranked = sorted(ran, key=lambda v: v.newness(), reverse=True)
-        return tuple(sorted(ranked, key=lambda v: len(v.blockers))[:n])
+        return tuple(sorted(ranked, key=lambda v: len(v.blockers) + len(v.missing))[:n])
 
 
 def selected(grid: Grid, selectors: Sequence[str]) -> list[Record]:
@@ -165,6 +166,7 @@ def judge(grid: Grid, cells: Sequence[Record], allow_known: bool,
           keep: Sequence[Keep] = ()) -> tuple[ComboVerdict, ...]:
     """Judge every combo that ran on its selected cells, and on the kept pins."""
     verdicts = []
+    wanted = sorted({c.column for c in cells})  # a combo that did not run one was not checked on it
     for combo in grid.combos:
         mine = [c for c in cells if c.combo == combo["id"]]
         if not combo.get("ran") or not mine:
@@ -175,8 +177,10 @@ def judge(grid: Grid, cells: Sequence[Record], allow_known: bool,
         blockers = [c for c in bad if c not in tolerated]
         versions = dict(combo.get("resolved") or {})
         python = tuple(v for v in (combo.get("python"), combo.get("python_resolved")) if v)
+        ran = {c.column for c in mine}
         verdicts.append(ComboVerdict(combo["id"], versions, len(mine), tuple(blockers), tuple(tolerated),
-                                     python, outside(versions, python, keep)))
+                                     python, outside(versions, python, keep),
+                                     tuple(c for c in wanted if c not in ran)))
     return tuple(verdicts)
 
 
@@ -267,6 +271,9 @@ def _why_not(verdict: ComboVerdict, pick: ComboVerdict) -> str:
         return f"{verdict.combo}: outside the kept pins ({'; '.join(verdict.outside)})"
     if verdict.qualifies:
         return f"{verdict.combo} passes too, but {pick.combo} is newer overall (order: {', '.join(NEWNESS)})"
+    if not verdict.blockers and verdict.missing:
+        return (f"{verdict.combo} did not run {len(verdict.missing)} selected column(s), e.g. "
+                f"{verdict.missing[0]}, so it was not checked on them")
     first = verdict.blockers[0]
     more = f" and {len(verdict.blockers) - 1} more" if len(verdict.blockers) > 1 else ""
     return f"{verdict.combo}: {first.column} is {first.status.value} ({first_line(first.signature, 160)}){more}"

@@ -103,7 +103,8 @@ def report_text(sp: SafePins) -> str:
                   + (" within the kept pins." if sp.keep else "."), "",
                   "Closest combos:", ""]
         for v in sp.closest():
-            lines.append(f"- `{v.combo}` ({_versions(v)}): {len(v.blockers)} of {v.checked} cells do not pass")
+            gap = f"; {len(v.missing)} selected column(s) not run there" if v.missing else ""
+            lines.append(f"- `{v.combo}` ({_versions(v)}): {len(v.blockers)} of {v.checked} cells do not pass{gap}")
             lines += [f"  - `{c.column}`: {c.status.value}: {first_line(c.signature, 160)}"
                       for c in v.blockers[:8]]
         return "\n".join(lines) + "\n"
