@@ -3,7 +3,8 @@
 The target holds every package where it is except the ``--to`` pins; when those cannot install next
 to the others, the fewest other packages move, each to the lowest version that installs (uv's
 ``lowest-direct``). If the target fails a selected cell, ``pins --search`` with the ``--to`` pins kept
-looks for extra pins that keep every cell green (a set that works; it is not minimised).
+looks for extra pins that keep every cell green; then each of them is dropped again if every cell stays
+green without it, so no single pin of the answer is unneeded.
 """
 
 from __future__ import annotations
@@ -76,8 +77,34 @@ def run(matrix: Matrix, root: Path, before: Grid, to: Sequence[Keep], latest: bo
                                        log=log)
         if result.search.found:
             found = next(a.versions for a in result.search.attempts if a.combo == result.search.found)
-            result.extra = {p: v for p, v in found.items() if target.get(p) != v}
+            extra = {p: v for p, v in found.items() if target.get(p) != v}
+            result.extra = minimise(matrix, root, target, extra, selectors, case_ids, python, log)
     return result
+
+
+def minimise(matrix: Matrix, root: Path, target: dict, extra: dict, selectors: Sequence[str], case_ids,
+             python: str, log=print) -> dict:
+    """Drop each extra pin whose package can stay at the target's version with every selected cell green.
+
+    One package at a time, newest-first: the result is a set from which no single pin can be dropped
+    (each candidate is resolved first, so an uninstallable one costs no environment).
+    """
+    from ftcompat.triage.pins import NEWNESS
+
+    kept = dict(extra)
+    for package in [p for p in NEWNESS if p in extra]:
+        trial = {**target, **{p: v for p, v in kept.items() if p != package}}
+        try:
+            versions = search_run.compile_stack([f"{p}=={v}" for p, v in trial.items()], python)
+        except NotInstallable:
+            continue
+        combo = adhoc.adhoc_combo(versions, python, case_ids)
+        log(f"upgrade: is the {package} pin needed? running {combo.id}")
+        grid = adhoc.run_adhoc(matrix, root, combo, root / adhoc.WORK / "adhoc" / combo.id / "grid.json", log=log)
+        mine = [c for c in grid.cells if any(match_column(s, c.column) for s in selectors)]
+        if mine and all(c.status == Status.PASS for c in mine):
+            kept.pop(package)
+    return kept
 
 
 def report(result: Result, to: Sequence[Keep], latest: bool) -> list[str]:
@@ -100,7 +127,8 @@ def report(result: Result, to: Sequence[Keep], latest: bool) -> list[str]:
         install = result.target
     elif result.extra is not None:
         lines += [f"- `{p}=={v}` (the target has {result.target.get(p)})" for p, v in result.extra.items()]
-        lines += ["", "Found by `pins --search` with the target's pins kept; every cell passed with them."]
+        lines += ["", "Found by `pins --search` with the target's pins kept, then minimised: every cell passed with "
+                      "them, and dropping any one of them made a cell fail or the set uninstallable."]
         install = {**result.target, **result.extra}
     else:
         lines += [f"No set found: {result.search.gave_up if result.search else 'the target did not run'}."]
