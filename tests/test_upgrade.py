@@ -42,3 +42,25 @@ def test_flips_and_the_known_issues_the_target_walks_into():
     assert upgrade.walks_into([issue, other], CURRENT, target, ["sft[legacy@m]"]) == [issue]
     assert upgrade.install_commands({"trl": "0.20.0", "torch": "2.13.0+cpu"}) == [
         "pip install trl==0.20.0 torch==2.13.0", "uv pip install trl==0.20.0 torch==2.13.0"]
+
+
+def test_minimise_drops_each_extra_pin_every_cell_stays_green_without(monkeypatch, tmp_path):
+    """The minimising loop's logic, with uv and the runs replaced: accelerate's pin is needed, peft's is not."""
+    from ftcompat.results.grid import Grid
+    from ftcompat.run import adhoc, search_run, upgrade_run
+
+    target = {**CURRENT, "trl": "0.20.0"}
+    extra = {"peft": "0.17.0", "accelerate": "1.10.0"}
+    monkeypatch.setattr(search_run, "compile_stack", lambda reqs, python: dict(r.split("==") for r in reqs))
+    ran = []
+
+    def fake_run(matrix, root, combo, out, log=print):
+        ran.append(dict(combo.pins))
+        green = combo.pins["accelerate"] == "1.10.0"  # only the accelerate pin matters in this story
+        cell = record(f"{combo.id}::sft[a@m]", "pass" if green else "fail")
+        return Grid((cell,), ({"id": combo.id},), ("sft[a@m]",))
+
+    monkeypatch.setattr(adhoc, "run_adhoc", fake_run)
+    kept = upgrade_run.minimise(None, tmp_path, target, extra, ["sft"], ("sft",), "3.11", log=lambda *_: None)
+    assert kept == {"accelerate": "1.10.0"}
+    assert [r["peft"] for r in ran] == ["0.16.0", "0.16.0"]  # peft tried at the target's version, then kept there
