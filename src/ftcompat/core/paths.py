@@ -99,6 +99,9 @@ STAGED_CASES = ".ftcompat/cases"
 ABSOLUTE = re.compile(r"(?<![\w.<>~-])/(?:root|home|Users|tmp|var/folders|work|opt|srv|mnt)/[^\s'\"]*")
 
 
+USER_TEMP = re.compile(r"pytest-of-[^/\\\s]+")
+
+
 def machine_paths(text: str) -> list[str]:
-    """Absolute paths of the kind that identify a machine (home, temp, work folders), for tests and checks."""
-    return ABSOLUTE.findall(text or "")
+    """Absolute paths of the kind that identify a machine (home, temp, work folders, a user's pytest temp)."""
+    return ABSOLUTE.findall(text or "") + USER_TEMP.findall(text or "")
