@@ -26,7 +26,7 @@ def test_no_work_folder_is_tracked():
 def test_committed_results_carry_no_path_of_the_machine_that_ran_them():
     found = {}
     for path in sorted((ROOT / "results").rglob("*")):
-        if path.is_file() and path.suffix in (".json", ".md", ".html", ".txt", ".py"):
+        if path.is_file() and path.suffix in (".json", ".md", ".html", ".txt", ".py", ".log"):
             hits = machine_paths(path.read_text(encoding="utf-8", errors="replace"))
             if hits:
                 found[str(path.relative_to(ROOT))] = hits[:2]
