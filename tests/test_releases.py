@@ -96,3 +96,16 @@ def test_fetch_asks_for_pep691_json(monkeypatch):
 @pytest.mark.e2e
 def test_real_pypi_lists_transformers_between_453_and_541():
     assert releases.releases_between("transformers", "4.53.3", "4.54.1") == ["4.54.0"]
+
+
+def test_the_lister_turns_an_unreachable_index_into_a_machine_error(monkeypatch):
+    import pytest
+
+    from ftcompat.core.errors import MachineError
+
+    def down(package, index, timeout=60.0):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(releases, "fetch", down)
+    with pytest.raises(MachineError, match="cannot list the releases of trl from https://idx.example/simple"):
+        releases.lister(index="https://idx.example/simple")("trl", "0.19.1", "0.22.2")

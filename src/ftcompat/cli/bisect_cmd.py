@@ -8,7 +8,7 @@ from pathlib import Path
 from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
 from ftcompat.core.clock import name_stamp, utc_now
-from ftcompat.core.errors import MachineError, NoAnswer
+from ftcompat.core.errors import NoAnswer
 from ftcompat.run import bisect_run
 from ftcompat.triage import releases
 from ftcompat.triage.bisectdoc import pins_text, to_json
@@ -25,16 +25,6 @@ def _runner(args, matrix, root: Path) -> bisect_run.EnvRunner:
                                 args.python, args.keep_envs)
 
 
-def _lister(pre: bool, index: str):
-    def between(pkg, a, b):
-        try:
-            return releases.releases_between(pkg, a, b, pre=pre, index=index)
-        except (OSError, ValueError) as exc:  # URLError is an OSError; a non-JSON page a ValueError
-            raise MachineError(f"cannot list the releases of {pkg} from {index}: {exc}; check the network "
-                               "and the index, then run again") from None
-    return between
-
-
 def cmd_bisect(args) -> int:
     """Bisect releases between a good and a bad set of pins to find the one that flips a case."""
     if args.runs < 1:
@@ -47,7 +37,7 @@ def cmd_bisect(args) -> int:
     index = releases.index_url()
     print(f"bisecting {args.cell}: steps under {runner.base}", flush=True)
     started, started_at = time.monotonic(), utc_now()
-    bisector = Bisector(runner, _lister(args.pre, index), good, bad, log=lambda line: print(line, flush=True))
+    bisector = Bisector(runner, releases.lister(args.pre, index), good, bad, log=lambda line: print(line, flush=True))
     result = bisector.run()  # a BisectError here comes before any environment is built
     meta = {"run_id": runner.base.name, "index": index, "runs_per_step": args.runs, "pre_releases": args.pre,
             "duration_s": round(time.monotonic() - started, 1), "device": bisect_run.device_of(bisector),

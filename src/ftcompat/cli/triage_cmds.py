@@ -50,7 +50,7 @@ def _search(args, grid, keep, out: Path) -> int:
           f"{args.max_minutes:g} minutes)")
     stack_keep = [k for k in keep if k.name != "python"]
     result = search_run.run(load(args.matrix), root_of(args.matrix), args.cases, stack_keep, columns,
-                            args.allow_known, python, args.max_envs, args.max_minutes)
+                            args.allow_known, python, args.max_envs, args.max_minutes, grid=grid)
     lines = search_run.summary(result)
     if not result.found:
         print("\n".join(lines))
@@ -106,7 +106,8 @@ def register(sub) -> None:
                         "(repeatable)")
     p.add_argument("--search", action="store_true",
                    help="when no combo of the grid answers, build and run candidate combos until one does")
-    p.add_argument("--max-envs", type=int, default=6, help="--search builds at most this many new environments")
+    p.add_argument("--max-envs", type=int, default=10,
+                   help="--search builds at most this many new environments (a bisection's steps count)")
     p.add_argument("--max-minutes", type=float, default=60.0, help="--search stops after this many minutes")
     p.add_argument("--python", default="3.11", help="--search's Python when no --keep python= says (default 3.11)")
     p.add_argument("--out", default="results/pins", help="folder for constraints.txt, requirements.txt, PINS.md")

@@ -37,6 +37,7 @@ class Attempt:
     built: bool
     failing: tuple[str, ...]
     step: search.Step | None
+    note: str = ""  # "bisection step" for the steps a bisection ran
 
 
 @dataclass
@@ -56,10 +57,13 @@ class Outcome:
 
     def evidence(self) -> Grid:
         """The cells the search ran (or found cached), one row per candidate that ran, as one grid."""
-        cells = tuple(c for g in self.grids for c in g.cells)
-        columns = tuple(dict.fromkeys(c for g in self.grids for c in g.columns))
-        combos = tuple(c for g in self.grids for c in g.combos)
-        stamp = max((g.generated_at for g in self.grids), default="")
+        # A candidate can run twice (a bisection's passing side, then the answer): its last grid counts.
+        last = {c["id"]: i for i, g in enumerate(self.grids) for c in g.combos}
+        grids = [g for i, g in enumerate(self.grids) if any(last[c["id"]] == i for c in g.combos)]
+        cells = tuple(c for g in grids for c in g.cells)
+        columns = tuple(dict.fromkeys(c for g in grids for c in g.columns))
+        combos = tuple(c for g in grids for c in g.combos)
+        stamp = max((g.generated_at for g in grids), default="")
         return Grid(cells, combos, columns, stamp)
 
 
@@ -89,72 +93,158 @@ def compile_stack(reqs: Sequence[str], python: str, resolution: str = "highest")
 
 
 def run(matrix: Matrix, root: Path, selectors: Sequence[str], keep: Sequence[Keep], columns: Sequence[str],
-        allow_known: bool = False, python: str = "3.11", max_envs: int = 6, max_minutes: float = 60.0,
-        log=print) -> Outcome:
-    """Search until a candidate passes every selected cell, a bound is hit, or no package may move."""
-    start = time.monotonic()
-    out = Outcome(None)
-    steps: list[search.Step] = []
-    frozen = search.kept_exactly(keep)
-    issues = [] if allow_known else [i for i in matrix.known_issues
-                                     if any(match_column(s, c) for s in i.cells for c in columns)]
-    case_ids = tuple(dict.fromkeys(s.split("[", 1)[0] for s in selectors))
-    while True:
-        if out.built >= max_envs:
-            out.gave_up = f"built {out.built} environments (--max-envs {max_envs})"
-            break
-        if time.monotonic() - start > max_minutes * 60:
-            out.gave_up = f"ran for {max_minutes:g} minutes (--max-minutes)"
-            break
-        try:
-            versions = resolve(keep, steps, python)
-        except NotInstallable as exc:
-            out.gave_up = str(exc)
-            break
-        combo = adhoc.adhoc_combo(versions, python, case_ids)
-        stuck = next((i for i in issues if search.trapped(versions, i, frozen)), None)
-        if stuck:
-            out.gave_up = (f"the kept pins fall inside known issue {stuck.id} ({stuck.url}: {stuck.summary}), "
-                           f"which covers the selected cases; no candidate can leave it")
-            break
-        avoid = next((s for s in (search.avoid_issue(versions, i, frozen) for i in issues) if s), None)
-        if avoid:
-            log(f"search: {combo.id} falls in a known issue, not run: {avoid.why}; next: {avoid.package}{avoid.spec}")
-            out.attempts.append(Attempt(combo.id, versions, False, False, (), avoid))
-            steps.append(avoid)
-            continue
-        venv = root / adhoc.WORK / "adhoc" / combo.id / "venv"
+        allow_known: bool = False, python: str = "3.11", max_envs: int = 10, max_minutes: float = 60.0,
+        log=print, grid: Grid | None = None) -> Outcome:
+    """Search until a candidate passes every selected cell, a bound is hit, or no package may move.
+
+    ``grid`` (the grid the question was first asked of) gives a bisection its passing side.
+    """
+    return _Search(matrix, root, selectors, keep, columns, allow_known, python, max_envs, max_minutes, log,
+                   grid).run()
+
+
+@dataclass
+class _Search:
+    matrix: Matrix
+    root: Path
+    selectors: Sequence[str]
+    keep: Sequence[Keep]
+    columns: Sequence[str]
+    allow_known: bool
+    python: str
+    max_envs: int
+    max_minutes: float
+    log: object
+    grid: Grid | None
+    out: Outcome = field(default_factory=lambda: Outcome(None))
+    steps: list = field(default_factory=list)
+    start: float = field(default_factory=time.monotonic)
+    no_good_side: str = ""  # why a bisection cannot start, once a first try showed it
+
+    def __post_init__(self):
+        self.frozen = search.kept_exactly(self.keep)
+        self.issues = [] if self.allow_known else [
+            i for i in self.matrix.known_issues if any(match_column(s, c) for s in i.cells for c in self.columns)]
+        self.case_ids = tuple(dict.fromkeys(s.split("[", 1)[0] for s in self.selectors))
+
+    def bound(self, in_flight: int = 0) -> str:
+        """Why no new environment may be built now (a bound is reached), or ""."""
+        built = self.out.built + in_flight
+        if built >= self.max_envs:
+            return f"built {built} environments (--max-envs {self.max_envs})"
+        if time.monotonic() - self.start > self.max_minutes * 60:
+            return f"ran for {self.max_minutes:g} minutes (--max-minutes)"
+        return ""
+
+    def run(self) -> Outcome:
+        """The loop: resolve a candidate, avoid known issues, run it, step back after a failure."""
+        out, log = self.out, self.log
+        while not out.found and not out.gave_up:
+            out.gave_up = self.bound()
+            if out.gave_up:
+                break
+            try:
+                versions = resolve(self.keep, self.steps, self.python)
+            except NotInstallable as exc:
+                out.gave_up = str(exc)
+                break
+            combo = adhoc.adhoc_combo(versions, self.python, self.case_ids)
+            stuck = next((i for i in self.issues if search.trapped(versions, i, self.frozen)), None)
+            if stuck:
+                out.gave_up = (f"the kept pins fall inside known issue {stuck.id} ({stuck.url}: {stuck.summary}), "
+                               f"which covers the selected cases; no candidate can leave it")
+                break
+            avoid = next((s for s in (search.avoid_issue(versions, i, self.frozen) for i in self.issues) if s), None)
+            if avoid:
+                log(f"search: {combo.id} falls in a known issue, not run: {avoid.why}; "
+                    f"next: {avoid.package}{avoid.spec}")
+                out.attempts.append(Attempt(combo.id, versions, False, False, (), avoid))
+                self.steps.append(avoid)
+                continue
+            self.candidate(combo, versions)
+        out.seconds = time.monotonic() - self.start
+        return out
+
+    def candidate(self, combo, versions: dict) -> None:
+        """Run one candidate; record it, and the step after it (or why there is none)."""
+        out = self.out
+        venv = self.root / adhoc.WORK / "adhoc" / combo.id / "venv"
         built = not (venv / "bin" / "python").exists()
-        log(f"search: running {combo.id} ({', '.join(f'{p} {v}' for p, v in versions.items())})")
-        grid = adhoc.run_adhoc(matrix, root, combo, root / adhoc.WORK / "adhoc" / combo.id / "grid.json", log=log)
+        self.log(f"search: running {combo.id} ({', '.join(f'{p} {v}' for p, v in versions.items())})")
+        grid = adhoc.run_adhoc(self.matrix, self.root, combo, self.root / adhoc.WORK / "adhoc" / combo.id /
+                               "grid.json", log=self.log)
         out.grids.append(grid)
-        mine = [c for c in grid.cells if any(match_column(s, c.column) for s in selectors)]
+        mine = [c for c in grid.cells if any(match_column(s, c.column) for s in self.selectors)]
         failing, skipped = search.blockers(mine)
-        if allow_known:
+        if self.allow_known:
             failing = [c for c in failing if not c.known_issue]
         if mine and not failing and not skipped:
             out.attempts.append(Attempt(combo.id, versions, True, built, (), None))
             out.found = combo.id
-            break
-        step = _next_step(failing, skipped, versions, frozen, steps)
-        out.attempts.append(Attempt(combo.id, versions, True, built,
-                                    tuple(f"{c.column}: {c.status.value}" for c in (failing or skipped)), step))
+            return
+        shown = tuple(f"{c.column}: {c.status.value}" for c in (failing or skipped))
+        attempt = len(out.attempts)
+        out.attempts.append(Attempt(combo.id, versions, True, built, shown, None))
+        step = self.next_step(failing, versions)
+        out.attempts[attempt] = Attempt(combo.id, versions, True, built, shown, step)
         if step is None:
-            out.gave_up = _stuck(failing, skipped) if mine else f"{combo.id} ran none of the selected cells"
-            break
-        log(f"search: {combo.id}: {step.why}; next: {step.package}{step.spec}")
-        steps.append(step)
-    out.seconds = time.monotonic() - start
-    return out
+            out.gave_up = out.gave_up or (_stuck(failing, skipped) if mine
+                                          else f"{combo.id} ran none of the selected cells")
+            return
+        self.log(f"search: {combo.id}: {step.why}; next: {step.package}{step.spec}")
+        self.steps.append(step)
 
+    def next_step(self, failing: list[Record], versions: dict) -> search.Step | None:
+        """The step a named failure gives; else a bisection's; else the next package in turn."""
+        named = [c for c in failing if not search.unnamed(c, versions, self.frozen)]
+        for cell in named:
+            step = search.step_for(cell, versions, self.frozen, self.steps)
+            if step:
+                return step
+        unnamed = [c for c in failing if c not in named]
+        if not unnamed:
+            return None
+        step = self.bisect(unnamed[0], versions)
+        return step or (None if self.out.gave_up else search.step_for(unnamed[0], versions, self.frozen, self.steps))
 
-def _next_step(failing: list[Record], skipped: list[Record], versions: dict, frozen: set[str],
-               steps: list[search.Step]) -> search.Step | None:
-    for cell in failing:
-        step = search.step_for(cell, versions, frozen, steps)
-        if step:
-            return step
-    return None
+    def bisect(self, cell: Record, versions: dict) -> search.Step | None:
+        """Bisect from the grid's passing side to this candidate; its step, or None (then: rule 4)."""
+        from ftcompat.run import search_bisect
+
+        side = search.good_side(self.grid, self.selectors, self.keep, versions) if self.grid else None
+        if side is None or self.no_good_side:
+            self.log(f"search: {cell.column} names no package and "
+                     f"{self.no_good_side or 'no grid combo passes every selected cell'}; stepping each back in turn")
+            return None
+        good_combo, good = side
+        self.log(f"search: {cell.column} names no package; bisecting from grid combo {good_combo}")
+        trials = search_bisect.AdhocTrials(self.matrix, self.root, self.selectors, self.case_ids, self.python,
+                                           lambda: self.bound(sum(r.built for r in trials.ran)), self.log)
+        result = None
+        try:
+            result = search_bisect.bisect(trials, good, versions, self.log)
+        except search_bisect.OutOfBudget as exc:
+            self.out.gave_up = f"{exc}, bisecting {cell.column} from {good_combo}"
+        self._record(trials, versions)
+        if result is None:
+            return None
+        step = search.bisected_step(result, cell.column, good_combo)
+        if step is None:
+            self.no_good_side = f"the bisection from {good_combo} found no package ({result.verdict}: {result.note})"
+            self.log(f"search: {self.no_good_side}")
+        return step
+
+    def _record(self, trials, candidate: dict) -> None:
+        """Each bisection step that ran becomes an attempt, and its cells evidence."""
+        seen = {a.combo for a in self.out.attempts}
+        for ran in trials.ran:
+            if ran.combo in seen:
+                continue
+            seen.add(ran.combo)
+            self.out.grids.append(ran.grid)
+            failing, skipped = search.blockers(list(ran.cells))
+            shown = tuple(f"{c.column}: {c.status.value}" for c in (failing or skipped))
+            self.out.attempts.append(Attempt(ran.combo, ran.versions, True, ran.built, shown, None, "bisection step"))
 
 
 def _stuck(failing: list[Record], skipped: list[Record]) -> str:
@@ -176,6 +266,7 @@ def summary(out: Outcome) -> list[str]:
         versions = ", ".join(f"{p} {public(v)}" for p, v in a.versions.items())
         what = ("passes every selected cell" if a.ran and not a.failing
                 else f"{'; '.join(a.failing[:4])}" if a.ran else "not run")
+        what = f"{a.note}, {what}" if a.note else what
         lines.append(f"- `{a.combo}` ({versions}): {what}" + (f"; then {a.step.package}{a.step.spec}: {a.step.why}"
                                                              if a.step else ""))
     if out.gave_up:

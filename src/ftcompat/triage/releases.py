@@ -116,3 +116,18 @@ def releases_between(package: str, a: str, b: str, pre: bool = False, index: str
     """The index's unyanked releases of ``package`` strictly between versions ``a`` and ``b``."""
     page = (fetcher or fetch)(package, index or index_url())
     return between(available(page), a, b, pre)
+
+
+def lister(pre: bool = False, index: str | None = None) -> Callable[[str, str, str], list[str]]:
+    """A bisection's release lister for ``index``: an unreachable index is a MachineError, not a verdict."""
+    from ftcompat.core.errors import MachineError
+
+    index = index or index_url()
+
+    def between_sides(package: str, a: str, b: str) -> list[str]:
+        try:
+            return releases_between(package, a, b, pre=pre, index=index)
+        except (OSError, ValueError) as exc:  # URLError is an OSError; a non-JSON page a ValueError
+            raise MachineError(f"cannot list the releases of {package} from {index}: {exc}; check the network "
+                               "and the index, then run again") from None
+    return between_sides

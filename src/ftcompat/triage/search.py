@@ -8,7 +8,11 @@ one package, the one the failure points to:
 1. a known issue the cell matches names it (``when``): step below the issue's range;
 2. else the traceback's innermost frame in a stack package that may move names it: step below its
    minor release;
-3. else the packages are stepped back one at a time, newest-first in ``NEWNESS`` order.
+3. else a bisection names it: from a passing side (the newest grid combo in which every selected
+   cell passes, with the kept pins put back) to the failing candidate, ``Bisector`` finds the package
+   and the first release that fails, and the search steps below that release (``run/search_bisect``);
+4. else (no passing side, or the bisection finds no flip) the packages are stepped back one at a
+   time, newest-first in ``NEWNESS`` order.
 """
 
 from __future__ import annotations
@@ -142,6 +146,58 @@ def step_for(record: Record, versions: Mapping[str, str], frozen: set[str], trie
     return Step(package, below_minor(versions[package]),
                 f"no package named by {record.column} ({(record.signature or record.status.value)[:120]}); "
                 f"stepping {package} back")
+
+
+def unnamed(record: Record, versions: Mapping[str, str], frozen: set[str]) -> bool:
+    """True when neither a known issue nor the traceback names a package the search may move (rule 3)."""
+    if (record.known_issue or {}).get("when"):
+        return False
+    return not any(p not in frozen and versions.get(p) for p in traceback_projects(record))
+
+
+def good_side(grid, selectors: Sequence[str], keep: Sequence[Keep],
+              bad: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
+    """A bisection's passing side: (grid combo, its versions with the kept pins put back), or None.
+
+    The combo is the newest in which every selected cell passes, ignoring the kept pins; a version it
+    has that a kept pin refuses is replaced by the failing candidate's, so the side keeps the pins.
+    None when no combo passes or the side would equal the candidate.
+    """
+    from ftcompat.triage.pins import safe_pins
+
+    pick = safe_pins(grid, selectors).pick
+    if pick is None:
+        return None
+    pins = {}
+    for p in STACK:
+        version = public(pick.versions.get(p) or "") or None
+        if version is None or not all(k.admits((version,)) for k in keep if k.name == p) \
+                or version == public(bad.get(p) or ""):
+            version = bad.get(p)  # the candidate's spelling (2.13.0+cpu): the same ad-hoc env and cells
+        pins[p] = version
+    same = all(public(pins[p] or "") == public(bad.get(p) or "") for p in STACK)
+    return None if same else (pick.combo, pins)
+
+
+def bisected_step(result, column: str, good_combo: str) -> Step | None:
+    """The bound a bisection's answer gives: below the first release that fails (a regression), or
+    from the first that passes (a fix); None when it found no package."""
+    from ftcompat.triage.bisection import Verdict
+
+    if result.verdict not in (Verdict.FOUND, Verdict.INCONCLUSIVE) or not result.searched or not result.range:
+        return None
+    pkg = result.searched
+    held = "".join(f" with {p} {public(v)}" for p, v in (result.after or {}).items() if p != pkg)
+    # Every release that may be the first bad (first good) one lies at or above (at or below) the bound.
+    regression = result.direction == "regression"
+    first = result.range[0] if regression else result.range[-1]
+    spec, word = (f"<{first}", "fails") if regression else (f">={first}", "passes")
+    what = f"{pkg} {first} is the first release that {word}"
+    if result.verdict == Verdict.INCONCLUSIVE:
+        what = (f"the first release of {pkg} that {word} is one of {', '.join(result.range)} "
+                f"({', '.join(result.untested)} could not be tested)")
+    return Step(pkg, spec, f"{column} names no package; bisecting from {good_combo} (a grid combo that passes): "
+                           f"{what}{held}")
 
 
 def blockers(cells: Sequence[Record]) -> tuple[list[Record], list[Record]]:
