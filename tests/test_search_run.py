@@ -1,6 +1,7 @@
 """``ftcompat pins --search`` end to end: real candidates resolved by uv, built and run, cached on a second ask."""
 
 import json
+import shutil
 
 import pytest
 import yaml
@@ -66,33 +67,15 @@ def test_a_search_that_cannot_succeed_gives_up_within_its_bounds_and_writes_noth
     assert "Gave up: the kept pins fall inside known issue trl-sftconfig-max-seq-length-removed" in said
     assert not (project / ".ftcompat" / "adhoc").exists()  # seen from the registry: nothing was built
 
-
-MINE = '''"""SFTConfig(max_seq_length=77) lands in the config (a team's own case: no known issue covers it)."""
-
-from ftcompat.harness import record, setup, step
-
-
-def test_config(tmp_path):
-    """SFTConfig(max_seq_length=77) lands in the config."""
-    with setup("import trl"):
-        from trl import SFTConfig
-    with step("SFTConfig(max_seq_length=77)"):
-        cfg = SFTConfig(output_dir=str(tmp_path), max_seq_length=77, report_to="none", use_cpu=True, bf16=False)
-    record(max_seq_length=getattr(cfg, "max_seq_length", None))
-    assert getattr(cfg, "max_seq_length", None) == 77
-'''
-
+EXAMPLE = ROOT / "results" / "adhoc" / "search-bisect-example"  # the README's example: project and case
 
 def test_a_failure_no_known_issue_explains_is_bisected_from_the_grids_pass(tmp_path, monkeypatch, capsys):
     """A project's own case: its grid passes on transformers 4.53.3 with trl 0.19.1. Kept on 4.55.4, uv's
     newest trl (0.22.2) fails with a TypeError raised at the case's own call, which names no package, so the
     search bisects trl from the grid's pass and steps below the first release that fails (0.20.0, the
     boundary the built-in registry's known issue gives from the same change)."""
-    (tmp_path / "cases").mkdir()
-    (tmp_path / "cases" / "mine.py").write_text(MINE)
-    own = {"version": 1, "extends": "builtin", "builtin_cases": [], "case_dirs": ["cases"],
-           "cases": {"mine": {"models": []}}, "combos": PROJECT["combos"]}
-    (tmp_path / "ftcompat.yaml").write_text(yaml.safe_dump(own, sort_keys=False))
+    shutil.copytree(EXAMPLE / "cases", tmp_path / "cases")
+    shutil.copy(EXAMPLE / "ftcompat.yaml", tmp_path / "ftcompat.yaml")
     monkeypatch.chdir(tmp_path)
     assert cli.main(["adhoc", "torch==2.13.0", "transformers==4.53.3", "trl==0.19.1", "--cases", "mine",
                      "--out", "grid.json"]) == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,7 +114,7 @@ class _Search:
     python: str
     max_envs: int
     max_minutes: float
-    log: object
+    log: Callable[[str], None]
     grid: Grid | None
     out: Outcome = field(default_factory=lambda: Outcome(None))
     steps: list = field(default_factory=list)
@@ -183,6 +183,8 @@ class _Search:
             out.found = combo.id
             return
         shown = tuple(f"{c.column}: {c.status.value}" for c in (failing or skipped))
+        # Recorded before the step is known, so a bisection counts this env against --max-envs,
+        # skips this combo, and lists its own steps after it; the step is filled in below.
         attempt = len(out.attempts)
         out.attempts.append(Attempt(combo.id, versions, True, built, shown, None))
         step = self.next_step(failing, versions)
@@ -225,7 +227,7 @@ class _Search:
             result = search_bisect.bisect(trials, good, versions, self.log)
         except search_bisect.OutOfBudget as exc:
             self.out.gave_up = f"{exc}, bisecting {cell.column} from {good_combo}"
-        self._record(trials, versions)
+        self._record(trials)
         if result is None:
             return None
         step = search.bisected_step(result, cell.column, good_combo)
@@ -234,7 +236,7 @@ class _Search:
             self.log(f"search: {self.no_good_side}")
         return step
 
-    def _record(self, trials, candidate: dict) -> None:
+    def _record(self, trials) -> None:
         """Each bisection step that ran becomes an attempt, and its cells evidence."""
         seen = {a.combo for a in self.out.attempts}
         for ran in trials.ran:
