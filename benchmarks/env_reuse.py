@@ -8,7 +8,7 @@ Usage (from the repository root, with the interpreter ftcompat is installed in):
 
 It builds the environments ``ftcompat adhoc`` would for the two pin sets (every other stack package
 unpinned, so resolved to the newest releases: for torch, a CUDA build of several GB from PyPI), the
-way ``ftcompat adhoc`` builds them (``install.install``: resolve to a lock, check the space, sync),
+way ``ftcompat adhoc`` builds them (``build.install``: resolve to a lock, check the space, sync),
 and measures for each build the seconds, the bytes added to uv's cache, the bytes taken from the
 disk and the environment's own bytes (what removing it frees). The baseline builds the second one
 again the way ftcompat did before, ``uv pip install --upgrade``, which in uv implies ``--refresh``
@@ -37,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from ftcompat.run import adhoc, inodes, install, installer, uvcache  # noqa: E402
+from ftcompat.env import build, inodes, installer, uvcache  # noqa: E402
+from ftcompat.flows import adhoc  # noqa: E402
 
 MB = 1e6
 
@@ -57,7 +58,7 @@ def own_bytes(venv: Path, cache: Path | None) -> int:
     return inodes.measure(inodes.scan(venv), inodes.inode_set(cache)).own
 
 
-def build(label: str, pins: list[str], where: Path, cache: Path | None, upgrade: bool = False) -> dict:
+def measure_build(label: str, pins: list[str], where: Path, cache: Path | None, upgrade: bool = False) -> dict:
     """Build one ad-hoc environment and measure it."""
     combo = adhoc.adhoc_combo(adhoc.parse_pins(pins), f"{sys.version_info.major}.{sys.version_info.minor}")
     venv = where / f"{label}-{combo.id}" / "venv"
@@ -67,12 +68,12 @@ def build(label: str, pins: list[str], where: Path, cache: Path | None, upgrade:
         uv = installer.find_uv()
         env = dict(os.environ)
         installer.run([uv, "pip", "install", "--python", str(venv / "bin" / "python"), "--upgrade",
-                       *installer.index_args(env, "uv"), *install.requirements(combo)], env, log=print)
+                       *installer.index_args(env, "uv"), *build.requirements(combo)], env, log=print)
         installer.run([uv, "pip", "install", "--python", str(venv / "bin" / "python"), "--no-deps", "-e",
                        str(ROOT)], env, log=print)
         lock = ()
     else:
-        lock = install.install(venv, combo, ROOT, log=lambda line: print(f"  {line}"[:200])).lock
+        lock = build.install(venv, combo, ROOT, log=lambda line: print(f"  {line}"[:200])).lock
     seconds = time.monotonic() - started
     got = {"label": label, "pins": pins, "seconds": round(seconds, 1),
            "uv_cache_added_mb": round((cache_bytes(cache) - before_cache) / MB, 1),
@@ -115,13 +116,13 @@ def main(argv=None) -> int:
         plan.append(("second-with-upgrade", args.second, True))
     if args.dry_run:
         for label, pins, upgrade in plan:
-            print(f"{label}: {' '.join(pins)} ({'uv pip install --upgrade' if upgrade else 'install.install'}) "
+            print(f"{label}: {' '.join(pins)} ({'uv pip install --upgrade' if upgrade else 'build.install'}) "
                   f"under {where}")
         return 0
     where.mkdir(parents=True)
     cache = uvcache.cache_dir()
     print(f"uv's cache: {cache}; environments under {where}")
-    runs = [build(label, pins, where, cache, upgrade) for label, pins, upgrade in plan]
+    runs = [measure_build(label, pins, where, cache, upgrade) for label, pins, upgrade in plan]
     prunable_mb = round(uvcache.prunable(cache)[0] / MB, 1)
     print(f"`uv cache prune` would now free about {prunable_mb} MB")
     if args.prune:

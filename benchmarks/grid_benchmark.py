@@ -172,7 +172,7 @@ def build_plan(matrix, combos: list, layout: Layout, *, python: str = sys.execut
                venv_python: str = "python3.11", phases=PHASES, add_base: str | None = None,
                cold_uv_cache: bool = False, warm_pip: bool = True, source: Path = ROOT) -> list[Step]:
     """Every step of the benchmark, in order; preparation and cleanup are untimed ``setup`` steps."""
-    from ftcompat.run.plan import combo_cases
+    from ftcompat.config.plan import combo_cases
 
     ids = [c.id for c in combos]
     env = {"UV_CACHE_DIR": str(layout.uv_cache)} if cold_uv_cache else {}
@@ -231,7 +231,7 @@ def add_combo(matrix_path: Path, base: str, new: str) -> None:
 
 def write_naive_plan(matrix, combo, layout: Layout) -> None:
     """The plan the harness plugin reads for its ``model`` fixture; no output file (nothing recorded)."""
-    from ftcompat.run.plan import harness_plan
+    from ftcompat.config.plan import harness_plan
 
     home = layout.naive / combo.id
     home.mkdir(parents=True, exist_ok=True)

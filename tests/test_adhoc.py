@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from ftcompat.config.matrix import load
-from ftcompat.run import adhoc
+from ftcompat.flows import adhoc
 
 
 def test_parse_pins_leaves_the_rest_unpinned():

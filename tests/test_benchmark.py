@@ -202,5 +202,5 @@ def test_env_reuse_dry_run_plans_three_builds_and_runs_nothing(tmp_path):
                           capture_output=True, text=True, check=True)
     lines = proc.stdout.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == ["first", "second", "second-with-upgrade"]
-    assert "trl==0.20.0 (uv pip install --upgrade)" in lines[2] and "install.install" in lines[1]
+    assert "trl==0.20.0 (uv pip install --upgrade)" in lines[2] and "build.install" in lines[1]
 

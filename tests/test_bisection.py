@@ -13,11 +13,12 @@ from conftest import ROOT
 from ftcompat.cli import main
 from ftcompat.core.status import Status
 from ftcompat.core.versions import key as version_key
-from ftcompat.run import bisect_run
-from ftcompat.triage import bisectdoc, releases
-from ftcompat.triage import bisection as bisect
-from ftcompat.triage.bisection import CellRun, Trial
+from ftcompat.env import releases
+from ftcompat.flows import bisect
+from ftcompat.triage import bisectdoc
+from ftcompat.triage import trials as trials
 from ftcompat.triage.bisector import Bisector
+from ftcompat.triage.trials import CellRun, Trial
 
 CELL = "phi3_generate[remote_seen_tokens@tiny-phi3]"
 SIG = "AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'"
@@ -265,9 +266,9 @@ def test_releases_are_listed_before_any_environment_is_built():
     fake = Fake(breaks_from("transformers", "4.54.0"))
 
     def unreachable(pkg, a, b):
-        raise bisect.BisectError(f"cannot list the releases of {pkg}")
+        raise trials.BisectError(f"cannot list the releases of {pkg}")
 
-    with pytest.raises(bisect.BisectError, match="cannot list"):
+    with pytest.raises(trials.BisectError, match="cannot list"):
         Bisector(fake, unreachable, GOOD, bad_side(transformers="4.56.2"), log=lambda *_: None).run()
     assert fake.calls == []
     bis = Bisector(fake, lister(), GOOD, bad_side(transformers="4.54.1", trl="0.20.0"), log=lambda *_: None)
@@ -284,11 +285,11 @@ def test_repeated_pins_are_not_rebuilt():
 
 
 def test_no_package_differs_is_an_error():
-    with pytest.raises(bisect.BisectError, match="no package differs"):
+    with pytest.raises(trials.BisectError, match="no package differs"):
         Bisector(Fake(lambda p: "pass"), lister(), GOOD, dict(GOOD)).run()
-    with pytest.raises(bisect.BisectError, match="pin trl on both sides"):
-        bisect_run.check_sides(GOOD, {**GOOD, "trl": None})
-    assert bisect.differing({"torch": "2.13.0+cpu"}, {"torch": "2.13.0"}) == []
+    with pytest.raises(trials.BisectError, match="pin trl on both sides"):
+        bisect.check_sides(GOOD, {**GOOD, "trl": None})
+    assert trials.differing({"torch": "2.13.0+cpu"}, {"torch": "2.13.0"}) == []
 
 
 def test_json_and_markdown_are_written(tmp_path):
@@ -296,7 +297,7 @@ def test_json_and_markdown_are_written(tmp_path):
     bis = Bisector(fake, lister(), GOOD, bad_side(transformers="4.56.2"), log=lambda *_: None)
     result = bis.run()
     doc = bisectdoc.to_json(CELL, bis, result, {"device": "cpu"})
-    out = bisect_run.write(doc, tmp_path / "x.json")
+    out = bisect.write(doc, tmp_path / "x.json")
     text = out.read_text()
     data = json.loads(text)
     assert data["schema"] == "ftcompat-bisect/1" and list(data) == sorted(data)
@@ -306,7 +307,7 @@ def test_json_and_markdown_are_written(tmp_path):
     assert {"install_s", "run_s", "pins", "verdict", "signature"} <= set(data["steps"][1])
     md = out.with_suffix(".md").read_text()
     assert data["line"] in md and "| 1 | good side |" in md
-    assert str(bisect_run.default_out(CELL, result)) == \
+    assert str(bisect.default_out(CELL, result)) == \
         "results/bisect/phi3_generate-remote_seen_tokens-tiny-phi3-transformers.json"
 
 
@@ -323,7 +324,7 @@ def test_a_found_bisection_refreshes_the_report_about_its_cell(tmp_path, monkeyp
     found.write_text(json.dumps({"case": CELL, "verdict": "found"}))
     done = []
     monkeypatch.setattr(report, "generate", lambda m, log=print: done.append(m) or m["out"])
-    bisect_run.refresh_report(found, reports, log=lambda *_: None)
+    bisect.refresh_report(found, reports, log=lambda *_: None)
     assert [m["cell"] for m in done] == [meta["cell"]] and done[0]["bisection"] == str(found)
 
 
@@ -361,7 +362,7 @@ def test_cli_nothing_differs_and_missing_side(capsys):
 
 
 def test_combo_pins_are_the_resolved_versions_without_local_labels():
-    pins = bisect_run.combo_pins(str(ROOT / "results" / "grid.json"), "tf4.53-trl0.19")
+    pins = bisect.combo_pins(str(ROOT / "results" / "grid.json"), "tf4.53-trl0.19")
     assert pins == {"torch": "2.13.0", "transformers": "4.53.3", "trl": "0.19.1", "peft": "0.16.0",
                     "bitsandbytes": "0.46.1", "accelerate": "1.9.0"}
 
@@ -393,11 +394,11 @@ def test_real_bisection_finds_transformers_4_54_0(tmp_path):
     (root / "matrix.yaml").write_text(E2E_MATRIX)
     code = "import sys; from ftcompat import cli; sys.exit(cli.main(sys.argv[1:]))"
     argv = ["bisect", CELL, "--good", "transformers==4.53.3", *FIXED, "--bad", "transformers==4.54.1", *FIXED,
-            "--out", "out/bisect.json"]
+            "--out", "out/trials.json"]
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=root, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    doc = json.loads((root / "out" / "bisect.json").read_text())
+    doc = json.loads((root / "out" / "trials.json").read_text())
     assert doc["verdict"] == "found" and doc["direction"] == "regression"
     assert doc["first_bad"] == {"transformers": "4.54.0"} and doc["last_good"] == {"transformers": "4.53.3"}
     assert doc["candidates"] == {"transformers": ["4.54.0"]}

@@ -1,6 +1,6 @@
 """The result cache's key: what the harness runs, all of it."""
 
-from ftcompat.run import cache
+from ftcompat.runner import cache
 
 
 def test_the_harness_digest_covers_the_modules_the_harness_imports_and_the_stand_ins():

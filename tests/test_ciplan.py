@@ -3,7 +3,7 @@ import json
 import pytest
 
 from ftcompat.cli import main
-from ftcompat.run import ciplan
+from ftcompat.flows import ciplan
 
 GPU = ["self-hosted", "gpu"]
 

@@ -12,8 +12,8 @@ import pytest
 from ftcompat.config.cases import discover
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import InputError, MachineError
-from ftcompat.results import gridfile
-from ftcompat.run import devicecheck as dc
+from ftcompat.flows import device as dc
+from ftcompat.results import gridload
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "device-check"
@@ -66,7 +66,7 @@ def test_it_runs_the_cuda_side_of_every_emulated_case():
 
 def test_the_estimate_fits_the_session_with_a_rerun():
     steps = dc.steps(load(ROOT / "matrix.yaml"), discover(ROOT / "cases"),
-                     dc.column_durations(gridfile.load(ROOT / "results" / "grid.json")))
+                     dc.column_durations(gridload.load(ROOT / "results" / "grid.json")))
     run_s = sum(dc.INSTALL_S + s.estimate_s for s in steps)
     assert dc.START_S + 2 * run_s <= dc.BUDGET_S
 

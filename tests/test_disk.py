@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ftcompat.run import disk, inodes
+from ftcompat.env import disk, inodes
 
 ROOT = Path(__file__).parent.parent
 

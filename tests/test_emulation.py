@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import ROOT, record
 
-from ftcompat.results import emulation, gridfile
+from ftcompat.results import emulation, gridload
 
 
 def cell(combo, model, status, origin, step=None, exc=None, variant="remote_code", case="phi3_generate"):
@@ -44,7 +44,7 @@ def test_a_disagreement_is_a_warning_of_the_grid(tmp_path, fixture_matrix, fixtu
 
 
 def test_the_committed_grid_has_no_disagreement_where_both_ran():
-    found = emulation.pairs(gridfile.load(ROOT / "results" / "grid.json").cells)
+    found = emulation.pairs(gridload.load(ROOT / "results" / "grid.json").cells)
     if not found:
         pytest.skip("no cell of the committed grid ran a hub repo's own code (the GPU/Hub lane has not run): "
                     "nothing to compare the stand-in with yet")

@@ -1,6 +1,6 @@
 """Reading an environment from its files, and rebuilding one that was broken by hand."""
 
-from ftcompat.run import envcheck
+from ftcompat.env import resolved
 
 
 def fake_venv(root, packages):
@@ -21,18 +21,18 @@ def fake_venv(root, packages):
 
 def test_resolved_versions_come_from_the_files(tmp_path):
     venv = fake_venv(tmp_path, {"trl": "0.20.0", "peft": "0.17.0"})
-    got = envcheck.resolved(venv)
+    got = resolved.resolved(venv)
     assert got["trl"] == "0.20.0" and got["peft"] == "0.17.0" and got["torch"] is None
 
 
 def test_a_deleted_package_or_file_is_noticed(tmp_path):
     venv = fake_venv(tmp_path, {"trl": "0.20.0", "peft": "0.17.0"})
     expected = {"trl": "0.20.0", "peft": "0.17.0", "torch": None}
-    assert envcheck.problems(venv, expected) == []
-    sp = envcheck.site_packages(venv)
+    assert resolved.problems(venv, expected) == []
+    sp = resolved.site_packages(venv)
     (sp / "peft" / "__init__.py").unlink()
     import shutil
 
     shutil.rmtree(sp / "trl-0.20.0.dist-info")
-    got = envcheck.problems(venv, expected)
+    got = resolved.problems(venv, expected)
     assert got == ["trl 0.20.0 is not installed any more", "peft 0.17.0 lost 1 file(s), e.g. peft/__init__.py"]

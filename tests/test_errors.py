@@ -194,7 +194,7 @@ ADHOC_CASE = textwrap.dedent('''
     ("sync:nospace", 4, "no space left on device"),
 ])
 def test_adhoc_exit_codes_tell_a_verdict_from_the_machine(tmp_path, capsys, monkeypatch, fake_uv, fail, code, words):
-    from ftcompat.run import preflight, space
+    from ftcompat.env import preflight, space
 
     monkeypatch.setattr(preflight, "pins_problem", lambda combo: None)
     monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {})

@@ -7,7 +7,7 @@ from conftest import record
 
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.status import Status
-from ftcompat.run.execute import Runner, node_id, rerun_transient, settle
+from ftcompat.runner.cells import Runner, node_id, rerun_transient, settle
 
 
 def rec(cid, status, signature=None, model="tiny"):
@@ -72,7 +72,7 @@ import shutil  # noqa: E402
 import pytest  # noqa: E402
 from conftest import FIXTURES  # noqa: E402
 
-from ftcompat.run.execute import run_cases  # noqa: E402
+from ftcompat.runner.cells import run_cases  # noqa: E402
 
 VERSIONS = {"torch": "2.5.1", "transformers": "4.47.1", "trl": "0.13.0"}
 
@@ -249,7 +249,7 @@ def test_a_really_killed_harness_resumes_with_only_the_missing_cell(tmp_path, mo
 
 def test_cells_are_handed_out_longest_first():
     from ftcompat.core.domain import Cell
-    from ftcompat.run.execute import longest_first
+    from ftcompat.runner.cells import longest_first
 
     cells = [Cell("c", "gen", v) for v in ("short", "new", "long")]
     previous = [record("c::gen[short]", duration_s=1.0), record("c::gen[long]", duration_s=25.0)]
@@ -257,7 +257,7 @@ def test_cells_are_handed_out_longest_first():
 
 
 def test_a_setup_error_is_cached_but_a_missing_result_or_a_crash_is_not():
-    from ftcompat.run import cache
+    from ftcompat.runner import cache
 
     records = [record("x::a[v]", "error", exc_type="ImportError", signature="ImportError: no X", cache_key="k"),
                record("x::b[v]", "error", exc_type=None, signature="no result recorded", cache_key="k"),
@@ -272,7 +272,7 @@ def test_a_setup_error_is_cached_but_a_missing_result_or_a_crash_is_not():
 
 
 def test_a_harness_that_cannot_write_its_results_stops_the_run_and_keeps_the_old_file(project):
-    from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed
+    from ftcompat.core.cellfile import RESULTS_UNWRITABLE, WriteFailed
 
     _, out = run(project, Harness())
     before = out.read_bytes()
@@ -292,7 +292,7 @@ def test_a_harness_that_cannot_write_its_results_stops_the_run_and_keeps_the_old
 @pytest.fixture
 def fake_install(project, fake_uv, monkeypatch):
     """install_and_run against the uv stand-in, with no index asked."""
-    from ftcompat.run import preflight, space
+    from ftcompat.env import preflight, space
 
     monkeypatch.setattr(preflight, "pins_problem", lambda combo: None)
     monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {})
@@ -304,7 +304,7 @@ def fake_install(project, fake_uv, monkeypatch):
 
 
 def _install_and_run(project, venv, harness, combo=None):
-    from ftcompat.run.execute import install_and_run
+    from ftcompat.runner.cells import install_and_run
 
     root, matrix, cases = project
     out = root / "results" / "cells" / "old.json"
@@ -339,7 +339,7 @@ def test_a_machine_failure_with_no_earlier_result_says_what_failed_and_is_no_fin
     from ftcompat.core.errors import MachineError
     from ftcompat.core.record import Record
     from ftcompat.results.grid import triage
-    from ftcompat.run import cache
+    from ftcompat.runner import cache
 
     monkeypatch.setenv("FAKE_UV_FAIL", "compile:network")
     with pytest.raises(MachineError):
@@ -353,7 +353,7 @@ def test_a_machine_failure_with_no_earlier_result_says_what_failed_and_is_no_fin
 
 def test_an_uninstallable_partial_run_keeps_the_other_cases_results(project, fake_install, monkeypatch):
     """FTCOMPAT_CASES=api with pins that cannot install: api's cells say so, gen's earlier cells stay."""
-    from ftcompat.run.execute import only_cases
+    from ftcompat.runner.cells import only_cases
 
     _, out = _install_and_run(project, fake_install, Harness())
     (fake_install / "ftcompat-stamp.json").unlink()
@@ -368,7 +368,7 @@ def test_an_uninstallable_partial_run_keeps_the_other_cases_results(project, fak
 
 def test_a_case_selector_that_selects_nothing_is_refused(fixture_matrix):
     from ftcompat.core.errors import InputError
-    from ftcompat.run.execute import only_cases
+    from ftcompat.runner.cells import only_cases
 
     with pytest.raises(InputError, match="'nosuchcase' selects no case of matrix.yaml"):
         only_cases(fixture_matrix, fixture_matrix.combo("old"), "nosuchcase")
@@ -395,7 +395,7 @@ RUN_ONE = '''
 import sys
 from pathlib import Path
 from ftcompat.config.cases import discover
-from ftcompat.run.execute import Runner, install_and_run
+from ftcompat.runner.cells import Runner, install_and_run
 from ftcompat.config.matrix import load
 
 root = Path(sys.argv[1])

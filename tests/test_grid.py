@@ -8,7 +8,7 @@ from conftest import FIXTURES, record
 from ftcompat.core.domain import Cell
 from ftcompat.core.status import Status, Triage
 from ftcompat.results import grid as grid_mod
-from ftcompat.results import gridfile
+from ftcompat.results import gridload
 
 
 def test_merge_orders_columns_and_records_resolved_versions(fixture_matrix, fixture_cases):
@@ -46,7 +46,7 @@ def test_save_and_load_round_trip(tmp_path, fixture_matrix, fixture_cases):
     grid_mod.save(grid, tmp_path / "grid.json")
     text = (tmp_path / "grid.json").read_text()
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    again = gridfile.load(tmp_path / "grid.json")
+    again = gridload.load(tmp_path / "grid.json")
     assert again.to_dict() == grid.to_dict()
 
 

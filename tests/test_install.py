@@ -8,43 +8,43 @@ from packaging.version import Version
 
 from ftcompat.core.domain import Combo, frozen_map
 from ftcompat.core.errors import MachineError, NotInstallable
-from ftcompat.run import install, space
+from ftcompat.env import build, space
 
 
 def test_pip_settings_are_passed_to_uv(fixture_matrix):
     env = {"PIP_FIND_LINKS": "/opt/wheels /more", "PIP_EXTRA_INDEX_URL": "https://x/simple",
            "UV_FIND_LINKS": "/ignored-by-us"}
-    assert install.index_args(env, "uv") == ["--find-links", "/opt/wheels", "--find-links", "/more",
+    assert build.index_args(env, "uv") == ["--find-links", "/opt/wheels", "--find-links", "/more",
                                              "--extra-index-url", "https://x/simple"]
-    assert install.index_args(env, "pip") == ["--find-links", "/ignored-by-us"]
+    assert build.index_args(env, "pip") == ["--find-links", "/ignored-by-us"]
 
 
 def test_requirements_pin_exactly_and_leave_canaries_open(fixture_matrix):
-    assert install.requirements(fixture_matrix.combo("old"))[:2] == ["accelerate==1.2.1",
+    assert build.requirements(fixture_matrix.combo("old"))[:2] == ["accelerate==1.2.1",
                                                                      "bitsandbytes==0.45.0"]
-    canary = install.requirements(fixture_matrix.combo("canary"))
+    canary = build.requirements(fixture_matrix.combo("canary"))
     assert "torch" in canary and "datasets==3.6.0" in canary and "pytest" in canary
 
 
 def _fake_env(tmp_path: Path, combo, environ):
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "python").write_text("")
-    (tmp_path / install.STAMP).write_text(json.dumps(install.stamp_for(combo, environ)))
+    (tmp_path / build.STAMP).write_text(json.dumps(build.stamp_for(combo, environ)))
 
 
 def test_reuse_only_when_pins_match(tmp_path, fixture_matrix):
     old = fixture_matrix.combo("old")
     _fake_env(tmp_path, old, {})
-    assert install.can_reuse(tmp_path, old, {})
-    assert not install.can_reuse(tmp_path, old, {"PIP_FIND_LINKS": "/other"})
+    assert build.can_reuse(tmp_path, old, {})
+    assert not build.can_reuse(tmp_path, old, {"PIP_FIND_LINKS": "/other"})
     changed = type(old)(old.id, old.python, {**old.pins, "trl": "0.14.0"}, old.tags)
-    assert not install.can_reuse(tmp_path, changed, {})
+    assert not build.can_reuse(tmp_path, changed, {})
 
 
 def test_canary_is_not_reused_without_asking_the_index(tmp_path, fixture_matrix):
     canary = fixture_matrix.combo("canary")
     _fake_env(tmp_path, canary, {})
-    assert not install.can_reuse(tmp_path, canary, {})
+    assert not build.can_reuse(tmp_path, canary, {})
 
 
 def test_uv_resolver_failure_summary():
@@ -53,13 +53,13 @@ def test_uv_resolver_failure_summary():
   ╰─▶ Because trl==0.22.2 depends on transformers>=4.56.1 and you require transformers==4.47.1, we
       can conclude that your requirements are unsatisfiable.
 """
-    got = install.failure_summary(out)
+    got = build.failure_summary(out)
     assert got.startswith("No solution found when resolving dependencies: Because trl==0.22.2 depends")
 
 
 def test_pip_failure_summary():
     out = "Collecting x\nERROR: Could not find a version that satisfies the requirement torch==9.9\n"
-    assert install.failure_summary(out).startswith("ERROR: Could not find a version")
+    assert build.failure_summary(out).startswith("ERROR: Could not find a version")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def commands(calls):
 
 def test_newest_is_resolved_from_fresh_metadata_without_upgrade_or_refetching_wheels(venv, tmp_path, fake_uv,
                                                                                      monkeypatch):
-    result = install.install(venv, TRACKING, tmp_path, log=lambda *_: None)
+    result = build.install(venv, TRACKING, tmp_path, log=lambda *_: None)
     calls = fake_uv()
     compile_, sync = [c for c in calls if c[:2] == ["pip", "compile"]], [c for c in calls if c[:2] == ["pip", "sync"]]
     assert "--refresh" in compile_[0]  # index metadata is refreshed ...
@@ -99,33 +99,33 @@ def test_newest_is_resolved_from_fresh_metadata_without_upgrade_or_refetching_wh
     assert not {"--upgrade", "-U", "--reinstall", "--refresh-package"} & set(flat)
     assert len(sync) == 1 and result.lock == ("pytest==1.0", "pytest-xdist==1.0", "setuptools==1.0", "torch==1.0",
                                               "trl==1.0")
-    stamp = install.read_stamp(venv)
+    stamp = build.read_stamp(venv)
     assert stamp["lock"] == list(result.lock) and stamp["resolved"]["trl"] == "1.0"
     # The newest releases did not move: resolved again, and reused without touching the environment.
-    again = install.install(venv, TRACKING, tmp_path, log=lambda *_: None)
-    assert again.reused and again.output == install.REUSED_NEWEST
+    again = build.install(venv, TRACKING, tmp_path, log=lambda *_: None)
+    assert again.reused and again.output == build.REUSED_NEWEST
     assert [c[:2] for c in fake_uv()[len(calls):]] == [["pip", "compile"]]
     # They moved: the environment is synced to the new lock.
     monkeypatch.setenv("FAKE_UV_NEWEST", "2.0")
-    moved = install.install(venv, TRACKING, tmp_path, log=lambda *_: None)
+    moved = build.install(venv, TRACKING, tmp_path, log=lambda *_: None)
     assert not moved.reused and "trl==2.0" in moved.lock
-    assert install.read_stamp(venv)["resolved"]["trl"] == "2.0"
+    assert build.read_stamp(venv)["resolved"]["trl"] == "2.0"
 
 
 def test_pinned_combo_reuse_asks_nobody(venv, tmp_path, fake_uv):
-    install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+    build.install(venv, PINNED, tmp_path, log=lambda *_: None)
     n = len(fake_uv())
     assert "--refresh" not in fake_uv()[0]  # exact pins: the cached index pages are good enough
-    assert install.install(venv, PINNED, tmp_path, log=lambda *_: None).reused
+    assert build.install(venv, PINNED, tmp_path, log=lambda *_: None).reused
     assert len(fake_uv()) == n
 
 
 def test_a_broken_reused_environment_reinstalls_only_the_broken_package(venv, tmp_path, fake_uv):
-    install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+    build.install(venv, PINNED, tmp_path, log=lambda *_: None)
     (venv / "lib" / "python3.11" / "site-packages" / "trl-0.19.1.dist-info" / "METADATA").unlink()
     (venv / "lib" / "python3.11" / "site-packages" / "trl-0.19.1.dist-info").rmdir()
     notes = []
-    result = install.install(venv, PINNED, tmp_path, log=notes.append)
+    result = build.install(venv, PINNED, tmp_path, log=notes.append)
     sync = [c for c in fake_uv() if c[:2] == ["pip", "sync"]][-1]
     assert not result.reused and sync[-2:] == ["--reinstall-package", "trl"]
     assert any("changed since it was built (trl 0.19.1 is not installed any more)" in n for n in notes)
@@ -142,9 +142,9 @@ def test_failures_are_verdicts_only_when_the_versions_are_to_blame(venv, tmp_pat
                                                                    words):
     monkeypatch.setenv("FAKE_UV_FAIL", fail)
     with pytest.raises(kind) as err:
-        install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+        build.install(venv, PINNED, tmp_path, log=lambda *_: None)
     assert words in str(err.value) and type(err.value) is kind
-    assert not (venv / install.STAMP).exists()  # a half-built environment is never reused
+    assert not (venv / build.STAMP).exists()  # a half-built environment is never reused
     if kind is MachineError:
         assert err.value.return_code == 4
     else:
@@ -154,19 +154,19 @@ def test_failures_are_verdicts_only_when_the_versions_are_to_blame(venv, tmp_pat
 def test_a_network_error_is_retried_a_bounded_number_of_times(venv, tmp_path, fake_uv, monkeypatch):
     monkeypatch.setenv("FAKE_UV_FAIL", "compile:network-once")
     notes = []
-    assert not install.install(venv, PINNED, tmp_path, log=notes.append).reused
+    assert not build.install(venv, PINNED, tmp_path, log=notes.append).reused
     assert sum(c[:2] == ["pip", "compile"] for c in fake_uv()) == 2
     assert any("trying again in 0 s (retry 1 of 2)" in n for n in notes)
     monkeypatch.setenv("FAKE_UV_FAIL", "compile:network")
-    (venv / install.STAMP).unlink()
+    (venv / build.STAMP).unlink()
     before = len(fake_uv())
     with pytest.raises(MachineError):
-        install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+        build.install(venv, PINNED, tmp_path, log=lambda *_: None)
     assert sum(c[:2] == ["pip", "compile"] for c in fake_uv()[before:]) == 3  # once, then 2 retries
     monkeypatch.setenv("FAKE_UV_FAIL", "sync:nospace")
     before = len(fake_uv())
     with pytest.raises(MachineError):
-        install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+        build.install(venv, PINNED, tmp_path, log=lambda *_: None)
     assert sum(c[:2] == ["pip", "sync"] for c in fake_uv()[before:]) == 1  # a full disk is not retried
 
 
@@ -174,7 +174,7 @@ def test_not_enough_space_is_refused_before_anything_is_installed(venv, tmp_path
     monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {n: 3_000_000_000 for n, _ in pkgs})
     monkeypatch.setattr(space.shutil, "disk_usage", lambda p: type("U", (), {"free": 400_000_000, "total": 0})())
     with pytest.raises(MachineError) as err:
-        install.install(venv, PINNED, tmp_path, log=lambda *_: None)
+        build.install(venv, PINNED, tmp_path, log=lambda *_: None)
     text = str(err.value)
     assert text.startswith("no space left on device: this environment needs about 30.0 GB")
     assert "0.4 GB free" in text and "ftcompat clean" in text and "venv/" in text
@@ -211,11 +211,11 @@ def test_a_real_full_disk_is_a_machine_error_never_not_installable(tiny_disk, tm
     if not precheck:
         monkeypatch.setattr(space, "sizes", lambda pkgs, *a, **k: {})
     venv = tiny_disk / "venv"
-    subprocess.run([install.find_uv(), "venv", "-q", "-p", f"{sys.version_info.major}.{sys.version_info.minor}",
+    subprocess.run([build.find_uv(), "venv", "-q", "-p", f"{sys.version_info.major}.{sys.version_info.minor}",
                     str(venv)], check=True)
     combo = Combo("numpy", "3.11", frozen_map({"numpy": "2.2.6"}))
     with pytest.raises(MachineError) as err:
-        install.install(venv, combo, tmp_path, log=lambda *_: None)
+        build.install(venv, combo, tmp_path, log=lambda *_: None)
     text = str(err.value)
     assert text.startswith("no space left on device"), text
     if precheck:
@@ -228,10 +228,10 @@ def test_prerelease_lane_pins_only_the_named_packages_that_have_one():
     reqs = ["numpy", "torch==2.13.0", "transformers", "trl", "pytest"]
     newest = ("numpy==2.5.0rc1", "torch==2.13.0", "transformers==5.0.0rc3", "trl==0.27.0", "pytest==9.0")
     said = []
-    assert install.with_prereleases(reqs, newest, ("transformers", "trl"), said.append) == [
+    assert build.with_prereleases(reqs, newest, ("transformers", "trl"), said.append) == [
         "numpy", "torch==2.13.0", "transformers==5.0.0rc3", "trl", "pytest"]  # numpy's rc is not the stack's
     assert said == ["pre-release lane: transformers==5.0.0rc3"]
-    assert install.with_prereleases(reqs, ("transformers==5.0.0",), ("transformers",), said.append) == reqs
+    assert build.with_prereleases(reqs, ("transformers==5.0.0",), ("transformers",), said.append) == reqs
     assert said[-1] == "pre-release lane: no pre-release newer than the newest release of transformers"
 
 
@@ -241,7 +241,7 @@ def test_prerelease_lane_resolves_the_rc_of_its_day_from_the_real_index(tmp_path
     import os
     import subprocess
 
-    uv = install.find_uv()
+    uv = build.find_uv()
     if not uv:
         pytest.skip("uv is not installed")
     subprocess.run([uv, "venv", "-q", "-p", "3.11", str(tmp_path / "v")], check=True)
@@ -251,11 +251,11 @@ def test_prerelease_lane_resolves_the_rc_of_its_day_from_the_real_index(tmp_path
     release = Combo("rel", "3.11", pins, exclude_newer="2026-01-20")
     env = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
     said = []
-    lock = dict(line.split("==") for line in install.resolve(tmp_path / "v", lane, env, uv, said.append))
+    lock = dict(line.split("==") for line in build.resolve(tmp_path / "v", lane, env, uv, said.append))
     assert lock["transformers"] == "5.0.0rc3"
     assert "pre-release lane: transformers==5.0.0rc3" in said
     assert not any(Version(v).is_prerelease for name, v in lock.items() if name != "transformers")
-    plain = dict(line.split("==") for line in install.resolve(tmp_path / "v", release, env, uv, lambda *_: None))
+    plain = dict(line.split("==") for line in build.resolve(tmp_path / "v", release, env, uv, lambda *_: None))
     assert plain["transformers"] == "4.57.6"
 
 
@@ -265,7 +265,7 @@ def test_overrides_resolve_the_skew_a_no_deps_install_leaves(tmp_path):
     import os
     import subprocess
 
-    uv = install.find_uv()
+    uv = build.find_uv()
     if not uv:
         pytest.skip("uv is not installed")
     subprocess.run([uv, "venv", "-q", "-p", "3.11", str(tmp_path / "v")], check=True)
@@ -273,7 +273,7 @@ def test_overrides_resolve_the_skew_a_no_deps_install_leaves(tmp_path):
                        "bitsandbytes": "0.46.1", "accelerate": "1.0.1"})
     skew = Combo("skew", "3.11", pins, overrides=frozen_map({"transformers": "4.45.2"}))
     env = dict(os.environ)
-    lock = dict(line.split("==") for line in install.resolve(tmp_path / "v", skew, env, uv, lambda *_: None))
+    lock = dict(line.split("==") for line in build.resolve(tmp_path / "v", skew, env, uv, lambda *_: None))
     assert (lock["transformers"], lock["trl"]) == ("4.45.2", "0.12.0")
     with pytest.raises(NotInstallable, match="transformers"):
-        install.resolve(tmp_path / "v", Combo("plain", "3.11", pins), env, uv, lambda *_: None)
+        build.resolve(tmp_path / "v", Combo("plain", "3.11", pins), env, uv, lambda *_: None)

@@ -329,8 +329,8 @@ def test_overrides_force_a_pinned_version_and_must_match_the_pin(matrix_data, fi
 
 
 def test_a_case_can_name_the_combos_it_runs_in(matrix_data, fixture_cases):
-    from ftcompat.run.adhoc import adhoc_combo, parse_pins
-    from ftcompat.run.plan import combo_cases
+    from ftcompat.config.plan import combo_cases
+    from ftcompat.flows.adhoc import adhoc_combo, parse_pins
 
     matrix_data["cases"]["gen"]["combos"] = ["old", "tag:gpu"]
     m = parse(matrix_data, "matrix.yaml", fixture_cases)

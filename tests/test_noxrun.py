@@ -5,8 +5,8 @@ from conftest import ROOT
 
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import InputError
+from ftcompat.flows import noxdrive
 from ftcompat.noxsessions import default_combos
-from ftcompat.run import noxrun
 
 
 @pytest.fixture(scope="module")
@@ -15,34 +15,34 @@ def matrix():
 
 
 def test_default_is_every_combo_that_needs_no_gpu(matrix):
-    chosen = noxrun.select(matrix, None)
+    chosen = noxdrive.select(matrix, None)
     assert chosen == default_combos(matrix)
     assert "latest" in chosen and "gpu-latest" not in chosen and not any(c.startswith("device-") for c in chosen)
     assert chosen == [c.id for c in matrix.combos if "cpu" in c.tags]  # the repository tags exactly these cpu
 
 
 def test_globs_and_tags_select(matrix):
-    assert noxrun.select(matrix, ["tag:gpu"]) == ["gpu-latest"]
-    assert noxrun.select(matrix, ["tf4.5*-trl0.1*"]) == ["tf4.50-trl0.15", "tf4.51-trl0.16", "tf4.51-trl0.17",
+    assert noxdrive.select(matrix, ["tag:gpu"]) == ["gpu-latest"]
+    assert noxdrive.select(matrix, ["tf4.5*-trl0.1*"]) == ["tf4.50-trl0.15", "tf4.51-trl0.16", "tf4.51-trl0.17",
                                                         "tf4.53-trl0.19"]
-    assert noxrun.select(matrix, ["latest,tf5.0"]) == ["tf5.0", "latest"]  # matrix order
+    assert noxdrive.select(matrix, ["latest,tf5.0"]) == ["tf5.0", "latest"]  # matrix order
 
 
 def test_a_selector_that_selects_nothing_is_refused_with_the_ids(matrix):
     with pytest.raises(InputError, match=r"--combos: 'lates' selects no combo of .*matrix.yaml; did you mean 'latest'"):
-        noxrun.select(matrix, ["lates"])
+        noxdrive.select(matrix, ["lates"])
 
 
 def test_command_runs_the_library_noxfile_with_envs_under_the_work_folder(tmp_path):
-    cmd = noxrun.command(tmp_path, ["prod"], extra=["--no-color"])
+    cmd = noxdrive.command(tmp_path, ["prod"], extra=["--no-color"])
     assert cmd[1:4] == ["-m", "nox", "-f"] and cmd[4] == str(ROOT / "noxfile.py")
     assert cmd[5:7] == ["--envdir", str(tmp_path.resolve() / ".nox")]
     assert cmd[7:] == ["-s", "prod", "render", "--no-color"]
-    assert noxrun.command(tmp_path, ["prod"], render=False)[-2:] == ["-s", "prod"]
+    assert noxdrive.command(tmp_path, ["prod"], render=False)[-2:] == ["-s", "prod"]
 
 
 def test_environment_points_nox_at_the_config_and_work_folder(tmp_path):
-    env = noxrun.environment(tmp_path / "ftcompat.yaml", tmp_path, ["api_*", "mine"])
+    env = noxdrive.environment(tmp_path / "ftcompat.yaml", tmp_path, ["api_*", "mine"])
     assert env["FTCOMPAT_CONFIG"] == str((tmp_path / "ftcompat.yaml").resolve())
     assert env["FTCOMPAT_WORK"] == str(tmp_path.resolve())
     assert env["FTCOMPAT_CASES"] == "api_*,mine"
@@ -57,7 +57,7 @@ def test_nox_lists_a_projects_combos_through_the_packaged_noxfile(tmp_path):
     from test_project import project
 
     path = project(tmp_path)
-    env = noxrun.environment(path, tmp_path, None)
+    env = noxdrive.environment(path, tmp_path, None)
     proc = subprocess.run([sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-l", "--json"],
                           capture_output=True, text=True, env={**os.environ, **env}, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -73,7 +73,7 @@ def test_a_bad_project_file_stops_nox_with_exit_2_and_its_name(tmp_path):
     from test_project import project
 
     path = project(tmp_path, builtin_cases=["nope"])
-    env = noxrun.environment(path, tmp_path, None)
+    env = noxdrive.environment(path, tmp_path, None)
     proc = subprocess.run([sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-l"],
                           capture_output=True, text=True, env={**os.environ, **env}, check=False)
     assert proc.returncode == 2

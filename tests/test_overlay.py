@@ -6,8 +6,8 @@ import sys
 from conftest import ROOT
 
 from ftcompat.config.cases import read_case
-from ftcompat.run import overlay
-from ftcompat.run.execute import staged
+from ftcompat.env import overlay
+from ftcompat.runner.cells import staged
 
 
 def test_the_harness_copy_is_made_once_per_version_and_excludes_the_library(tmp_path):

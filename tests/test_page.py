@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from ftcompat.cli import build_parser, main
 from ftcompat.core.status import LOOK, TRIAGE_LOOK, Status
-from ftcompat.results import gridfile, page, pagedata
+from ftcompat.results import gridload, page, pagedata
 from ftcompat.results.grid import Grid
 
 EVIL = "</script><img src=x onerror=\"window.__pwned=1\"> it's <b>bold</b> & \"quoted\" <!-- x"
@@ -160,7 +160,7 @@ def test_cmd_page_writes_the_page_and_refuses_other_json(tmp_path, grid_data, ca
 
 
 def test_real_grid_renders_every_ran_column():
-    grid = gridfile.load(REAL_GRID)
+    grid = gridload.load(REAL_GRID)
     text = page.render_page(grid)
     ran = pagedata.ran_columns(grid)
     assert re.findall(r'scope="col" data-col="([^"]+)"', text) == [page.esc(c) for c in ran]
@@ -215,7 +215,7 @@ def expected_rows(grid, keep_combo, keep_cell):
 
 
 def test_browser_real_grid_panel_filters_and_screenshot(browser, tmp_path):
-    grid = gridfile.load(REAL_GRID)
+    grid = gridload.load(REAL_GRID)
     html_path = tmp_path / "index.html"
     html_path.write_text(page.render_page(grid), encoding="utf-8")
     tab, errors = open_page(browser, html_path)

@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT, record
 
 from ftcompat import cli
+from ftcompat.env.build import find_uv
 from ftcompat.results.grid import Grid
-from ftcompat.run.install import find_uv
 from ftcompat.triage import pins, pinsfiles
 
 BASE = {"torch": "2.13.0+cpu", "transformers": "4.57.6", "trl": "0.25.1", "peft": "0.18.0",

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ftcompat.run.plan import combo_cases, harness_plan, planned_cells, select_combos
+from ftcompat.config.plan import combo_cases, harness_plan, planned_cells, select_combos
 
 
 def test_select_by_glob_and_tag(fixture_matrix):

@@ -16,9 +16,9 @@ import pytest
 from conftest import ROOT, record
 
 from ftcompat.config.checks import Problem
+from ftcompat.core import cellfile
 from ftcompat.core.domain import Combo, frozen_map
-from ftcompat.harness import cellfile
-from ftcompat.run import pkgindex, preflight
+from ftcompat.env import pkgindex, preflight
 
 INDEX = {
     "transformers": ["4.53.3", "4.56.1", "4.56.2", "4.57.5", "4.57.6", "5.0.0rc1", "5.0.0"],
@@ -231,7 +231,7 @@ def _as_unprivileged(code: str):
                               capture_output=True, text=True)
     for python in (sys.executable, "/usr/bin/python3"):
         try:
-            proc = subprocess.run([python, "-c", "import ftcompat.run.preflight"], user=65534, group=65534,
+            proc = subprocess.run([python, "-c", "import ftcompat.env.preflight"], user=65534, group=65534,
                                   env={"PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True, cwd="/")
         except (PermissionError, OSError):
             continue
@@ -259,12 +259,12 @@ def test_read_only_results_folder_is_refused_and_nothing_in_it_changes(open_dir)
     (cells / "old.json").write_text('{"cells": []}\n')
     cells.chmod(0o555)
     try:
-        proc = _as_unprivileged(f"import ftcompat.run.preflight as p; p.check_writable({str(cells)!r})")
+        proc = _as_unprivileged(f"import ftcompat.env.preflight as p; p.check_writable({str(cells)!r})")
     finally:
         cells.chmod(0o755)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"ftcompat.run.preflight.NotWritable: {cells} is not writable (PermissionError: ")
+    assert last.startswith(f"ftcompat.env.preflight.NotWritable: {cells} is not writable (PermissionError: ")
     assert last.endswith("fix its permissions or pass --results to write the results elsewhere")
     assert [p.name for p in cells.iterdir()] == ["old.json"]
     assert (cells / "old.json").read_text() == '{"cells": []}\n'
@@ -387,10 +387,10 @@ def test_pins_problem_is_one_line_for_a_not_installable_cell_and_ignores_an_unre
 
 
 def test_the_not_installable_reason_is_the_preflight_line():
-    from ftcompat.run import install
+    from ftcompat.env import build
 
     line = preflight.pins_problem(combo(transformers="4.99.0"), FakeLister())
-    assert install.failure_summary(line) == line
+    assert build.failure_summary(line) == line
 
 
 def test_atomic_write_keeps_a_file_readable_like_an_ordinary_write(tmp_path):

@@ -75,7 +75,7 @@ def test_secrets_from_env_reads_every_token_variable():
 
 
 def test_cell_json_is_redacted(monkeypatch):
-    from ftcompat.harness.cellfile import dumps
+    from ftcompat.core.cellfile import dumps
 
     monkeypatch.setenv("HF_TOKEN", PLAIN)
     out = dumps({"message": f"token {PLAIN}\n", PLAIN: [TOKEN]})

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ftcompat.triage import releases
+from ftcompat.env import releases
 
 
 def page(versions, yanked=(), pre=(), with_versions_key=True):

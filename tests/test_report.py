@@ -12,8 +12,7 @@ from conftest import FIXTURES, ROOT, record
 
 from ftcompat import cli
 from ftcompat.results.grid import Grid
-from ftcompat.run import scripts
-from ftcompat.triage import report, repro, upstream
+from ftcompat.triage import report, repro, scripts, upstream
 
 CASES = FIXTURES / "repro_cases"
 ENV = {"python": "3.11.7", "platform": "Linux-recorded-platform", "implementation": "cpython",

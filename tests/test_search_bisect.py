@@ -9,11 +9,12 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from ftcompat.core.domain import STACK
+from ftcompat.env import releases
+from ftcompat.flows import adhoc, search
 from ftcompat.results.grid import Grid
-from ftcompat.run import adhoc, search_run
-from ftcompat.triage import releases, search
-from ftcompat.triage.bisection import Result, Verdict
+from ftcompat.triage import searchplan
 from ftcompat.triage.pins import parse_keep
+from ftcompat.triage.trials import Result, Verdict
 
 TRL = ["0.18.2", "0.19.0", "0.19.1", "0.20.0", "0.21.0", "0.22.0", "0.22.1", "0.22.2"]
 FIXED = {"torch": "2.13.0+cpu", "transformers": "4.55.4", "peft": "0.17.1", "bitsandbytes": "0.47.0",
@@ -48,7 +49,7 @@ def _world(monkeypatch, tmp_path):
                       traceback=tb if bad else None)
         return Grid((cell,), ({"id": combo.id, "ran": True, "resolved": dict(combo.pins)},), (COLUMN,))
 
-    monkeypatch.setattr(search_run, "resolve", resolve)
+    monkeypatch.setattr(search, "resolve", resolve)
     monkeypatch.setattr(adhoc, "run_adhoc", run_adhoc)
     monkeypatch.setattr(releases, "lister", lambda pre=False, index=None: lambda p, a, b: releases.between(TRL, a, b))
     return runs
@@ -59,7 +60,7 @@ class _Matrix:
 
 
 def _search(tmp_path, grid, **kw):
-    return search_run.run(_Matrix(), tmp_path, [COLUMN], KEEP, [COLUMN], grid=grid, log=lambda *_: None, **kw)
+    return search.run(_Matrix(), tmp_path, [COLUMN], KEEP, [COLUMN], grid=grid, log=lambda *_: None, **kw)
 
 
 def test_a_failure_that_names_no_package_is_bisected_from_the_grids_passing_combo(monkeypatch, tmp_path):
@@ -76,7 +77,7 @@ def test_a_failure_that_names_no_package_is_bisected_from_the_grids_passing_comb
     assert notes.count("bisection step") == out.built - 1  # every env but the first candidate's was a step
     good = next(a for a in out.attempts if a.note and a.versions["trl"] == "0.19.1")
     assert good.versions["transformers"] == "4.55.4"  # the kept pin, put back on the grid's side
-    assert "bisection step, passes every selected cell" in "\n".join(search_run.summary(out))
+    assert "bisection step, passes every selected cell" in "\n".join(search.summary(out))
     evidence = out.evidence()
     assert len(evidence.combos) == len({c["id"] for c in evidence.combos}) == out.built
     again = _search(tmp_path, _grid_with_a_pass())
@@ -101,32 +102,32 @@ def test_without_a_passing_side_the_search_steps_each_package_back_in_turn(monke
 
 def test_the_passing_side_keeps_the_kept_pins_and_none_when_nothing_passes():
     bad = {**FIXED, "trl": "0.22.2"}
-    combo, good = search.good_side(_grid_with_a_pass(), [COLUMN], KEEP, bad)
+    combo, good = searchplan.good_side(_grid_with_a_pass(), [COLUMN], KEEP, bad)
     assert combo == "old" and good == {**FIXED, "trl": "0.19.1"} and list(good) == list(STACK)
-    ranged = search.good_side(_grid_with_a_pass(), [COLUMN], [parse_keep("transformers>=4.53")], bad)[1]
+    ranged = searchplan.good_side(_grid_with_a_pass(), [COLUMN], [parse_keep("transformers>=4.53")], bad)[1]
     assert ranged["transformers"] == "4.53.3"  # a range the grid's version meets keeps it
-    assert search.good_side(grid_of([]), [COLUMN], KEEP, bad) is None
+    assert searchplan.good_side(grid_of([]), [COLUMN], KEEP, bad) is None
 
 
 def test_a_bisection_answer_becomes_a_bound():
     found = Result(Verdict.FOUND, "regression", ("trl",), {"trl": "0.19.1"}, {"trl": "0.20.0"}, ("0.20.0",), "trl")
-    assert search.bisected_step(found, COLUMN, "old").spec == "<0.20.0"
+    assert searchplan.bisected_step(found, COLUMN, "old").spec == "<0.20.0"
     maybe = Result(Verdict.INCONCLUSIVE, "regression", ("trl",), {"trl": "0.19.1"}, {"trl": "0.22.0"},
                    ("0.20.0", "0.21.0", "0.22.0"), "trl", untested=("0.20.0", "0.21.0"))
-    step = search.bisected_step(maybe, COLUMN, "old")
+    step = searchplan.bisected_step(maybe, COLUMN, "old")
     assert step.spec == "<0.20.0" and "one of 0.20.0, 0.21.0, 0.22.0 (0.20.0, 0.21.0 could not be tested)" in step.why
     fix = Result(Verdict.FOUND, "fix", ("peft", "trl"), {"peft": "0.17.0"}, {"peft": "0.16.0", "trl": "0.20.0"},
                  ("0.17.0",), "peft")
-    step = search.bisected_step(fix, COLUMN, "old")
+    step = searchplan.bisected_step(fix, COLUMN, "old")
     assert step.spec == ">=0.17.0" and "first release that passes with trl 0.20.0" in step.why
-    assert search.bisected_step(Result(Verdict.NO_FLIP, "regression"), COLUMN, "old") is None
+    assert searchplan.bisected_step(Result(Verdict.NO_FLIP, "regression"), COLUMN, "old") is None
 
 
 def test_unnamed_means_no_known_issue_and_no_movable_package_in_the_traceback():
     versions = {**FIXED, "trl": "0.22.2"}
     plain = record(f"c::{COLUMN}", "fail", traceback='  File "cases/mine.py", line 9\nAssertionError')
-    assert search.unnamed(plain, versions, set())
+    assert searchplan.unnamed(plain, versions, set())
     through = record(f"c::{COLUMN}", "fail", traceback='  File "site-packages/trl/x.py", line 1\nTypeError')
-    assert not search.unnamed(through, versions, set()) and search.unnamed(through, versions, {"trl"})
+    assert not searchplan.unnamed(through, versions, set()) and searchplan.unnamed(through, versions, {"trl"})
     known = record(f"c::{COLUMN}", "fail", known_issue={"id": "k", "url": "u", "when": {"trl": ">=0.20"}})
-    assert not search.unnamed(known, versions, set())
+    assert not searchplan.unnamed(known, versions, set())

@@ -8,8 +8,8 @@ import pytest
 from conftest import ROOT
 
 from ftcompat import cli
-from ftcompat.results import gridfile
-from ftcompat.run.install import find_uv
+from ftcompat.env.build import find_uv
+from ftcompat.results import gridload
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,7 @@ def test_upgrade_to_trl_020_flips_the_legacy_flow_and_finds_no_pins_that_keep_it
     legacy = next(c for c in target["cells"] if c["variant"] == "legacy")
     assert legacy["env"]["versions"]["trl"] == "0.20.0" and legacy["status"] == "fail"
     # The committed grid says the same about these two trl releases.
-    grid = gridfile.load(ROOT / "results" / "grid.json")
+    grid = gridload.load(ROOT / "results" / "grid.json")
     assert grid.cell("tf4.53-trl0.19", "qlora_sft_trainable[legacy@tiny-llama]").status.value == "pass"
     assert grid.cell("tf4.54-trl0.20", "qlora_sft_trainable[legacy@tiny-llama]").status.value == "fail"
     recommended = next(c for c in target["cells"] if c["variant"] == "recommended")

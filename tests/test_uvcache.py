@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from ftcompat.core.domain import Combo, frozen_map
-from ftcompat.run import install, uvcache
+from ftcompat.env import build, uvcache
 
 
 def fake_cache(root):
@@ -39,8 +39,8 @@ def test_prunable_counts_dangling_archives_and_old_buckets(tmp_path):
 
 @pytest.mark.e2e
 def test_upgrade_refetches_wheels_and_a_locked_sync_does_not(tmp_path, monkeypatch):
-    """Real uv, real index: why install.py never uses --upgrade (astral-sh/uv#5943)."""
-    uv = install.find_uv()
+    """Real uv, real index: why build.py never uses --upgrade (astral-sh/uv#5943)."""
+    uv = build.find_uv()
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "cache"))
 
     def venv(name):
@@ -59,8 +59,8 @@ def test_upgrade_refetches_wheels_and_a_locked_sync_does_not(tmp_path, monkeypat
     seen = []
     for name in ("c", "d"):
         v = venv(name)
-        lock = install.resolve(v, combo, dict(os.environ), uv, log=lambda *_: None)
-        install.sync(v, lock, dict(os.environ), uv, log=lambda *_: None)
+        lock = build.resolve(v, combo, dict(os.environ), uv, log=lambda *_: None)
+        build.sync(v, lock, dict(os.environ), uv, log=lambda *_: None)
         seen.append(archives())
     # c adds the harness's own tools once; d, resolved fresh and synced from the cache, fetches nothing again
     assert seen[0] > 4 and seen[1] == seen[0]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ftcompat.config.matrix import load as load_matrix
-from ftcompat.run import ciplan
+from ftcompat.flows import ciplan
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"

@@ -36,9 +36,9 @@ def register(config: str | Path | None = None, work: str | Path | None = None):
 
     from ftcompat.config.library import packaged
     from ftcompat.config.matrix import load
+    from ftcompat.config.plan import case_selectors
     from ftcompat.core.errors import InputError
-    from ftcompat.run.installer import find_uv
-    from ftcompat.run.plan import case_selectors
+    from ftcompat.env.installer import find_uv
 
     config = Path(os.environ.get(CONFIG_ENV) or config or "ftcompat.yaml").resolve()
     work = Path(os.environ.get(WORK_ENV) or work or config.parent).resolve()
@@ -72,7 +72,7 @@ def default_combos(matrix) -> list[str]:
 
 
 def _combo_session(nox, combo, config: Path, work: Path) -> None:
-    from ftcompat.run.session import run_combo
+    from ftcompat.flows.session import run_combo
 
     def grid_cell_session(session) -> None:
         run_combo(session, combo.id, work, config)

@@ -9,19 +9,19 @@ from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
 from ftcompat.core.clock import name_stamp, utc_now
 from ftcompat.core.errors import NoAnswer
-from ftcompat.run import bisect_run
-from ftcompat.triage import releases
+from ftcompat.env import releases
+from ftcompat.flows import bisect
 from ftcompat.triage.bisectdoc import pins_text, to_json
-from ftcompat.triage.bisection import BisectError, Verdict
 from ftcompat.triage.bisector import Bisector
+from ftcompat.triage.trials import BisectError, Verdict
 
 
-def _runner(args, matrix, root: Path) -> bisect_run.EnvRunner:
-    from ftcompat.run.execute import WORK
+def _runner(args, matrix, root: Path) -> bisect.EnvRunner:
+    from ftcompat.runner.cells import WORK
 
-    case_ids = bisect_run.select_cases(matrix, root, args.cell)
+    case_ids = bisect.select_cases(matrix, root, args.cell)
     run_id = name_stamp()
-    return bisect_run.EnvRunner(matrix, root, case_ids, args.cell, root / WORK / "bisect" / run_id, args.runs,
+    return bisect.EnvRunner(matrix, root, case_ids, args.cell, root / WORK / "bisect" / run_id, args.runs,
                                 args.python, args.keep_envs)
 
 
@@ -29,9 +29,9 @@ def cmd_bisect(args) -> int:
     """Bisect releases between a good and a bad set of pins to find the one that flips a case."""
     if args.runs < 1:
         raise BisectError("--runs must be at least 1")
-    good = bisect_run.side_pins(args.good, args.good_combo, args.grid, "good")
-    bad = bisect_run.side_pins(args.bad, args.bad_combo, args.grid, "bad")
-    bisect_run.check_sides(good, bad)
+    good = bisect.side_pins(args.good, args.good_combo, args.grid, "good")
+    bad = bisect.side_pins(args.bad, args.bad_combo, args.grid, "bad")
+    bisect.check_sides(good, bad)
     matrix = load(args.matrix)
     runner = _runner(args, matrix, root_of(args.matrix))
     index = releases.index_url()
@@ -40,10 +40,10 @@ def cmd_bisect(args) -> int:
     bisector = Bisector(runner, releases.lister(args.pre, index), good, bad, log=lambda line: print(line, flush=True))
     result = bisector.run()  # a BisectError here comes before any environment is built
     meta = {"run_id": runner.base.name, "index": index, "runs_per_step": args.runs, "pre_releases": args.pre,
-            "duration_s": round(time.monotonic() - started, 1), "device": bisect_run.device_of(bisector),
+            "duration_s": round(time.monotonic() - started, 1), "device": bisect.device_of(bisector),
             "python": args.python, "started_at": started_at}
     doc = to_json(args.cell, bisector, result, meta)
-    out = bisect_run.write(doc, Path(args.out) if args.out else bisect_run.default_out(args.cell, result))
+    out = bisect.write(doc, Path(args.out) if args.out else bisect.default_out(args.cell, result))
     print(f"\n{doc['line']}")
     print(f"verdict: {doc['verdict']} ({doc['direction']}); environments built: {doc['envs_built']}")
     for key in ("last_good", "first_bad", "first_good", "last_bad"):
@@ -53,7 +53,7 @@ def cmd_bisect(args) -> int:
     if result.verdict != Verdict.FOUND:
         raise NoAnswer(f"no single release flips {args.cell}: {doc['verdict']} (see {out.with_suffix('.md')})")
     if args.report:
-        bisect_run.refresh_report(out)
+        bisect.refresh_report(out)
     return 0
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ftcompat.config.matrix import load
-from ftcompat.run import ciplan
+from ftcompat.flows import ciplan
 
 
 def cmd_validate(args) -> int:
@@ -20,7 +20,7 @@ def cmd_validate(args) -> int:
     print(f"{name}: {len(matrix.combos)} combos, {len(matrix.models)} models, "
           f"{len(matrix.cases)} cases: {'valid; checking the pins online ...' if args.online else 'ok'}")
     if args.online:
-        from ftcompat.run import preflight
+        from ftcompat.env import preflight
 
         return preflight.validate_online(matrix)
     return 0
@@ -35,11 +35,11 @@ def _read_sessions(args) -> list[dict]:
         return ciplan.nox_sessions(Path(args.noxfile))
     from ftcompat.cli.common import root_of
     from ftcompat.config.library import library_dir
-    from ftcompat.run import noxrun
+    from ftcompat.flows import noxdrive
 
     # ftcompat's own noxfile, pointed at the config (a project's file, or matrix.yaml) as `ftcompat run` does
     config = Path(args.matrix)
-    return ciplan.nox_sessions(library_dir() / "noxfile.py", noxrun.environment(config, root_of(config), None))
+    return ciplan.nox_sessions(library_dir() / "noxfile.py", noxdrive.environment(config, root_of(config), None))
 
 
 def cmd_ci_plan(args) -> int:

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from ftcompat.cli.common import root_of
+from ftcompat.core.cellfile import atomic_write
 from ftcompat.core.errors import InputError, NoAnswer
 from ftcompat.core.hints import suggest
 from ftcompat.core.redact import redact
-from ftcompat.harness.cellfile import atomic_write
-from ftcompat.results import gridfile, page, render
+from ftcompat.results import gridload, page, render
 
 
 def _cells_dir(results: Path, given: str) -> Path:
@@ -24,13 +24,13 @@ def _cells_dir(results: Path, given: str) -> Path:
 
 def cmd_render(args) -> int:
     """Merge results/cells into results/grid.json and render GRID.md and the terminal table."""
-    from ftcompat import pipeline
+    from ftcompat.flows import grid
 
     results = Path(args.results)
     _cells_dir(results, args.results)
-    start = pipeline.State(root_of(args.matrix), matrix_file=Path(args.matrix), results=results,
+    start = grid.State(root_of(args.matrix), matrix_file=Path(args.matrix), results=results,
                            keep_history=not args.no_history)
-    state = pipeline.execute(pipeline.GRID, start)
+    state = grid.execute(grid.GRID, start)
     print(render.terminal(state.grid))
     grid_json, grid_md, index, *kept = state.written
     print(f"\nwrote {grid_json}, {grid_md} and {index}")
@@ -41,13 +41,13 @@ def cmd_render(args) -> int:
 
 def cmd_show(args) -> int:
     """Print an existing grid.json as a terminal table."""
-    print(render.terminal(gridfile.load(args.grid)))
+    print(render.terminal(gridload.load(args.grid)))
     return 0
 
 
 def cmd_page(args) -> int:
     """Write the grid as one self-contained HTML page (results/index.html)."""
-    grid = gridfile.load(args.grid)
+    grid = gridload.load(args.grid)
     out = Path(args.out)
     atomic_write(out, redact(page.render_page(grid)))
     print(f"wrote {out} (open it in a browser; it needs no server)")
@@ -58,7 +58,7 @@ def cmd_diff(args) -> int:
     """Compare two grid JSON files: new failures, fixed, flaky flips, changes a moved release explains."""
     from ftcompat.results import diff
 
-    old, new = (gridfile.load(p) for p in (args.old, args.new))
+    old, new = (gridload.load(p) for p in (args.old, args.new))
     result = diff.compare(old, new)
     print(diff.dumps(result) if args.format == "json" else diff.markdown(result))
     if args.issues:
@@ -73,7 +73,7 @@ def cmd_history(args) -> int:
 
     where = Path(args.history)
     if args.action == "add":
-        gridfile.load(args.grid)  # a damaged grid must not enter the history
+        gridload.load(args.grid)  # a damaged grid must not enter the history
         print(history.add(Path(args.grid), Path(args.matrix), where))
         return 0
     paths = history.entries(where)

@@ -32,15 +32,15 @@ def cmd_init(args) -> int:
 
 def cmd_run(args) -> int:
     """Build each selected combo's environment with nox and uv, run its cases, render the grid."""
-    from ftcompat.run import noxrun
+    from ftcompat.flows import noxdrive
 
     matrix = load(args.matrix)
-    combos = noxrun.select(matrix, args.combos)
+    combos = noxdrive.select(matrix, args.combos)
     if args.cases:
-        from ftcompat.run.plan import case_selectors
+        from ftcompat.config.plan import case_selectors
 
         case_selectors(",".join(args.cases), matrix)  # a typo is refused here, not in every session
-    code = noxrun.run(Path(args.matrix), root_of(args.matrix), combos, args.cases, render=not args.no_render,
+    code = noxdrive.run(Path(args.matrix), root_of(args.matrix), combos, args.cases, render=not args.no_render,
                       extra=args.nox_args)
     if code:
         # Bad input was refused above, so a failed session is the machine's (or a combo busy elsewhere).

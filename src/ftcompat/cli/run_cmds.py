@@ -9,15 +9,15 @@ from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.status import Status
+from ftcompat.env import disk, uvcache
+from ftcompat.env.inodes import human
 from ftcompat.results import render
-from ftcompat.run import disk, uvcache
-from ftcompat.run.inodes import human
 
 
 def cmd_adhoc(args) -> int:
     """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
-    from ftcompat.run import adhoc
-    from ftcompat.run.preflight import check_writable
+    from ftcompat.env.preflight import check_writable
+    from ftcompat.flows import adhoc
 
     pins = adhoc.parse_pins(args.pins)
     matrix = load(args.matrix)
@@ -35,7 +35,8 @@ def cmd_adhoc(args) -> int:
 
 def cmd_here(args) -> int:
     """Run the cases in an existing environment (this one, or --python/--venv) without changing it."""
-    from ftcompat.run import adhoc, target
+    from ftcompat.env import target
+    from ftcompat.flows import adhoc
 
     matrix, root = load(args.matrix), root_of(args.matrix)
     python = env = described = None
@@ -55,7 +56,7 @@ def cmd_here(args) -> int:
 def here_summary(matrix, combo, grid) -> list[str]:
     """The known issues an environment's versions fall in, with workarounds, and the cells that did not run."""
     from ftcompat.core.status import FAILING, NOT_CHECKED
-    from ftcompat.run import adhoc
+    from ftcompat.flows import adhoc
 
     hits = adhoc.issues_affecting(matrix, dict(combo.pins))
     lines = ["", "Known issues that affect this environment's versions:" if hits else
@@ -90,18 +91,18 @@ def disk_table(rep: disk.Report, root: Path) -> str:
 
 
 def _disk_json(rep: disk.Report, root: Path) -> dict:
-    from ftcompat.run import envcap
+    from ftcompat.env import evict
 
     return {"envs": [{"path": disk.shown(root, e.path), "kind": e.kind, "combo": e.combo, "used_by": e.used_by,
                       "note": e.note, **e.sizes.__dict__} for e in rep.envs],
             "total": rep.total.__dict__, "uv_cache": str(rep.uv_cache) if rep.uv_cache else None,
             "uv_cache_sizes": rep.uv_cache_sizes.__dict__ if rep.uv_cache_sizes else None,
             "uv_cache_prunable": dict(zip(("bytes", "entries"), uvcache.prunable(rep.uv_cache), strict=True)),
-            "cap": envcap.cap(root), "own_total": rep.total.own}
+            "cap": evict.cap(root), "own_total": rep.total.own}
 
 
 def _disk_summary(rep: disk.Report, root: Path, scanned_uv: bool) -> list[str]:
-    from ftcompat.run import envcap
+    from ftcompat.env import evict
 
     lines = []
     if rep.total.shared_other:
@@ -116,7 +117,7 @@ def _disk_summary(rep: disk.Report, root: Path, scanned_uv: bool) -> list[str]:
         size, entries = uvcache.prunable(rep.uv_cache)
         lines.append(f"`uv cache prune` would free about {human(size)} ({entries} dangling entries; "
                      "`ftcompat clean --prune-uv-cache` runs it)" if entries else "`uv cache prune` would free nothing")
-    limit = envcap.cap(root)
+    limit = evict.cap(root)
     lines.append(f"cap on what the environments hold of their own: {human(limit)} (FTCOMPAT_ENV_CAP); "
                  f"now {human(rep.total.own)}" if limit else "no cap on the environments (FTCOMPAT_ENV_CAP=0)")
     return lines

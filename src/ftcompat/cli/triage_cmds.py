@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ftcompat.core.errors import NoAnswer
-from ftcompat.results import gridfile
+from ftcompat.results import gridload
 from ftcompat.triage.upstream import PROJECTS
 
 
@@ -13,7 +13,7 @@ def cmd_pins(args) -> int:
     """Pick the newest combo whose selected cases all pass; write constraints and a requirements snippet."""
     from ftcompat.triage import pins, pinsfiles
 
-    grid = gridfile.load(args.grid)
+    grid = gridload.load(args.grid)
     keep = [pins.parse_keep(k) for k in args.keep]
     pins.check_selectors(grid, args.cases, args.grid)  # refuse a typo before anything is written
     pins.check_keep(grid, keep, args.grid)
@@ -40,8 +40,8 @@ def _search(args, grid, keep, out: Path) -> int:
     from ftcompat.cli.common import root_of
     from ftcompat.config.matrix import load
     from ftcompat.core.selector import match_column
+    from ftcompat.flows import search
     from ftcompat.results import grid as grid_mod
-    from ftcompat.run import search_run
     from ftcompat.triage import pins, pinsfiles
 
     python = next((k.spec[2:] for k in keep if k.name == "python" and k.spec.startswith("==")), args.python)
@@ -49,9 +49,9 @@ def _search(args, grid, keep, out: Path) -> int:
     print(f"no combo of {args.grid} answers; searching (at most {args.max_envs} new environments, "
           f"{args.max_minutes:g} minutes)")
     stack_keep = [k for k in keep if k.name != "python"]
-    result = search_run.run(load(args.matrix), root_of(args.matrix), args.cases, stack_keep, columns,
+    result = search.run(load(args.matrix), root_of(args.matrix), args.cases, stack_keep, columns,
                             args.allow_known, python, args.max_envs, args.max_minutes, grid=grid)
-    lines = search_run.summary(result)
+    lines = search.summary(result)
     if not result.found:
         print("\n".join(lines))
         raise NoAnswer(f"the search found no combo: {result.gave_up}; nothing written to {out}")

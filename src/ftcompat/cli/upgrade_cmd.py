@@ -11,11 +11,12 @@ from ftcompat.core.errors import InputError, NoAnswer
 
 def _before(args, matrix, root: Path, cases):
     """The current environment's one-row grid: read (--from) or run now in --python/--venv."""
-    from ftcompat.results import gridfile
-    from ftcompat.run import adhoc, target
+    from ftcompat.env import target
+    from ftcompat.flows import adhoc
+    from ftcompat.results import gridload
 
     if args.from_grid:
-        grid = gridfile.load(args.from_grid)
+        grid = gridload.load(args.from_grid)
         if len(grid.combos) != 1:
             raise InputError(f"--from {args.from_grid}: expected the one-row grid `ftcompat here` writes, "
                              f"found {len(grid.combos)} combos")
@@ -32,18 +33,18 @@ def _before(args, matrix, root: Path, cases):
 
 def cmd_upgrade(args) -> int:
     """Run the cases on a target (--to trl==0.24.0, or --to latest) and report flips, known issues and fixes."""
+    from ftcompat.flows import upgrade
     from ftcompat.results import grid as grid_mod
-    from ftcompat.run import upgrade_run
-    from ftcompat.triage import upgrade
+    from ftcompat.triage import upgradeplan
 
-    latest, to = upgrade.parse_targets(args.to)
+    latest, to = upgradeplan.parse_targets(args.to)
     matrix, root = load(args.matrix), root_of(args.matrix)
     cases = tuple(dict.fromkeys(s.split("[", 1)[0] for s in args.cases))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     before = _before(args, matrix, root, cases)
-    result = upgrade_run.run(matrix, root, before, to, latest, args.cases, args.max_envs)
-    text = "\n".join(upgrade_run.report(result, to, latest)) + "\n"
+    result = upgrade.run(matrix, root, before, to, latest, args.cases, args.max_envs)
+    text = "\n".join(upgrade.report(result, to, latest)) + "\n"
     print(text)
     (out / "UPGRADE.md").write_text(text, encoding="utf-8")
     if result.target_grid is not None:

@@ -17,13 +17,13 @@ import pytest
 
 from ftcompat.core import outcome as oc
 from ftcompat.core import redact
+from ftcompat.core.cellfile import RESULTS_UNWRITABLE, WriteFailed, write_cells
 from ftcompat.core.clock import utc_now
 from ftcompat.core.domain import Cell
 from ftcompat.core.paths import Portable
 from ftcompat.core.record import Record
 from ftcompat.core.status import Status
 from ftcompat.harness import api, envinfo, remote_code, tracebacks, watchdog
-from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, WriteFailed, write_cells
 
 _KEY = "ftcompat"
 

@@ -13,9 +13,9 @@ from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.paths import Portable
 from ftcompat.core.record import Record
 from ftcompat.core.status import TRIAGED, Status, Triage
-from ftcompat.harness.cellfile import atomic_write, dumps, read_cells
+from ftcompat.core.cellfile import atomic_write, dumps, read_cells
 from ftcompat.results import emulation
-from ftcompat.run.plan import planned_cells
+from ftcompat.config.plan import planned_cells
 
 SCHEMA = "ftcompat-grid/1"
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ftcompat.harness.cellfile import atomic_write
+from ftcompat.core.cellfile import atomic_write
 from ftcompat.core.record import Record
 from ftcompat.results.grid import Grid
 
@@ -84,7 +84,7 @@ def _day(cell: Record, fallback: str) -> str:
 def load_all(history: Path = HISTORY) -> list[Grid]:
     """Every history grid, oldest first (one that cannot be read is left out: it must not hide the others)."""
     from ftcompat.core.errors import InputError
-    from ftcompat.results.gridfile import load
+    from ftcompat.results.gridload import load
 
     grids = []
     for path in entries(history):

@@ -124,7 +124,7 @@ def _version(combo: Mapping, pkg: str) -> str:
     if pin is None and pkg in STACK and "current" in (combo.get("tags") or ()):
         return got or "not installed"  # an existing environment (`ftcompat here`): nothing was resolved
     if pin is None and pkg in STACK:
-        # A device-check combo runs over whatever the lent machine has installed (run/devicecheck.py).
+        # A device-check combo runs over whatever the lent machine has installed (flows/device.py).
         lane = ("the device's" if "device" in (combo.get("tags") or ())
                 else "lowest allowed" if combo.get("resolution") == "lowest-direct"
                 else f"as of {combo['exclude_newer']}" if combo.get("exclude_newer") else "newest")

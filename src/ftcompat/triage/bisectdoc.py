@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ftcompat.triage.bisection import SCHEMA, Result, Verdict
 from ftcompat.triage.bisector import Bisector
+from ftcompat.triage.trials import SCHEMA, Result, Verdict
 
 
 def pins_text(pins: Mapping | None) -> str:

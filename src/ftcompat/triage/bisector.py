@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from ftcompat.core.domain import frozen_map
 from ftcompat.core.status import Status
 from ftcompat.core.versions import key as version_key
-from ftcompat.triage.bisection import (
+from ftcompat.triage.trials import (
     BAD,
     FLAKY,
     GOOD,

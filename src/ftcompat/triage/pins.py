@@ -52,7 +52,7 @@ def parse_keep(text: str) -> Keep:
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     from ftcompat.core.errors import InputError
-    from ftcompat.triage.releases import normalize
+    from ftcompat.env.releases import normalize
 
     m = KEEP_RE.match(text)
     if not m:

@@ -21,7 +21,7 @@ def write_all(folder: Path, files: Mapping[str, str]) -> None:
     import os
     import tempfile
 
-    from ftcompat.harness.cellfile import _failed
+    from ftcompat.core.cellfile import _failed
 
     folder = Path(folder)
     temps: dict[Path, str] = {}

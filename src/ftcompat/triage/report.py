@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftcompat.core.cellfile import atomic_write
 from ftcompat.core.domain import RECORDED
 from ftcompat.core.errors import InputError
 from ftcompat.core.record import Record
@@ -21,10 +22,8 @@ from ftcompat.core.selector import match_column
 from ftcompat.core.status import FAILING, Status
 from ftcompat.core.versions import key as version_key
 from ftcompat.core.versions import public
-from ftcompat.harness.cellfile import atomic_write
 from ftcompat.results.grid import Grid
-from ftcompat.run import scripts
-from ftcompat.triage import report_md, repro, upstream
+from ftcompat.triage import report_md, repro, scripts, upstream
 from ftcompat.triage.report_md import Boundary
 
 REPORTS = Path("results/reports")
@@ -134,11 +133,11 @@ def matches(selector: str, cell_id: str) -> bool:
 def generate(meta: Mapping, run: bool = False, log=print) -> Path:
     """Build and write the report ``meta`` describes (cell, grid, matrix, out, bisection, project)."""
     from ftcompat.config.matrix import load
-    from ftcompat.results import gridfile
+    from ftcompat.results import gridload
 
     matrix = load(meta["matrix"])
-    grid = gridfile.load(meta["grid"])
-    bisection = gridfile.read_json(meta["bisection"], "bisection file") if meta.get("bisection") else None
+    grid = gridload.load(meta["grid"])
+    bisection = gridload.read_json(meta["bisection"], "bisection file") if meta.get("bisection") else None
     models = {name: spec.to_plan() for name, spec in matrix.models.items()}
     cases = Path(meta["matrix"]).resolve().parent / "cases"
     out = Path(meta["out"])

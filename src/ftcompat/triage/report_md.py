@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from ftcompat.core.outcome import first_line
 from ftcompat.core.record import Record
 from ftcompat.core.versions import public
-from ftcompat.run.scripts import clean, run_traceback, verdict
 from ftcompat.triage import upstream
+from ftcompat.triage.scripts import clean, run_traceback, verdict
 
 
 @dataclass(frozen=True)

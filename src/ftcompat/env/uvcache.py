@@ -13,7 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from ftcompat.run.installer import find_uv
+from ftcompat.env.installer import find_uv
 
 
 def cache_dir() -> Path | None:

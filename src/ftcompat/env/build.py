@@ -28,9 +28,9 @@ from pathlib import Path
 from ftcompat.core.domain import Combo
 from ftcompat.core.errors import MachineError
 from ftcompat.core.redact import redact
-from ftcompat.run import envcheck, installer, overlay, space, uvcache
-from ftcompat.run.failures import summary as failure_summary  # noqa: F401 - the installer's one-line reason
-from ftcompat.run.installer import find_uv, index_args  # noqa: F401 - part of this module's interface
+from ftcompat.env import installer, overlay, resolved, space, uvcache
+from ftcompat.env.diagnose import summary as failure_summary  # noqa: F401 - the installer's one-line reason
+from ftcompat.env.installer import find_uv, index_args  # noqa: F401 - part of this module's interface
 
 # Packages the harness itself needs inside every pinned env; none of them touches the stack's pins.
 # setuptools too: a pip-made venv on Python <= 3.11 has it and users' code relies on that without
@@ -111,14 +111,14 @@ def _install(venv: Path, combo: Combo, root: Path, environ: dict | None, log) ->
     inputs = same_inputs(venv, combo, environ, root)
     broken: dict[str, str] = {}
     if inputs and not combo.tracks_newest:
-        broken = envcheck.broken(venv, stamp.get("resolved") or {})
+        broken = resolved.broken(venv, stamp.get("resolved") or {})
         if not broken:
             return InstallResult(REUSED, reused=True, lock=tuple(stamp.get("lock") or ()))
     if not uv:
         return _install_with_pip(venv, combo, root, environ, log)
     lock = resolve(venv, combo, environ, uv, log)
     if inputs and combo.tracks_newest and tuple(stamp.get("lock") or ()) == lock:
-        broken = envcheck.broken(venv, stamp.get("resolved") or {})
+        broken = resolved.broken(venv, stamp.get("resolved") or {})
         if not broken:
             return InstallResult(REUSED_NEWEST, reused=True, lock=lock)
     if broken:
@@ -131,7 +131,7 @@ def _install(venv: Path, combo: Combo, root: Path, environ: dict | None, log) ->
     space.check(est, venv, cache, _shown(venv, root))
     (venv / STAMP).unlink(missing_ok=True)
     output = sync(venv, lock, environ, uv, log, reinstall=sorted(broken))
-    stamp = {**stamp_for(combo, environ, root), "lock": list(lock), "resolved": envcheck.resolved(venv)}
+    stamp = {**stamp_for(combo, environ, root), "lock": list(lock), "resolved": resolved.resolved(venv)}
     _write_stamp(venv, stamp)
     return InstallResult(output, lock=lock)
 
@@ -220,7 +220,7 @@ def _install_with_pip(venv: Path, combo: Combo, root: Path, environ: dict, log) 
            *(["--upgrade"] if combo.tracks_newest else []), *index_args(environ, "pip"), *requirements(combo)]
     log(redact(" ".join(cmd)))
     proc = installer.run(cmd, environ, log)
-    _write_stamp(venv, {**stamp_for(combo, environ, root), "resolved": envcheck.resolved(venv)})
+    _write_stamp(venv, {**stamp_for(combo, environ, root), "resolved": resolved.resolved(venv)})
     return InstallResult((proc.stdout or "") + (proc.stderr or ""))
 
 

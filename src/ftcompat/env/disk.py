@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftcompat.core.errors import InputError, MachineError
-from ftcompat.run import uvcache
-from ftcompat.run.inodes import Inode, Sizes, human, inode_set, measure, merge_tables, scan
+from ftcompat.env import uvcache
+from ftcompat.env.inodes import Inode, Sizes, human, inode_set, measure, merge_tables, scan
 
 NOX = ".nox"
 WORK = ".ftcompat"

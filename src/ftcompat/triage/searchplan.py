@@ -182,7 +182,7 @@ def good_side(grid, selectors: Sequence[str], keep: Sequence[Keep],
 def bisected_step(result, column: str, good_combo: str) -> Step | None:
     """The bound a bisection's answer gives: below the first release that fails (a regression), or
     from the first that passes (a fix); None when it found no package."""
-    from ftcompat.triage.bisection import Verdict
+    from ftcompat.triage.trials import Verdict
 
     if result.verdict not in (Verdict.FOUND, Verdict.INCONCLUSIVE) or not result.searched or not result.range:
         return None

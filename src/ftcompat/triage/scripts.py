@@ -14,7 +14,7 @@ from ftcompat.core.outcome import without_env_paths
 
 def run_script(path: Path, timeout: int = 1800) -> tuple[int, str]:
     """Run a generated script with ``uv run`` from an empty folder, as someone without ftcompat would."""
-    from ftcompat.run.install import find_uv
+    from ftcompat.env.build import find_uv
 
     uv = find_uv()
     if not uv:

@@ -93,7 +93,7 @@ def load_config(state: State) -> State:
 
 def choose_cases(state: State) -> State:
     """The combo, narrowed to the cases FTCOMPAT_CASES selects (a selector that selects no case is refused)."""
-    from ftcompat.run.execute import only_cases
+    from ftcompat.runner.cells import only_cases
 
     combo = only_cases(state.matrix, state.matrix.combo(state.combo_id), state.selectors)
     done = None if combo.cases else f"FTCOMPAT_CASES selects none of {state.combo_id}'s cases"
@@ -102,7 +102,7 @@ def choose_cases(state: State) -> State:
 
 def check_output(state: State) -> State:
     """results/cells takes a file, before an install and hours of cases are spent on it."""
-    from ftcompat.run.preflight import check_writable
+    from ftcompat.env.preflight import check_writable
 
     check_writable(state.out / "cells", hint="fix the folder's permissions")
     return state
@@ -110,7 +110,7 @@ def check_output(state: State) -> State:
 
 def lock_combo(state: State) -> State:
     """One run per combo at a time: a second waits for the first (``Busy`` after FTCOMPAT_LOCK_WAIT)."""
-    from ftcompat.run import locks
+    from ftcompat.env import locks
 
     state.exits.enter_context(locks.combo_lock(state.root, state.combo.id, state.log))
     return state
@@ -118,7 +118,7 @@ def lock_combo(state: State) -> State:
 
 def build_environment(state: State) -> State:
     """The pins installed into the combo's env, or reused; refused pins make the cells say not-installable."""
-    from ftcompat.run.execute import Runner, build_env
+    from ftcompat.runner.cells import Runner, build_env
 
     built = build_env(state.root, state.matrix, state.cases, state.combo, state.venv, state.cell_file,
                       Runner(log=state.log))
@@ -128,7 +128,7 @@ def build_environment(state: State) -> State:
 
 def run_harness(state: State) -> State:
     """The cases in the env under the harness: cached cells reused, a killed run resumed, transients rerun."""
-    from ftcompat.run.execute import Runner, run_cases
+    from ftcompat.runner.cells import Runner, run_cases
 
     records = run_cases(state.root, state.matrix, state.cases, state.combo, str(state.venv / "bin" / "python"),
                         state.cell_file, Runner(log=state.log), state.versions)
@@ -143,8 +143,8 @@ COMBO: tuple[Stage, ...] = (load_config, choose_cases, check_output, lock_combo,
 
 def merge_cells(state: State) -> State:
     """results/cells/*.json (and the device check's results/gpu/) into one grid, failures triaged."""
+    from ftcompat.env import preflight
     from ftcompat.results import grid as grid_mod
-    from ftcompat.run import preflight
 
     preflight.check_writable(state.out)
     return dataclasses.replace(state, grid=grid_mod.merge(state.matrix, state.cases,
@@ -163,8 +163,8 @@ def date_failures(state: State) -> State:
 
 def write_grid(state: State) -> State:
     """grid.json, GRID.md and the self-contained index.html."""
+    from ftcompat.core.cellfile import atomic_write
     from ftcompat.core.redact import redact
-    from ftcompat.harness.cellfile import atomic_write
     from ftcompat.results import grid as grid_mod
     from ftcompat.results import page, render
 

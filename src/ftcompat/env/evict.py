@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ftcompat.core.clock import utc, utc_now
 from ftcompat.core.errors import InputError
-from ftcompat.run import disk, inodes
+from ftcompat.env import disk, inodes
 
 GiB = 1 << 30
 DEFAULT_MAX = 64 * GiB

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from ftcompat.core.errors import InputError, MachineError
-from ftcompat.run import installer, overlay
+from ftcompat.env import installer, overlay
 
 TOOLS = ("pytest>=8", "pytest-xdist>=3.5")
 ALWAYS_OURS = frozenset({"pytest", "_pytest", "py", "pluggy", "iniconfig", "xdist", "execnet"})

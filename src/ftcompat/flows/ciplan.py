@@ -67,7 +67,7 @@ def _entry(session: dict, gpu_runner: list[str], cpu_runner: str) -> dict:
 
 def adhoc_entry(pins: list[str], cpu_runner: str) -> dict:
     """The job entry that runs ``ftcompat adhoc PINS`` (same id as the results file it writes)."""
-    from ftcompat.run.adhoc import adhoc_id, parse_pins  # validated here so a typo fails before any job starts
+    from ftcompat.flows.adhoc import adhoc_id, parse_pins  # validated here so a typo fails before any job starts
 
     try:
         parsed = parse_pins(pins)

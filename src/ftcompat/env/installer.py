@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.redact import redact
-from ftcompat.run import failures
+from ftcompat.env import diagnose
 
 RETRY_DELAYS = (10.0, 30.0)  # seconds before each retry of a network failure (FTCOMPAT_RETRY_DELAYS="10,30")
 TIMEOUT = 3600.0  # an install that takes an hour is stuck, not slow
@@ -80,7 +80,7 @@ def run(cmd: list[str], environ: Mapping[str, str], log: Callable[[str], None] =
         if proc.returncode == 0:
             return proc
         output = redact((proc.stdout or "") + (proc.stderr or ""))
-        failure = failures.classify(output, proc.returncode)
+        failure = diagnose.classify(output, proc.returncode)
         if not (failure.transient and attempt < tries):
             raise error(failure, output)
         delay = delays[min(attempt - 1, len(delays) - 1)] if delays else 0.0
@@ -101,7 +101,7 @@ def _once(cmd: list[str], environ: Mapping[str, str], input: str | None) -> subp
                                                            f"{exc.strerror or exc} (os error {exc.errno})")
 
 
-def error(failure: failures.Failure, output: str) -> NotInstallable | MachineError:
+def error(failure: diagnose.Failure, output: str) -> NotInstallable | MachineError:
     """The exception for a classified failure, with the installer's output as its detail."""
     if failure.machine:
         return MachineError(failure.message(), detail=output)

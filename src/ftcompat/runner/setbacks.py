@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ftcompat.config import plan
 from ftcompat.config.cases import CaseFile
+from ftcompat.core.cellfile import WriteFailed, read_cells, write_cells
 from ftcompat.core.clock import utc_now
 from ftcompat.core.domain import Combo, Matrix
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.paths import Portable
 from ftcompat.core.status import Status
-from ftcompat.harness.cellfile import WriteFailed, read_cells, write_cells
 from ftcompat.results.grid import missing_record
-from ftcompat.run import plan
 
 
 def results_unwritable(out: Path) -> WriteFailed:

@@ -24,8 +24,8 @@ from ftcompat.config.checks import Problem
 from ftcompat.config.matrix import KNOWN_PACKAGES
 from ftcompat.core.domain import Combo, Matrix
 from ftcompat.core.errors import MachineError
-from ftcompat.run import install
-from ftcompat.run.pkgindex import IndexLister, ListingError, NotOnIndex, default_lister
+from ftcompat.env import build
+from ftcompat.env.pkgindex import IndexLister, ListingError, NotOnIndex, default_lister
 
 Lister = Callable[[str], list[str]]
 
@@ -135,7 +135,7 @@ def resolve_check(combo: Combo, environ: Mapping[str, str] | None = None, uv: st
                   timeout: float = 300.0) -> str | None:
     """None when the combo's pins resolve together, else uv's own reason; nothing is installed."""
     environ = dict(os.environ if environ is None else environ)
-    uv = uv or install.find_uv()
+    uv = uv or build.find_uv()
     if not uv:
         raise RuntimeError("uv is needed to check that pins resolve together (pip install uv)")
     cmd = [uv, "pip", "compile", "-", "--python-version", combo.python, "--no-header", "--quiet",
@@ -144,13 +144,13 @@ def resolve_check(combo: Combo, environ: Mapping[str, str] | None = None, uv: st
         cmd += ["--resolution", combo.resolution]
     if combo.exclude_newer:
         cmd += ["--exclude-newer", combo.exclude_newer]
-    cmd += install.index_args(environ, "uv")
+    cmd += build.index_args(environ, "uv")
     with tempfile.TemporaryDirectory(prefix="ftcompat-check-") as tmp:
         if combo.overrides:
             path = Path(tmp) / "overrides.txt"
             path.write_text("".join(f"{p}=={v}\n" for p, v in sorted(combo.overrides.items())))
             cmd += ["--override", str(path)]
-        proc = subprocess.run(cmd, input="\n".join(install.requirements(combo)) + "\n", capture_output=True,
+        proc = subprocess.run(cmd, input="\n".join(build.requirements(combo)) + "\n", capture_output=True,
                               text=True, env=environ, timeout=timeout)
     if proc.returncode == 0:
         return None

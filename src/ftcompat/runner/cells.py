@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftcompat.config import plan
 from ftcompat.config.cases import CaseFile
+from ftcompat.core.cellfile import RESULTS_UNWRITABLE, atomic_write, dumps, read_cells, write_cells
 from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.outcome import is_transient
@@ -21,10 +23,10 @@ from ftcompat.core.paths import STAGED_CASES
 from ftcompat.core.record import Record
 from ftcompat.core.selector import match
 from ftcompat.core.status import RERUN_IF_TRANSIENT, Status
-from ftcompat.harness.cellfile import RESULTS_UNWRITABLE, atomic_write, dumps, read_cells, write_cells
+from ftcompat.env import build, locks, preflight, resolved
 from ftcompat.results.grid import complete
-from ftcompat.run import cache, envcheck, install, locks, plan, preflight
-from ftcompat.run.setbacks import machine_failure, not_installable, results_unwritable
+from ftcompat.runner import cache
+from ftcompat.runner.setbacks import machine_failure, not_installable, results_unwritable
 
 WORK = Path(".ftcompat")
 
@@ -231,17 +233,17 @@ def build_env(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
     result: the planned cells say so and ``refused`` says why. A machine failure keeps the earlier
     results and is raised as ``MachineError`` for the caller to stop on. Call it under the combo's lock.
     """
-    from ftcompat.run import envcap
+    from ftcompat.env import evict
 
     try:
-        if not install.can_reuse(venv, combo, dict(os.environ), root):
+        if not build.can_reuse(venv, combo, dict(os.environ), root):
             # A typo'd version says so in one line, instead of as a resolver dump after a slow install.
             reason = preflight.pins_problem(combo)
             if reason:
                 raise NotInstallable(reason)
-            envcap.enforce(root, protected or [c.id for c in matrix.combos], keep=venv, log=runner.log)
-        result = install.install(venv, combo, root, log=runner.log)
-        envcap.touch(venv)
+            evict.enforce(root, protected or [c.id for c in matrix.combos], keep=venv, log=runner.log)
+        result = build.install(venv, combo, root, log=runner.log)
+        evict.touch(venv)
     except NotInstallable as exc:
         runner.log("\n".join((exc.detail or exc.message).strip().splitlines()[-40:]))
         return Built(refused=not_installable(matrix, cases, combo, out, exc, root))
@@ -249,7 +251,7 @@ def build_env(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
         machine_failure(matrix, cases, combo, out, exc, root, runner.log)
         raise
     runner.log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
-    return Built(versions=install.read_stamp(venv).get("resolved") or envcheck.resolved(venv))
+    return Built(versions=build.read_stamp(venv).get("resolved") or resolved.resolved(venv))
 
 
 def install_and_run(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, venv: Path,

@@ -1,12 +1,12 @@
-"""The body of one combo's nox session: the combo pipeline (``pipeline.COMBO``), with nox's skip and error."""
+"""The body of one combo's nox session: the combo pipeline (``grid.COMBO``), with nox's skip and error."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from ftcompat import pipeline
 from ftcompat.core.errors import FtcompatError, InputError
+from ftcompat.flows import grid
 
 
 def run_combo(session, combo_id: str, root: Path | None = None, config: Path | None = None) -> None:
@@ -15,11 +15,11 @@ def run_combo(session, combo_id: str, root: Path | None = None, config: Path | N
     Not-installable pins are a result (the session is skipped, saying why); bad input and machine
     failures stop the session with one line (the earlier results of the combo are kept).
     """
-    start = pipeline.State(Path(root or Path.cwd()).resolve(), matrix_file=config, combo_id=combo_id,
+    start = grid.State(Path(root or Path.cwd()).resolve(), matrix_file=config, combo_id=combo_id,
                            selectors=os.environ.get("FTCOMPAT_CASES"), venv=Path(session.virtualenv.location),
                            log=session.log)
     try:
-        state = pipeline.execute(pipeline.COMBO, start)
+        state = grid.execute(grid.COMBO, start)
     except InputError as exc:
         session.error(str(exc))
     except FtcompatError as exc:  # the machine, a busy combo: one line, the earlier results unchanged

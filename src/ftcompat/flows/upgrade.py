@@ -18,9 +18,9 @@ from ftcompat.core.domain import STACK, Matrix
 from ftcompat.core.errors import NotInstallable
 from ftcompat.core.selector import match_column
 from ftcompat.core.status import Status
+from ftcompat.flows import adhoc, search
 from ftcompat.results.grid import Grid
-from ftcompat.run import adhoc, search_run
-from ftcompat.triage import upgrade
+from ftcompat.triage import upgradeplan
 from ftcompat.triage.pins import Keep
 
 
@@ -35,7 +35,7 @@ class Result:
     flips: list = field(default_factory=list)
     issues: list = field(default_factory=list)
     extra: dict | None = None  # extra pins that keep every selected cell green, when the target is not
-    search: search_run.Outcome | None = None
+    search: search.Outcome | None = None
     green: bool = False
 
 
@@ -45,9 +45,9 @@ def resolve_target(current: dict, to: Sequence[Keep], latest: bool, python: str)
     first: NotInstallable | None = None
     for size in range(0, len(others) + 1):
         for freed in itertools.combinations(others, size):
-            reqs = upgrade.target_requirements(current, to, latest, freed)
+            reqs = upgradeplan.target_requirements(current, to, latest, freed)
             try:
-                return search_run.compile_stack(reqs, python, "lowest-direct" if freed else "highest"), freed
+                return search.compile_stack(reqs, python, "lowest-direct" if freed else "highest"), freed
             except NotInstallable as exc:
                 first = first or exc
         if latest:
@@ -68,12 +68,12 @@ def run(matrix: Matrix, root: Path, before: Grid, to: Sequence[Keep], latest: bo
     grid = adhoc.run_adhoc(matrix, root, tcombo, root / adhoc.WORK / "adhoc" / tcombo.id / "grid.json", log=log)
     mine = [c for c in grid.cells if any(match_column(s, c.column) for s in selectors)]
     columns = [c.column for c in mine]
-    result = Result(current, target, moved, grid, upgrade.flips(before.cells, mine, selectors),
-                    upgrade.walks_into(matrix.known_issues, current, target, columns))
+    result = Result(current, target, moved, grid, upgradeplan.flips(before.cells, mine, selectors),
+                    upgradeplan.walks_into(matrix.known_issues, current, target, columns))
     result.green = bool(mine) and all(c.status == Status.PASS for c in mine)
     if not result.green:
         keep = [*to, *(Keep(p, f"=={target[p]}") for p in ("torch",) if p in target and p not in {k.name for k in to})]
-        result.search = search_run.run(matrix, root, selectors, keep, columns, python=python, max_envs=max_envs,
+        result.search = search.run(matrix, root, selectors, keep, columns, python=python, max_envs=max_envs,
                                        log=log)
         if result.search.found:
             found = next(a.versions for a in result.search.attempts if a.combo == result.search.found)
@@ -95,7 +95,7 @@ def minimise(matrix: Matrix, root: Path, target: dict, extra: dict, selectors: S
     for package in [p for p in NEWNESS if p in extra]:
         trial = {**target, **{p: v for p, v in kept.items() if p != package}}
         try:
-            versions = search_run.compile_stack([f"{p}=={v}" for p, v in trial.items()], python)
+            versions = search.compile_stack([f"{p}=={v}" for p, v in trial.items()], python)
         except NotInstallable:
             continue
         combo = adhoc.adhoc_combo(versions, python, case_ids)
@@ -134,10 +134,10 @@ def report(result: Result, to: Sequence[Keep], latest: bool) -> list[str]:
         lines += [f"No set found: {result.search.gave_up if result.search else 'the target did not run'}."]
         install = None
     if result.search:
-        lines += ["", *search_run.summary(result.search)]
+        lines += ["", *search.summary(result.search)]
     lines += ["", "## Commands", ""]
     if install:
-        lines += ["```bash", *upgrade.install_commands(install), "```"]
+        lines += ["```bash", *upgradeplan.install_commands(install), "```"]
     else:
         lines += ["No install keeps every selected cell green with these targets; see the known issues above."]
     return lines

@@ -75,7 +75,7 @@ def flips(before: Sequence[Record], after: Sequence[Record], selectors: Sequence
 def walks_into(issues: Sequence, before: Mapping[str, str], after: Mapping[str, str],
                columns: Sequence[str]) -> list:
     """Known issues covering a selected column whose ranges the target's versions meet and the current ones do not."""
-    from ftcompat.triage.search import inside_issue
+    from ftcompat.triage.searchplan import inside_issue
 
     return [i for i in issues if any(match_column(s, c) for s in i.cells for c in columns)
             and inside_issue(after, i.when) and not inside_issue(before, i.when)]

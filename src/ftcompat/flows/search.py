@@ -20,10 +20,11 @@ from ftcompat.core.errors import NotInstallable
 from ftcompat.core.record import Record
 from ftcompat.core.selector import match_column
 from ftcompat.core.versions import public
+from ftcompat.env import installer
+from ftcompat.env.build import find_uv, index_args
+from ftcompat.flows import adhoc
 from ftcompat.results.grid import Grid
-from ftcompat.run import adhoc, installer
-from ftcompat.run.install import find_uv, index_args
-from ftcompat.triage import search
+from ftcompat.triage import searchplan
 from ftcompat.triage.pins import Keep
 
 
@@ -36,7 +37,7 @@ class Attempt:
     ran: bool
     built: bool
     failing: tuple[str, ...]
-    step: search.Step | None
+    step: searchplan.Step | None
     note: str = ""  # "bisection step" for the steps a bisection ran
 
 
@@ -67,14 +68,14 @@ class Outcome:
         return Grid(cells, combos, columns, stamp)
 
 
-def resolve(keep: Sequence[Keep], steps: Sequence[search.Step], python: str) -> dict[str, str]:
+def resolve(keep: Sequence[Keep], steps: Sequence[searchplan.Step], python: str) -> dict[str, str]:
     """The exact stack versions uv picks for these bounds on ``python``; NotInstallable with uv's reason."""
-    return compile_stack(search.requirements(keep, steps), python)
+    return compile_stack(searchplan.requirements(keep, steps), python)
 
 
 def compile_stack(reqs: Sequence[str], python: str, resolution: str = "highest") -> dict[str, str]:
     """The exact stack versions uv resolves ``reqs`` to on ``python``; NotInstallable with uv's reason."""
-    from ftcompat.run.preflight import uv_reason
+    from ftcompat.env.preflight import uv_reason
 
     uv = find_uv()
     if not uv:
@@ -122,7 +123,7 @@ class _Search:
     no_good_side: str = ""  # why a bisection cannot start, once a first try showed it
 
     def __post_init__(self):
-        self.frozen = search.kept_exactly(self.keep)
+        self.frozen = searchplan.kept_exactly(self.keep)
         self.issues = [] if self.allow_known else [
             i for i in self.matrix.known_issues if any(match_column(s, c) for s in i.cells for c in self.columns)]
         self.case_ids = tuple(dict.fromkeys(s.split("[", 1)[0] for s in self.selectors))
@@ -149,12 +150,13 @@ class _Search:
                 out.gave_up = str(exc)
                 break
             combo = adhoc.adhoc_combo(versions, self.python, self.case_ids)
-            stuck = next((i for i in self.issues if search.trapped(versions, i, self.frozen)), None)
+            stuck = next((i for i in self.issues if searchplan.trapped(versions, i, self.frozen)), None)
             if stuck:
                 out.gave_up = (f"the kept pins fall inside known issue {stuck.id} ({stuck.url}: {stuck.summary}), "
                                f"which covers the selected cases; no candidate can leave it")
                 break
-            avoid = next((s for s in (search.avoid_issue(versions, i, self.frozen) for i in self.issues) if s), None)
+            avoids = (searchplan.avoid_issue(versions, i, self.frozen) for i in self.issues)
+            avoid = next((s for s in avoids if s), None)
             if avoid:
                 log(f"search: {combo.id} falls in a known issue, not run: {avoid.why}; "
                     f"next: {avoid.package}{avoid.spec}")
@@ -175,7 +177,7 @@ class _Search:
                                "grid.json", log=self.log)
         out.grids.append(grid)
         mine = [c for c in grid.cells if any(match_column(s, c.column) for s in self.selectors)]
-        failing, skipped = search.blockers(mine)
+        failing, skipped = searchplan.blockers(mine)
         if self.allow_known:
             failing = [c for c in failing if not c.known_issue]
         if mine and not failing and not skipped:
@@ -196,24 +198,26 @@ class _Search:
         self.log(f"search: {combo.id}: {step.why}; next: {step.package}{step.spec}")
         self.steps.append(step)
 
-    def next_step(self, failing: list[Record], versions: dict) -> search.Step | None:
+    def next_step(self, failing: list[Record], versions: dict) -> searchplan.Step | None:
         """The step a named failure gives; else a bisection's; else the next package in turn."""
-        named = [c for c in failing if not search.unnamed(c, versions, self.frozen)]
+        named = [c for c in failing if not searchplan.unnamed(c, versions, self.frozen)]
         for cell in named:
-            step = search.step_for(cell, versions, self.frozen, self.steps)
+            step = searchplan.step_for(cell, versions, self.frozen, self.steps)
             if step:
                 return step
         unnamed = [c for c in failing if c not in named]
         if not unnamed:
             return None
         step = self.bisect(unnamed[0], versions)
-        return step or (None if self.out.gave_up else search.step_for(unnamed[0], versions, self.frozen, self.steps))
+        if step or self.out.gave_up:
+            return step
+        return searchplan.step_for(unnamed[0], versions, self.frozen, self.steps)
 
-    def bisect(self, cell: Record, versions: dict) -> search.Step | None:
+    def bisect(self, cell: Record, versions: dict) -> searchplan.Step | None:
         """Bisect from the grid's passing side to this candidate; its step, or None (then: rule 4)."""
-        from ftcompat.run import search_bisect
+        from ftcompat.flows import search_bisect
 
-        side = search.good_side(self.grid, self.selectors, self.keep, versions) if self.grid else None
+        side = searchplan.good_side(self.grid, self.selectors, self.keep, versions) if self.grid else None
         if side is None or self.no_good_side:
             self.log(f"search: {cell.column} names no package and "
                      f"{self.no_good_side or 'no grid combo passes every selected cell'}; stepping each back in turn")
@@ -230,7 +234,7 @@ class _Search:
         self._record(trials)
         if result is None:
             return None
-        step = search.bisected_step(result, cell.column, good_combo)
+        step = searchplan.bisected_step(result, cell.column, good_combo)
         if step is None:
             self.no_good_side = f"the bisection from {good_combo} found no package ({result.verdict}: {result.note})"
             self.log(f"search: {self.no_good_side}")
@@ -244,7 +248,7 @@ class _Search:
                 continue
             seen.add(ran.combo)
             self.out.grids.append(ran.grid)
-            failing, skipped = search.blockers(list(ran.cells))
+            failing, skipped = searchplan.blockers(list(ran.cells))
             shown = tuple(f"{c.column}: {c.status.value}" for c in (failing or skipped))
             self.out.attempts.append(Attempt(ran.combo, ran.versions, True, ran.built, shown, None, "bisection step"))
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from ftcompat.config.cases import cases_of
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
+from ftcompat.env.build import find_uv
 from ftcompat.harness.envinfo import versions
 from ftcompat.results import grid as grid_mod
-from ftcompat.run.execute import WORK, Runner, install_and_run, run_cases
-from ftcompat.run.install import find_uv
+from ftcompat.runner.cells import WORK, Runner, install_and_run, run_cases
 
 PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^=\s]+)$")
 
@@ -23,7 +23,7 @@ def parse_pins(args: list[str]) -> dict[str, str | None]:
     from packaging.version import InvalidVersion, Version
 
     from ftcompat.core.errors import InputError
-    from ftcompat.triage.releases import normalize
+    from ftcompat.env.releases import normalize
 
     pins: dict[str, str | None] = dict.fromkeys(STACK)
     given: dict[str, str] = {}
@@ -68,7 +68,7 @@ def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=Fa
 
 def make_venv(venv: Path, python: str) -> None:
     """Create (or keep) a virtual environment for ``python`` with uv, else the stdlib venv."""
-    from ftcompat.run import installer
+    from ftcompat.env import installer
 
     if (venv / "bin" / "python").exists():
         return
@@ -116,7 +116,7 @@ def run_here(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print, pyt
     missing = [p for p, v in combo.pins.items() if v is None]
     if missing:
         log(f"note: not installed there: {', '.join(missing)}; cases that need them will say so")
-    from ftcompat.run.locks import combo_lock
+    from ftcompat.env.locks import combo_lock
 
     cases = cases_of(matrix)
     cells_dir = root / WORK / "current" / "cells"

@@ -20,12 +20,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftcompat.config import plan
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.domain import Combo, Matrix
 from ftcompat.core.errors import InputError, MachineError
 from ftcompat.core.status import NOT_CHECKED
 from ftcompat.results.grid import Grid
-from ftcompat.run import plan
 
 DEVICE_TAG = "device"
 DEVICE_PYTHON = "3.12"  # the lent machine's python3 (KINDS.md: 3.12.3)
@@ -238,7 +238,7 @@ def write_device(found: dict, out: Path) -> Path:
 def run_all(root: Path, matrix: Matrix, cases: dict[str, CaseFile], steps_: list[Step], out: Path,
             log=print, python: str = sys.executable) -> list[Path]:
     """Install each step's wheels and run its cells through the harness; return the cell files written."""
-    from ftcompat.run.execute import Runner, run_cases
+    from ftcompat.runner.cells import Runner, run_cases
 
     written = []
     base = os.environ.get("PYTHONPATH", "")

@@ -21,8 +21,8 @@ from ftcompat.core.redact import redact
 from ftcompat.core.status import Status
 from ftcompat.core.versions import key as version_key
 from ftcompat.triage.bisectdoc import to_markdown
-from ftcompat.triage.bisection import BisectError, CellRun, Result, Trial, differing
 from ftcompat.triage.bisector import Bisector
+from ftcompat.triage.trials import BisectError, CellRun, Result, Trial, differing
 
 
 @dataclass
@@ -42,8 +42,8 @@ class EnvRunner:
 
     def __call__(self, pins: dict) -> Trial:
         """Build the step's environment, run the case, and return the selected cells per run."""
-        from ftcompat.run import install
-        from ftcompat.run.adhoc import make_venv
+        from ftcompat.env import build
+        from ftcompat.flows.adhoc import make_venv
 
         self.count += 1
         step_dir = self.base / f"{self.count:02d}"
@@ -57,7 +57,7 @@ class EnvRunner:
             try:
                 # A machine failure (full disk, no index) is not an untestable release: it stops the
                 # bisection (MachineError), where a release that cannot be installed is skipped.
-                result = install.install(venv, combo, self.root, log=lambda line: print(redact(line), file=fh,
+                result = build.install(venv, combo, self.root, log=lambda line: print(redact(line), file=fh,
                                                                                         flush=True))
             except NotInstallable as exc:
                 print(redact(exc.detail or exc.message), file=fh, flush=True)
@@ -93,7 +93,7 @@ class EnvRunner:
         import dataclasses
 
         from ftcompat.config.cases import cases_of
-        from ftcompat.run.execute import Runner, run_cases
+        from ftcompat.runner.cells import Runner, run_cases
 
         def run(*cmd, env):
             proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -113,7 +113,7 @@ class EnvRunner:
                 for r in sorted(records, key=lambda r: r.id) if match_column(self.selector, r.column)]
 
     def _cleanup(self, venv: Path, combo_id: str) -> None:
-        from ftcompat.run.execute import WORK
+        from ftcompat.runner.cells import WORK
 
         # The step's plan and tiny-model work dir are per step: leave .ftcompat/plans as it was.
         for path in (self.root / WORK / "plans" / f"{combo_id}.json",
@@ -138,7 +138,7 @@ def _env_of(records: list[Record]) -> dict:
 
 def side_pins(pins: list[str] | None, combo_id: str | None, grid_path: str, side: str) -> dict:
     """One side's pins from ``--good``/``--bad`` or from a grid combo's resolved versions."""
-    from ftcompat.run.adhoc import parse_pins
+    from ftcompat.flows.adhoc import parse_pins
 
     if bool(pins) == bool(combo_id):
         raise BisectError(f"give the {side} side as --{side} PKG==VER ... or --{side}-combo ID (one of them)")
@@ -154,11 +154,11 @@ def combo_pins(grid_path: str, combo_id: str) -> dict:
     """The six stack packages' versions a grid combo resolved to (its pins where it did not run)."""
     import difflib
 
-    from ftcompat.results import gridfile
+    from ftcompat.results import gridload
 
     if not Path(grid_path).exists():
         raise BisectError(f"{grid_path}: no such grid; run `nox` first or pass --grid")
-    combos = {c["id"]: c for c in gridfile.load(grid_path).combos}
+    combos = {c["id"]: c for c in gridload.load(grid_path).combos}
     if combo_id not in combos:
         near = difflib.get_close_matches(combo_id, list(combos), n=3)
         hint = f"; did you mean {', '.join(near)}?" if near else f"; combos: {', '.join(combos)}"
@@ -178,9 +178,9 @@ def combo_pins(grid_path: str, combo_id: str) -> dict:
 def select_cases(matrix, root: Path, selector: str) -> tuple[str, ...]:
     """Case ids whose cells the selector picks; a clear error when it picks none."""
     from ftcompat.config.cases import cases_of
+    from ftcompat.config.plan import planned_cells
     from ftcompat.core.domain import Combo
     from ftcompat.core.selector import match, match_column
-    from ftcompat.run.plan import planned_cells
 
     case_glob = selector.split("[", 1)[0]
     ids = tuple(c for c in matrix.cases if match(case_glob, c))
@@ -212,7 +212,7 @@ def default_out(selector: str, result: Result) -> Path:
 
 def write(doc: Mapping, out: Path) -> Path:
     """Write the JSON (sorted keys) and the Markdown beside it; return the JSON path."""
-    from ftcompat.harness.cellfile import atomic_write, dumps
+    from ftcompat.core.cellfile import atomic_write, dumps
 
     atomic_write(out, dumps(doc))
     atomic_write(out.with_suffix(".md"), to_markdown(doc))

@@ -16,8 +16,8 @@ from ftcompat.config.library import library_dir
 from ftcompat.core.domain import Matrix
 from ftcompat.core.errors import InputError
 from ftcompat.core.hints import suggest
+from ftcompat.flows.ciplan import matches, split_words
 from ftcompat.noxsessions import CONFIG_ENV, WORK_ENV, default_combos
-from ftcompat.run.ciplan import matches, split_words
 
 
 def select(matrix: Matrix, selectors: list[str] | None) -> list[str]:

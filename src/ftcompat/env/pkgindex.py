@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from ftcompat.triage import releases
+from ftcompat.env import releases
 
 
 class NotOnIndex(LookupError):

@@ -1,0 +1,1 @@
+"""What each command does, as a flow over the one runner; ``flows.tasks`` lists them."""

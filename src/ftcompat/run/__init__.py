@@ -1,1 +1,0 @@
-"""Running combos: plan, environments (install, reuse, space, locks), cases in the harness, cells."""
