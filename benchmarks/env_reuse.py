@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from ftcompat.env import build, inodes, installer, uvcache  # noqa: E402
+from ftcompat.env.venv import make_venv  # noqa: E402
 from ftcompat.flows import adhoc  # noqa: E402
 
 MB = 1e6
@@ -62,7 +63,7 @@ def measure_build(label: str, pins: list[str], where: Path, cache: Path | None, 
     """Build one ad-hoc environment and measure it."""
     combo = adhoc.adhoc_combo(adhoc.parse_pins(pins), f"{sys.version_info.major}.{sys.version_info.minor}")
     venv = where / f"{label}-{combo.id}" / "venv"
-    adhoc.make_venv(venv, combo.python)
+    make_venv(venv, combo.python)
     before_cache, before_free, started = cache_bytes(cache), free_bytes(where), time.monotonic()
     if upgrade:  # the old way: one `uv pip install --upgrade` of the requirements
         uv = installer.find_uv()

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from ftcompat.config.matrix import load
-from ftcompat.flows import adhoc
+from ftcompat.flows import adhoc, here
 
 
 def test_parse_pins_leaves_the_rest_unpinned():
@@ -74,13 +74,13 @@ def test_here_runs_in_this_interpreter(tmp_path):
     (tmp_path / "cases" / "smoke.py").write_text(textwrap.dedent(SMOKE))
     (tmp_path / "matrix.yaml").write_text(MATRIX)
     matrix = load(tmp_path / "matrix.yaml")
-    combo = adhoc.current_combo()
+    combo = here.current_combo()
     out = tmp_path / "current.json"
-    grid = adhoc.run_here(matrix, tmp_path, combo, out, log=lambda *_: None)
+    grid = here.run_here(matrix, tmp_path, combo, out, log=lambda *_: None)
     cells = {c["variant"]: c for c in json.loads(out.read_text())["cells"]}
     assert cells["runs"]["status"] == "pass" and cells["runs"]["id"] == "current::smoke[runs]"
     assert cells["breaks"]["signature"] == "KeyError: 'type'"
     assert grid.combos[0]["id"] == "current"
-    hits = adhoc.issues_affecting(matrix, {"trl": "0.20.0"})
+    hits = here.issues_affecting(matrix, {"trl": "0.20.0"})
     assert [i.id for i in hits] == ["old-trl"]
-    assert adhoc.issues_affecting(matrix, {}) == []
+    assert here.issues_affecting(matrix, {}) == []

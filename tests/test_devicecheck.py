@@ -12,6 +12,7 @@ import pytest
 from ftcompat.config.cases import discover
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import InputError, MachineError
+from ftcompat.env import device as site
 from ftcompat.flows import device as dc
 from ftcompat.results import gridload
 
@@ -96,13 +97,13 @@ def test_install_unpacks_the_right_wheel_into_the_target_only(tmp_path):
     _wheel(wheels, "trl-0.20.0-py3-none-any.whl", {"trl/__init__.py": "", "trl-0.20.0.dist-info/METADATA": "x"})
     step = dc.Step(_steps()[0].combo, ("trl==0.20.0", "multiprocess==0.70.19"), (), 0.0)
     target = tmp_path / "site"
-    dc.install(step, target, wheels)
+    site.install(step.combo, step.requirements, target, wheels)
     mine = f"V = {sys.version_info[0]}{sys.version_info[1]}"
     assert (target / "trl-0.20.0.dist-info" / "METADATA").is_file()
     if sys.version_info[:2] in ((3, 11), (3, 12)):
         assert (target / "multiprocess" / "__init__.py").read_text() == mine
     with pytest.raises(MachineError, match="no carried wheel of bitsandbytes==0.50.2"):
-        dc.wheel_for("bitsandbytes==0.50.2", dc.wheel_files(wheels), "c")
+        site.wheel_for("bitsandbytes==0.50.2", site.wheel_files(wheels), "c")
 
 
 def test_run_refuses_a_machine_without_cuda_and_writes_nothing(tmp_path, monkeypatch):

@@ -7,7 +7,8 @@ from conftest import record
 
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.status import Status
-from ftcompat.runner.cells import Runner, node_id, rerun_transient, settle
+from ftcompat.env.base import Built
+from ftcompat.runner.cells import Shell, node_id, rerun_transient, settle
 
 
 def rec(cid, status, signature=None, model="tiny"):
@@ -26,7 +27,7 @@ def fake_runner(second):
         out = Path(cmd[cmd.index("--out") + 1])
         out.write_text(json.dumps({"cells": [r.to_dict() for r in second]}))
 
-    return Runner(log=lambda *_: None, run=run), calls
+    return Shell(log=lambda *_: None, run=run), calls
 
 
 def command(nodes, dest):
@@ -112,9 +113,9 @@ def project(tmp_path, fixture_matrix):
 
 def run(project, harness, versions=VERSIONS):
     root, matrix, cases = project
-    runner = Runner(log=lambda *_: None, run=harness)
+    shell = Shell(log=lambda *_: None, run=harness)
     out = root / "results" / "cells" / "old.json"
-    return run_cases(root, matrix, cases, matrix.combo("old"), "python", out, runner, versions), out
+    return run_cases(root, matrix, cases, matrix.combo("old"), Built("python", versions), out, shell), out
 
 
 def test_a_second_run_reuses_every_unchanged_cell(project):
@@ -236,12 +237,12 @@ def test_a_really_killed_harness_resumes_with_only_the_missing_cell(tmp_path, mo
     monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
     monkeypatch.setenv("FTCOMPAT_WORKERS", "1")
     with pytest.raises(KeyboardInterrupt):
-        run_cases(tmp_path, matrix, cases, matrix.combo("k"), sys.executable, out,
-                  Runner(log=lambda *_: None, run=killing), {"torch": "x"})
+        run_cases(tmp_path, matrix, cases, matrix.combo("k"), Built(sys.executable, {"torch": "x"}), out,
+                  Shell(log=lambda *_: None, run=killing))
     kept = {r["variant"]: r["status"] for r in json.loads(out.read_text())["cells"]}
     assert kept == {"first": "pass", "second": "pass"}
-    records = run_cases(tmp_path, matrix, cases, matrix.combo("k"), sys.executable, out,
-                        Runner(log=lambda *_: None, run=normal), {"torch": "x"})
+    records = run_cases(tmp_path, matrix, cases, matrix.combo("k"), Built(sys.executable, {"torch": "x"}), out,
+                        Shell(log=lambda *_: None, run=normal))
     assert [c for c in commands[1] if "::" in c] == [f"{tmp_path}/cases/killme.py::test_slow"]
     assert {r.variant: (r.status, bool(r.cached)) for r in records} == {
         "first": (Status.PASS, True), "second": (Status.PASS, True), "slow": (Status.PASS, False)}
@@ -284,8 +285,8 @@ def test_a_harness_that_cannot_write_its_results_stops_the_run_and_keeps_the_old
 
     root, matrix, cases = project
     with pytest.raises(WriteFailed, match="the previous results in cells/ are unchanged"):
-        run_cases(root, matrix, cases, matrix.combo("old"), "python", out, Runner(log=lambda *_: None, run=full),
-                  {**VERSIONS, "trl": "9"})
+        run_cases(root, matrix, cases, matrix.combo("old"), Built("python", {**VERSIONS, "trl": "9"}), out,
+                  Shell(log=lambda *_: None, run=full))
     assert out.read_bytes() == before and len(calls) == 1  # no transient rerun after it
 
 
@@ -304,13 +305,14 @@ def fake_install(project, fake_uv, monkeypatch):
 
 
 def _install_and_run(project, venv, harness, combo=None):
-    from ftcompat.runner.cells import install_and_run
+    from ftcompat.env.venv import NoxVenv
+    from ftcompat.runner import run as runner
 
     root, matrix, cases = project
     out = root / "results" / "cells" / "old.json"
-    reason = install_and_run(root, matrix, cases, combo or matrix.combo("old"), venv, out,
-                             Runner(log=lambda *_: None, run=harness))
-    return reason, out
+    env = NoxVenv(root, combo or matrix.combo("old"), venv, tuple(c.id for c in matrix.combos))
+    outcome = runner.run(env, runner.Job(root, matrix, cases, (out,), command=harness), lambda *_: None)
+    return outcome.refused, out
 
 
 def test_a_machine_failure_keeps_the_earlier_verdicts_marked_not_refreshed(project, fake_install, monkeypatch):
@@ -353,7 +355,7 @@ def test_a_machine_failure_with_no_earlier_result_says_what_failed_and_is_no_fin
 
 def test_an_uninstallable_partial_run_keeps_the_other_cases_results(project, fake_install, monkeypatch):
     """FTCOMPAT_CASES=api with pins that cannot install: api's cells say so, gen's earlier cells stay."""
-    from ftcompat.runner.cells import only_cases
+    from ftcompat.flows.combo import only_cases
 
     _, out = _install_and_run(project, fake_install, Harness())
     (fake_install / "ftcompat-stamp.json").unlink()
@@ -368,7 +370,7 @@ def test_an_uninstallable_partial_run_keeps_the_other_cases_results(project, fak
 
 def test_a_case_selector_that_selects_nothing_is_refused(fixture_matrix):
     from ftcompat.core.errors import InputError
-    from ftcompat.runner.cells import only_cases
+    from ftcompat.flows.combo import only_cases
 
     with pytest.raises(InputError, match="'nosuchcase' selects no case of matrix.yaml"):
         only_cases(fixture_matrix, fixture_matrix.combo("old"), "nosuchcase")
@@ -395,15 +397,17 @@ RUN_ONE = '''
 import sys
 from pathlib import Path
 from ftcompat.config.cases import discover
-from ftcompat.runner.cells import Runner, install_and_run
 from ftcompat.config.matrix import load
+from ftcompat.env.venv import NoxVenv
+from ftcompat.runner import run as runner
 
 root = Path(sys.argv[1])
 matrix = load(root / "matrix.yaml")
 combo = matrix.combo("c")
 venv = root / ".nox" / "c"
-install_and_run(root, matrix, discover(root / "cases"), combo, venv, root / "results" / "cells" / "c.json",
-                Runner(log=lambda line: print(line, flush=True)))
+runner.run(NoxVenv(root, combo, venv, ("c",)),
+           runner.Job(root, matrix, discover(root / "cases"), (root / "results" / "cells" / "c.json",)),
+           lambda line: print(line, flush=True))
 '''
 
 

@@ -7,7 +7,8 @@ import shutil
 
 from conftest import FIXTURES
 
-from ftcompat.flows import grid
+from ftcompat.flows import combo, render
+from ftcompat.flows.stages import execute
 
 
 def test_stages_run_in_order_until_one_is_done_and_what_they_held_is_released(tmp_path):
@@ -31,7 +32,7 @@ def test_stages_run_in_order_until_one_is_done_and_what_they_held_is_released(tm
         seen.append("never")
         return state
 
-    state = grid.execute((first, stop, never), grid.State(tmp_path))
+    state = execute((first, stop, never), render.GridState(tmp_path))
     assert seen == ["first", "stop"] and state.done == "nothing left to do"
     assert released == [["first", "stop"]]  # closed after the last stage that ran, not before
 
@@ -40,19 +41,19 @@ def test_the_grid_stages_write_grid_page_and_history(tmp_path):
     shutil.copy(FIXTURES / "matrix.yaml", tmp_path / "matrix.yaml")
     shutil.copytree(FIXTURES / "cases", tmp_path / "cases")
     shutil.copytree(FIXTURES / "cells", tmp_path / "results" / "cells")
-    state = grid.execute(grid.GRID, grid.State(tmp_path))
+    state = execute(render.GRID, render.GridState(tmp_path))
     grid_json, grid_md, index, kept = state.written
     data = json.loads(grid_json.read_text())
     assert data["schema"] == "ftcompat-grid/1" and len(data["cells"]) == len(state.grid.cells) > 0
     assert grid_md.read_text().startswith("#") and index.read_text().startswith("<!DOCTYPE html>")
     assert kept.parent == tmp_path / "results" / "history" and kept.read_text() == grid_json.read_text()
-    again = grid.execute(grid.GRID, grid.State(tmp_path, keep_history=False))
+    again = execute(render.GRID, render.GridState(tmp_path, keep_history=False))
     assert len(again.written) == 3
 
 
 def test_a_combo_whose_selector_selects_none_of_its_cases_stops_before_any_install(tmp_path):
     shutil.copy(FIXTURES / "matrix.yaml", tmp_path / "matrix.yaml")
     shutil.copytree(FIXTURES / "cases", tmp_path / "cases")
-    state = grid.execute(grid.COMBO, grid.State(tmp_path, combo_id="canary", selectors="api"))
+    state = execute(combo.COMBO, combo.ComboState(tmp_path, "canary", tmp_path / ".nox" / "canary", selectors="api"))
     assert state.done == "FTCOMPAT_CASES selects none of canary's cases"
-    assert state.versions is None and not (tmp_path / "results").exists()
+    assert state.outcome is None and not (tmp_path / "results").exists()

@@ -24,13 +24,14 @@ def _cells_dir(results: Path, given: str) -> Path:
 
 def cmd_render(args) -> int:
     """Merge results/cells into results/grid.json and render GRID.md and the terminal table."""
-    from ftcompat.flows import grid
+    from ftcompat.flows import render as render_flow
+    from ftcompat.flows.stages import execute
 
     results = Path(args.results)
     _cells_dir(results, args.results)
-    start = grid.State(root_of(args.matrix), matrix_file=Path(args.matrix), results=results,
+    start = render_flow.GridState(root_of(args.matrix), matrix_file=Path(args.matrix), results=results,
                            keep_history=not args.no_history)
-    state = grid.execute(grid.GRID, start)
+    state = execute(render_flow.GRID, start)
     print(render.terminal(state.grid))
     grid_json, grid_md, index, *kept = state.written
     print(f"\nwrote {grid_json}, {grid_md} and {index}")

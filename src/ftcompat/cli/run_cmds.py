@@ -36,7 +36,7 @@ def cmd_adhoc(args) -> int:
 def cmd_here(args) -> int:
     """Run the cases in an existing environment (this one, or --python/--venv) without changing it."""
     from ftcompat.env import target
-    from ftcompat.flows import adhoc
+    from ftcompat.flows import here
 
     matrix, root = load(args.matrix), root_of(args.matrix)
     python = env = described = None
@@ -44,9 +44,9 @@ def cmd_here(args) -> int:
         python = target.interpreter(args.python, args.venv)
         described = target.describe(python, root)
         env = target.environment(python, root, described["python"])
-    combo = adhoc.current_combo(args.cases, described)
+    combo = here.current_combo(args.cases, described)
     out = Path(args.out)
-    grid = adhoc.run_here(matrix, root, combo, out, python=str(python) if python else None, env=env)
+    grid = here.run_here(matrix, root, combo, out, python=str(python) if python else None, env=env)
     print(render.terminal(grid))
     print("\n".join(here_summary(matrix, combo, grid)))
     print(f"\nwrote {out}")
@@ -56,9 +56,9 @@ def cmd_here(args) -> int:
 def here_summary(matrix, combo, grid) -> list[str]:
     """The known issues an environment's versions fall in, with workarounds, and the cells that did not run."""
     from ftcompat.core.status import FAILING, NOT_CHECKED
-    from ftcompat.flows import adhoc
+    from ftcompat.flows import here
 
-    hits = adhoc.issues_affecting(matrix, dict(combo.pins))
+    hits = here.issues_affecting(matrix, dict(combo.pins))
     lines = ["", "Known issues that affect this environment's versions:" if hits else
              "No known issue in the registry matches this environment's versions."]
     for issue in hits:

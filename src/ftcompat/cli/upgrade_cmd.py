@@ -12,7 +12,7 @@ from ftcompat.core.errors import InputError, NoAnswer
 def _before(args, matrix, root: Path, cases):
     """The current environment's one-row grid: read (--from) or run now in --python/--venv."""
     from ftcompat.env import target
-    from ftcompat.flows import adhoc
+    from ftcompat.flows import here
     from ftcompat.results import gridload
 
     if args.from_grid:
@@ -27,8 +27,8 @@ def _before(args, matrix, root: Path, cases):
     python = target.interpreter(args.python, args.venv)
     described = target.describe(python, root)
     env = target.environment(python, root, described["python"])
-    combo = adhoc.current_combo(cases, described)
-    return adhoc.run_here(matrix, root, combo, Path(args.out) / "current.json", python=str(python), env=env)
+    combo = here.current_combo(cases, described)
+    return here.run_here(matrix, root, combo, Path(args.out) / "current.json", python=str(python), env=env)
 
 
 def cmd_upgrade(args) -> int:

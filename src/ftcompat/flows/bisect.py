@@ -1,10 +1,12 @@
 """``ftcompat bisect``'s real step runner (a fresh environment per step), and reading its two sides.
 
-The search itself lives in ``bisection``; this module installs, runs and writes; ``cli.bisect_cmd`` drives it.
+The search itself is ``triage.bisector``; each step here is the one runner over a ``StepVenv``;
+``cli.bisect_cmd`` drives it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -14,12 +16,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftcompat.core.domain import STACK, frozen_map
-from ftcompat.core.errors import NotInstallable
+from ftcompat.config.cases import cases_of
+from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
 from ftcompat.core.record import Record
 from ftcompat.core.redact import redact
+from ftcompat.core.selector import match_column
 from ftcompat.core.status import Status
 from ftcompat.core.versions import key as version_key
+from ftcompat.env.venv import StepVenv
+from ftcompat.runner import run as runner
+from ftcompat.runner.cells import WORK
 from ftcompat.triage.bisectdoc import to_markdown
 from ftcompat.triage.bisector import Bisector
 from ftcompat.triage.trials import BisectError, CellRun, Result, Trial, differing
@@ -29,7 +35,7 @@ from ftcompat.triage.trials import BisectError, CellRun, Result, Trial, differin
 class EnvRunner:
     """Install the pins in a new venv under ``base/<step>/`` and run the case ``runs`` times in it."""
 
-    matrix: object
+    matrix: Matrix
     root: Path
     case_ids: tuple[str, ...]
     selector: str
@@ -42,39 +48,36 @@ class EnvRunner:
 
     def __call__(self, pins: dict) -> Trial:
         """Build the step's environment, run the case, and return the selected cells per run."""
-        from ftcompat.env import build
-        from ftcompat.flows.adhoc import make_venv
-
         self.count += 1
         step_dir = self.base / f"{self.count:02d}"
         step_dir.mkdir(parents=True, exist_ok=True)
         combo = self.combo(pins, f"bisect-{self.base.name}-{self.count:02d}")
-        logfile = step_dir / "log.txt"
-        venv = step_dir / "venv"
         started = time.monotonic()
-        with logfile.open("a", encoding="utf-8") as fh:
-            make_venv(venv, combo.python)
-            try:
-                # A machine failure (full disk, no index) is not an untestable release: it stops the
-                # bisection (MachineError), where a release that cannot be installed is skipped.
-                result = build.install(venv, combo, self.root, log=lambda line: print(redact(line), file=fh,
-                                                                                        flush=True))
-            except NotInstallable as exc:
-                print(redact(exc.detail or exc.message), file=fh, flush=True)
-                self._cleanup(venv, combo.id)
-                return Trial(reason=exc.message, install_s=time.monotonic() - started,
-                             env=frozen_map({"dir": self._shown(step_dir)}))
-            install_s = time.monotonic() - started
-            print(redact(result.output), file=fh, flush=True)
-            runs, times, env = [], [], {}
-            for k in range(self.runs):
-                t0 = time.monotonic()
-                records = self._run_once(combo, venv, step_dir / "cells" / f"run{k + 1}.json", fh)
-                times.append(time.monotonic() - t0)
-                runs.append(tuple(self._selected(records)))
-                env = env or _env_of(records)
-        self._cleanup(venv, combo.id)
-        return Trial(tuple(runs), "", install_s, tuple(times), frozen_map({**env, "dir": self._shown(step_dir)}))
+        with (step_dir / "log.txt").open("a", encoding="utf-8") as fh:
+            def log(line: str) -> None:
+                print(redact(line), file=fh, flush=True)
+
+            def run(*cmd: str, env: dict) -> int:
+                proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True, check=False)
+                fh.write(redact(proc.stdout or ""))
+                fh.flush()
+                return proc.returncode
+
+            matrix = dataclasses.replace(self.matrix, combos=(combo,))
+            outs = tuple(step_dir / "cells" / f"run{k + 1}.json" for k in range(self.runs))
+            # A machine failure (full disk, no index) is not an untestable release: it stops the
+            # bisection (MachineError), where a release that cannot be installed is skipped.
+            outcome = runner.run(StepVenv(self.root, combo, step_dir / "venv", keep=self.keep_envs),
+                                 runner.Job(self.root, matrix, cases_of(matrix), outs, cached=False, command=run),
+                                 log)
+        self._cleanup(combo.id)
+        shown = frozen_map({"dir": self._shown(step_dir)})
+        if outcome.refused is not None:
+            return Trial(reason=outcome.refused, install_s=time.monotonic() - started, env=shown)
+        runs = tuple(tuple(self._selected(list(records))) for records in outcome.rounds)
+        env = next((e for e in map(_env_of, outcome.rounds) if e), {})
+        return Trial(runs, "", outcome.prepare_s, outcome.round_s, frozen_map({**env, **shown}))
 
     def _shown(self, path: Path) -> str:
         """The step folder relative to the project, so the JSON carries no machine's paths."""
@@ -83,45 +86,20 @@ class EnvRunner:
         except ValueError:
             return str(path)
 
-    def combo(self, pins: Mapping, combo_id: str):
+    def combo(self, pins: Mapping, combo_id: str) -> Combo:
         """The step's combo: these pins, only the selected cases."""
-        from ftcompat.core.domain import Combo
-
         return Combo(combo_id, self.python, frozen_map(pins), ("bisect",), self.case_ids, "bisection step")
 
-    def _run_once(self, combo, venv: Path, out: Path, fh) -> list[dict]:
-        import dataclasses
-
-        from ftcompat.config.cases import cases_of
-        from ftcompat.runner.cells import Runner, run_cases
-
-        def run(*cmd, env):
-            proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, check=False)
-            fh.write(redact(proc.stdout or ""))
-            fh.flush()
-            return proc.returncode
-
-        matrix = dataclasses.replace(self.matrix, combos=(combo,))
-        cases = cases_of(matrix)
-        return run_cases(self.root, matrix, cases, combo, str(venv / "bin" / "python"), out,
-                         Runner(log=lambda line: print(line, file=fh, flush=True), run=run))
-
-    def _selected(self, records: list[dict]) -> list[CellRun]:
-        from ftcompat.core.selector import match_column
+    def _selected(self, records: list[Record]) -> list[CellRun]:
         return [CellRun(r.column, r.status, r.signature or "")
                 for r in sorted(records, key=lambda r: r.id) if match_column(self.selector, r.column)]
 
-    def _cleanup(self, venv: Path, combo_id: str) -> None:
-        from ftcompat.runner.cells import WORK
-
+    def _cleanup(self, combo_id: str) -> None:
         # The step's plan and tiny-model work dir are per step: leave .ftcompat/plans as it was.
         for path in (self.root / WORK / "plans" / f"{combo_id}.json",
                      self.root / WORK / "plans" / f"{combo_id}.ini"):
             path.unlink(missing_ok=True)
         shutil.rmtree(self.root / WORK / "work" / combo_id, ignore_errors=True)
-        if not self.keep_envs:
-            shutil.rmtree(venv, ignore_errors=True)
 
 
 def _env_of(records: list[Record]) -> dict:

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +26,12 @@ from ftcompat.config.cases import CaseFile
 from ftcompat.core.domain import Combo, Matrix
 from ftcompat.core.errors import InputError, MachineError
 from ftcompat.core.status import NOT_CHECKED
+from ftcompat.env.device import HOME, WHEELS, DeviceSite, dist_of, wheel_files
 from ftcompat.results.grid import Grid
+from ftcompat.runner import run as runner
 
 DEVICE_TAG = "device"
 DEVICE_PYTHON = "3.12"  # the lent machine's python3 (KINDS.md: 3.12.3)
-HOME = Path(".ftcompat/device-check")  # carried to the device: name it in the run's `carry`
-WHEELS = HOME / "wheels"
 OUT = Path("results/gpu")
 CARRY_LIMIT = 64 * 2**20  # what one device run takes with it, the working tree included
 COMMAND_LIMIT_S = 600  # one device command
@@ -95,11 +96,6 @@ def column_durations(grid: Grid) -> dict[str, float]:
     return {col: statistics.median(v) for col, v in took.items()}
 
 
-def wheel_files(wheels: Path = WHEELS) -> list[Path]:
-    """The wheels prepared for carrying, by name."""
-    return sorted(wheels.glob("*.whl")) if wheels.is_dir() else []
-
-
 def tree_bytes(root: Path) -> int:
     """The size of what a device run sends besides the carried folder: git's tracked and untracked files."""
     try:
@@ -115,7 +111,7 @@ def plan_text(steps_: list[Step], wheels: list[Path], tree: int) -> str:
     """What ``plan`` prints: the carry and its size, each combo's cells, the time, the command."""
     lines = ["device check plan", "", "carries (.ftcompat/device-check, named in the run's carry):"]
     wanted = sorted({r for s in steps_ for r in s.requirements})
-    have = {_dist_of(w): w for w in wheels}
+    have = {dist_of(w): w for w in wheels}
     for req in wanted:
         w = have.get(req)
         lines.append(f"  {req:28} {_mb(w.stat().st_size) if w else 'missing: run scripts/device-check prepare'}")
@@ -145,24 +141,18 @@ def timeout_for(run_s: float) -> int:
     return int(min(COMMAND_LIMIT_S, max(120, 1.5 * run_s)))
 
 
-def _dist_of(wheel: Path) -> str:
-    """``name==version`` of a wheel file, names normalised the way requirements spell them."""
-    name, version = wheel.name.split("-")[:2]
-    return f"{name.lower().replace('_', '-')}=={version}"
-
-
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def prepare(steps_: list[Step], wheels: Path = WHEELS, python: str = sys.executable) -> list[Path]:
+def download_wheels(steps_: list[Step], wheels: Path = WHEELS, python: str = sys.executable) -> list[Path]:
     """Download every wheel the steps need, for the device's Linux x86-64, without dependencies."""
     wheels.mkdir(parents=True, exist_ok=True)
     # pip takes each --platform literally; these are the tags the device's glibc accepts.
     platforms = [a for tag in ("manylinux_2_28_x86_64", "manylinux_2_24_x86_64", "manylinux2014_x86_64")
                  for a in ("--platform", tag)]
     for req in sorted({r for s in steps_ for r in s.requirements}):
-        if any(_dist_of(w) == req for w in wheel_files(wheels)):
+        if any(dist_of(w) == req for w in wheel_files(wheels)):
             continue
         done = subprocess.run([python, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                                *platforms, "--python-version", DEVICE_PYTHON, "-d", str(wheels), req],
@@ -175,32 +165,6 @@ def prepare(steps_: list[Step], wheels: Path = WHEELS, python: str = sys.executa
 def _last_line(text: str) -> str:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("WARNING")]
     return lines[-1] if lines else "no output"
-
-
-def install(step: Step, target: Path, wheels: Path = WHEELS) -> None:
-    """Unpack a step's carried wheels into ``target`` only: no index, no pip, no dependency resolution.
-
-    Every carried wheel is pure Python or self-contained (bitsandbytes ships its CUDA libraries), so
-    unpacking is all an install does for them; the ``.dist-info`` that comes along is what the
-    harness reads the installed versions from.
-    """
-    import zipfile
-
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for req in step.requirements:
-        with zipfile.ZipFile(wheel_for(req, wheel_files(wheels), step.combo.id)) as whl:
-            whl.extractall(target)
-
-
-def wheel_for(req: str, wheels: list[Path], combo_id: str, python: tuple = sys.version_info[:2]) -> Path:
-    """The carried wheel of ``name==version`` this python can use (``py3``/``py3XY`` tags); MachineError if none."""
-    tags = {"py3", f"py{python[0]}{python[1]}", f"cp{python[0]}{python[1]}"}
-    for wheel in wheels:
-        if _dist_of(wheel) == req and tags & set(wheel.name.split("-")[2].split(".")):
-            return wheel
-    raise MachineError(f"{combo_id}: no carried wheel of {req} for Python {python[0]}.{python[1]} in {WHEELS} "
-                       "(run scripts/device-check prepare, and name the folder in the run's carry)")
 
 
 def versions_probe() -> str:
@@ -236,25 +200,16 @@ def write_device(found: dict, out: Path) -> Path:
 
 
 def run_all(root: Path, matrix: Matrix, cases: dict[str, CaseFile], steps_: list[Step], out: Path,
-            log=print, python: str = sys.executable) -> list[Path]:
-    """Install each step's wheels and run its cells through the harness; return the cell files written."""
-    from ftcompat.runner.cells import Runner, run_cases
-
+            log: Callable[[str], None] = print, python: str = sys.executable) -> list[Path]:
+    """Run each step's cells on the device site (its wheels unpacked beside the device's packages); return the files."""
     written = []
-    base = os.environ.get("PYTHONPATH", "")
-    os.environ.setdefault("FTCOMPAT_WORKERS", str(DEVICE_WORKERS))
-    try:
-        for step in steps_:
-            target = (root / HOME / "site" / step.combo.id).resolve()
-            log(f"{step.combo.id}: installing {' '.join(step.requirements)} into {target.relative_to(root.resolve())}")
-            install(step, target, root / WHEELS)
-            # The step's folder first, then the checkout's src (the harness), then whatever was set.
-            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), str(root / "src"), base) if p)
-            cell_file = out / f"{step.combo.id}.json"
-            run_cases(root, matrix, cases, step.combo, python, cell_file, Runner(log=log))
-            written.append(cell_file)
-    finally:
-        os.environ["PYTHONPATH"] = base
+    workers = int(os.environ.get("FTCOMPAT_WORKERS") or DEVICE_WORKERS)
+    for step in steps_:
+        site = DeviceSite(root, step.combo, step.requirements, (root / HOME / "site" / step.combo.id).resolve(),
+                          python, os.environ.get("PYTHONPATH", ""), workers)
+        cell_file = out / f"{step.combo.id}.json"
+        runner.run(site, runner.Job(root, matrix, cases, (cell_file,)), log)
+        written.append(cell_file)
     return written
 
 

@@ -17,7 +17,7 @@ from ftcompat.core.domain import Matrix
 from ftcompat.core.errors import InputError
 from ftcompat.core.hints import suggest
 from ftcompat.flows.ciplan import matches, split_words
-from ftcompat.noxsessions import CONFIG_ENV, WORK_ENV, default_combos
+from ftcompat.flows.sessions import CONFIG_ENV, WORK_ENV, default_combos
 
 
 def select(matrix: Matrix, selectors: list[str] | None) -> list[str]:

@@ -1,7 +1,8 @@
-"""Run one combo's cases in a given interpreter and leave a complete cell file behind.
+"""The run stage: a combo's cells under the harness in a prepared environment, leaving a complete cell file.
 
-Shared by the nox sessions (one pinned env per combo), ad-hoc pins and the current environment.
-The caller says how to log and how to run a command; this module does not care whether nox does it.
+Only the one runner (``runner.run``) calls it. Cells whose result is current come from the cache,
+a killed run's finished cells are kept and the rest resumed, transient failures run once more. The
+caller says how to log and how to run a command; this module does not care who does it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,23 +18,21 @@ from ftcompat.config import plan
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.cellfile import RESULTS_UNWRITABLE, atomic_write, dumps, read_cells, write_cells
 from ftcompat.core.domain import Cell, Combo, Matrix
-from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.outcome import is_transient
 from ftcompat.core.paths import STAGED_CASES
 from ftcompat.core.record import Record
-from ftcompat.core.selector import match
 from ftcompat.core.status import RERUN_IF_TRANSIENT, Status
-from ftcompat.env import build, locks, preflight, resolved
+from ftcompat.env.base import Built
 from ftcompat.results.grid import complete
 from ftcompat.runner import cache
-from ftcompat.runner.setbacks import machine_failure, not_installable, results_unwritable
+from ftcompat.runner.setbacks import results_unwritable
 
 WORK = Path(".ftcompat")
 
 
 @dataclass
-class Runner:
-    """How to talk to the world: print a line, run a command (cwd = project root)."""
+class Shell:
+    """How the run stage talks to the world: print a line, run a command (cwd = project root)."""
 
     log: Callable[[str], None] = print
     run: Callable[..., int | None] | None = None
@@ -48,48 +47,41 @@ class Runner:
         return subprocess.run(cmd, env={**os.environ, **env}, check=False).returncode
 
 
-def workers() -> str:
-    """Return the number of xdist workers: FTCOMPAT_WORKERS, else up to 2 (each case in a process)."""
-    return os.environ.get("FTCOMPAT_WORKERS") or str(min(2, os.cpu_count() or 1))
+def workers(env: Mapping[str, str] | None = None) -> str:
+    """Return the number of xdist workers: FTCOMPAT_WORKERS (the environment's, else ours), else up to 2."""
+    return (env or {}).get("FTCOMPAT_WORKERS") or os.environ.get("FTCOMPAT_WORKERS") \
+        or str(min(2, os.cpu_count() or 1))
 
 
-def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files: list[Path]) -> list[str]:
+def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files: list[Path],
+                n_workers: str | None = None) -> list[str]:
     """Return the harness command line run inside the target environment."""
     ini = plan_file.with_suffix(".ini")
     ini.write_text("[pytest]\naddopts =\n")
     return [python, "-m", "pytest", "-p", "ftcompat.harness.plugin", "-p", "no:cacheprovider",
             "-c", str(ini), "--rootdir", str(root), "--ftcompat-plan", str(plan_file),
-            "--ftcompat-out", str(out), "-n", workers(), "-q", "-rN", "--tb=line",
+            "--ftcompat-out", str(out), "-n", n_workers or workers(), "-q", "-rN", "--tb=line",
             # Output goes to per-worker logs (the harness keeps each failing cell's tail); a crashed or
             # timed-out worker is replaced as often as it takes to finish the combo.
             "--capture=no", "--max-worker-restart", "1000",
             "--disable-warnings", *map(str, case_files)]
 
 
-def only_cases(matrix: Matrix, combo: Combo, selectors: str | None) -> Combo:
-    """Narrow a combo to its cases that match the globs in ``selectors`` (comma-separated), e.g. FTCOMPAT_CASES.
-
-    A glob that matches no case of the matrix is a typo and is refused, naming the closest case ids.
-    """
-    if not selectors:
-        return combo
-    wanted = plan.case_selectors(selectors, matrix)
-    ids = [c for c in plan.combo_cases(matrix, combo) if any(match(s, c) for s in wanted)]
-    return dataclasses.replace(combo, cases=tuple(ids))
-
-
-def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, python: str,
-              out: Path, runner: Runner, versions: dict | None = None) -> list[Record]:
+def run_cases(root: Path, matrix: Matrix, cases: Mapping[str, CaseFile], combo: Combo, built: Built,
+              out: Path, shell: Shell, cached: bool = True) -> list[Record]:
     """Run the combo's cells that have no current result and return its records (also on disk).
 
-    ``versions`` are the environment's resolved versions, for the result cache; without them every
-    cell runs. A leftover of an interrupted run is folded in first, so a rerun resumes.
+    The result cache needs the environment's resolved versions (``built.versions``): without them, or
+    with ``cached`` off, every cell runs. A leftover of an interrupted run is folded in first, so a
+    rerun resumes.
     """
+    versions = built.versions if cached else None
+    shell = dataclasses.replace(shell, env={**built.env, **shell.env})
     planned = plan.planned_cells(matrix, combo, cases)
     ran = set(plan.combo_cases(matrix, combo))
     cases = staged(root, {c: cases[c] for c in ran})
     running = out.with_name(f".{out.stem}.running.json")
-    previous = merged(read_cells(out, runner.log), read_cells(running, runner.log))
+    previous = merged(read_cells(out, shell.log), read_cells(running, shell.log))
     # A run of some cases only (FTCOMPAT_CASES) keeps the earlier results of the others.
     kept = [r for r in previous if r.case not in ran]
     work = root / WORK / "work" / combo.id
@@ -102,16 +94,17 @@ def run_cases(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Com
     reused = cache.hits([r for r in previous if r.case in ran], wanted)
     todo = longest_first([c for c in planned if c.id not in {r.id for r in reused}], previous)
     if reused:
-        runner.log(f"{combo.id}: {len(reused)} cell(s) unchanged since their last run (cached; "
+        shell.log(f"{combo.id}: {len(reused)} cell(s) unchanged since their last run (cached; "
                    f"FTCOMPAT_FORCE=1 runs them again), {len(todo)} to run")
-    fresh = _run(root, cases, combo, python, plan_file, out, todo, runner, merged(previous, reused)) if todo else []
+    fresh = _run(root, cases, combo, built.python, plan_file, out, todo, shell, merged(previous, reused)) \
+        if todo else []
     records = reused + fresh
     write_cells(out, combo.id, records + kept)
     running.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     for r in records:
         counts[r.status.value] = counts.get(r.status.value, 0) + 1
-    runner.log(f"{combo.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    shell.log(f"{combo.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return records
 
 
@@ -133,31 +126,31 @@ def staged(root: Path, cases: dict[str, CaseFile]) -> dict[str, CaseFile]:
 
 
 def _run(root: Path, cases: dict[str, CaseFile], combo: Combo, python: str, plan_file: Path, out: Path,
-         todo: list, runner: Runner, previous: list[Record]) -> list[Record]:
+         todo: list, shell: Shell, previous: list[Record]) -> list[Record]:
     """Run the cells in ``todo`` with the harness and return their completed records."""
     running = out.with_name(f".{out.stem}.running.json")
 
     def command(nodes, dest):
-        return pytest_args(python, root, plan_file, dest, nodes)
+        return pytest_args(python, root, plan_file, dest, nodes, workers(shell.env))
 
     nodes = [node_id(cases[c.case], c) for c in todo]
     running.unlink(missing_ok=True)
     try:
         # Exit code 1 (a case failed) and 2-5 (interrupted, crashed) are results, not errors: what the
         # harness wrote stays, and cells it never reached are filled in below.
-        code = runner(command(nodes, running), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+        code = shell(command(nodes, running), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
         if code == RESULTS_UNWRITABLE:  # the harness said why; nothing more is run or written
             raise results_unwritable(out)
     except BaseException:
         # Ctrl-C or a killed session: keep every finished cell next to the earlier results, so the
         # same command resumes with only what is missing.
-        write_cells(out, combo.id, merged(previous, read_cells(running, runner.log)))
+        write_cells(out, combo.id, merged(previous, read_cells(running, shell.log)))
         running.unlink(missing_ok=True)
         raise
-    records = complete(read_cells(running, runner.log), todo, combo,
+    records = complete(read_cells(running, shell.log), todo, combo,
                        "no result recorded: the harness stopped before this cell (see the log)")
     running.unlink(missing_ok=True)
-    return rerun_transient(records, cases, runner, command, running)
+    return rerun_transient(records, cases, shell, command, running)
 
 
 def longest_first(cells: list, previous: list[Record]) -> list:
@@ -184,7 +177,7 @@ def node_id(case: CaseFile, cell: Cell | Record) -> str:
     return f"{case.path}::test_{cell.variant}{model}"
 
 
-def rerun_transient(records: list[Record], cases: dict[str, CaseFile], runner: Runner,
+def rerun_transient(records: list[Record], cases: dict[str, CaseFile], shell: Shell,
                     command: Callable[[list[str], Path], list[str]], scratch: Path) -> list[Record]:
     """Run once more every cell that failed with a transient error; a pass then makes it ``flaky``."""
     # A timeout is not retried: a hang would cost its whole limit again. A machine failure is not a
@@ -193,11 +186,11 @@ def rerun_transient(records: list[Record], cases: dict[str, CaseFile], runner: R
             and is_transient(f"{r.signature} {r.message}")}
     if not todo:
         return records
-    runner.log(f"{len(todo)} cell(s) failed with a transient error (out of memory, timeout, killed worker); "
+    shell.log(f"{len(todo)} cell(s) failed with a transient error (out of memory, timeout, killed worker); "
                "running them once more")
     nodes = [node_id(cases[r.case], r) for r in records if r.id in todo and r.case in cases]
     scratch.unlink(missing_ok=True)
-    code = runner(command(nodes, scratch), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
+    code = shell(command(nodes, scratch), env={"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
     if code == RESULTS_UNWRITABLE:
         raise results_unwritable(scratch)
     again = {r.id: r for r in read_cells(scratch)}
@@ -214,55 +207,3 @@ def settle(first: Record, second: Record | None) -> Record:
                            signature=f"flaky: {first.signature}; passed when run again",
                            duration_s=round(first.duration_s + second.duration_s, 3))
     return second.with_(reruns=1, rerun_status=second.status, first_signature=first.signature)
-
-
-@dataclass(frozen=True)
-class Built:
-    """A combo's environment after ``build_env``: its resolved versions, or why the pins were refused."""
-
-    versions: dict | None = None
-    refused: str | None = None  # the installer's reason; the planned cells already say not-installable
-
-
-def build_env(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, venv: Path, out: Path,
-              runner: Runner, protected: tuple[str, ...] | None = None) -> Built:
-    """Install the combo into ``venv`` (or reuse it) and return its resolved versions.
-
-    Before a new environment is built, older ones may be evicted to keep the cap (``envcap``; the
-    envs of ``protected`` combos, default the matrix's, never). Pins that cannot install are a
-    result: the planned cells say so and ``refused`` says why. A machine failure keeps the earlier
-    results and is raised as ``MachineError`` for the caller to stop on. Call it under the combo's lock.
-    """
-    from ftcompat.env import evict
-
-    try:
-        if not build.can_reuse(venv, combo, dict(os.environ), root):
-            # A typo'd version says so in one line, instead of as a resolver dump after a slow install.
-            reason = preflight.pins_problem(combo)
-            if reason:
-                raise NotInstallable(reason)
-            evict.enforce(root, protected or [c.id for c in matrix.combos], keep=venv, log=runner.log)
-        result = build.install(venv, combo, root, log=runner.log)
-        evict.touch(venv)
-    except NotInstallable as exc:
-        runner.log("\n".join((exc.detail or exc.message).strip().splitlines()[-40:]))
-        return Built(refused=not_installable(matrix, cases, combo, out, exc, root))
-    except MachineError as exc:
-        machine_failure(matrix, cases, combo, out, exc, root, runner.log)
-        raise
-    runner.log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
-    return Built(versions=build.read_stamp(venv).get("resolved") or resolved.resolved(venv))
-
-
-def install_and_run(root: Path, matrix: Matrix, cases: dict[str, CaseFile], combo: Combo, venv: Path,
-                    out: Path, runner: Runner, protected: tuple[str, ...] | None = None) -> str | None:
-    """Under the combo's lock, build its environment and run its cases; the reason when it is not installable.
-
-    The combo pipeline's ``lock_combo``, ``build_environment`` and ``run_harness`` in one call, for
-    ad-hoc pins and the benchmarks.
-    """
-    with locks.combo_lock(root, combo.id, runner.log):
-        built = build_env(root, matrix, cases, combo, venv, out, runner, protected)
-        if built.refused is None:
-            run_cases(root, matrix, cases, combo, str(venv / "bin" / "python"), out, runner, built.versions)
-    return built.refused

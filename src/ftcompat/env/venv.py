@@ -1,0 +1,82 @@
+"""Environments ftcompat builds from pins: the one nox makes per combo, an ad-hoc one, a bisection step.
+
+All three install the combo's pins with uv (``build``) into a folder of their own; they differ in who
+creates the folder and whether it outlives the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from ftcompat.core.domain import Combo
+from ftcompat.core.errors import NotInstallable
+from ftcompat.env import build, evict, installer, preflight, resolved
+from ftcompat.env.base import Built, Log, Touches
+
+
+def make_venv(venv: Path, python: str) -> None:
+    """Create (or keep) a virtual environment for ``python`` with uv, else the stdlib venv."""
+    if (venv / "bin" / "python").exists():
+        return
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    uv = installer.find_uv()
+    cmd = [uv, "venv", "-q", "-p", python, str(venv)] if uv else [f"python{python}", "-m", "venv", str(venv)]
+    installer.run(cmd, dict(os.environ), log=lambda *_: None, delays=())  # a full disk is a MachineError
+
+
+@dataclass(frozen=True)
+class NoxVenv:
+    """The venv nox made for a combo's session: the pins installed into it, or the install reused."""
+
+    kind: ClassVar[str] = "nox"
+    touches: ClassVar[Touches] = Touches.OWN_FOLDER
+    root: Path
+    combo: Combo
+    venv: Path
+    protected: tuple[str, ...] = ()  # combos whose envs the disk cap never evicts (the matrix's)
+
+    def prepare(self, log: Log) -> Built:
+        """Install the pins (unless the env already holds them) and return the resolved versions."""
+        if not build.can_reuse(self.venv, self.combo, dict(os.environ), self.root):
+            # A typo'd version says so in one line, instead of as a resolver dump after a slow install.
+            reason = preflight.pins_problem(self.combo)
+            if reason:
+                raise NotInstallable(reason)
+            evict.enforce(self.root, list(self.protected), keep=self.venv, log=log)
+        result = build.install(self.venv, self.combo, self.root, log=log)
+        evict.touch(self.venv)
+        log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
+        versions = build.read_stamp(self.venv).get("resolved") or resolved.resolved(self.venv)
+        return Built(python=str(self.venv / "bin" / "python"), versions=versions)
+
+    def release(self) -> None:
+        """Nothing: nox's env is kept for the next run."""
+
+
+@dataclass(frozen=True)
+class AdhocVenv(NoxVenv):
+    """A venv ftcompat creates itself (uv) for pins given on the command line; kept, so asking again is cheap."""
+
+    kind: ClassVar[str] = "adhoc"
+
+    def prepare(self, log: Log) -> Built:
+        """Create the venv if it is missing, then install as nox's does."""
+        make_venv(self.venv, self.combo.python)
+        return super().prepare(log)
+
+
+@dataclass(frozen=True)
+class StepVenv(AdhocVenv):
+    """A bisection step's venv: built for one step's pins and removed after it, unless asked to keep it."""
+
+    kind: ClassVar[str] = "bisect-step"
+    keep: bool = False
+
+    def release(self) -> None:
+        """Remove the step's venv (``--keep-envs`` keeps it)."""
+        if not self.keep:
+            shutil.rmtree(self.venv, ignore_errors=True)
