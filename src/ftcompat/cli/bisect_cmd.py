@@ -11,13 +11,13 @@ from ftcompat.core.clock import name_stamp, utc_now
 from ftcompat.core.errors import NoAnswer
 from ftcompat.env import releases
 from ftcompat.flows import bisect
+from ftcompat.runner.cells import WORK
 from ftcompat.triage.bisectdoc import pins_text, to_json
 from ftcompat.triage.bisector import Bisector
 from ftcompat.triage.trials import BisectError, Verdict
 
 
 def _runner(args, matrix, root: Path) -> bisect.EnvRunner:
-    from ftcompat.runner.cells import WORK
 
     case_ids = bisect.select_cases(matrix, root, args.cell)
     run_id = name_stamp()

@@ -6,13 +6,15 @@ import json
 import sys
 from pathlib import Path
 
+from ftcompat.cli.common import root_of
+from ftcompat.config.library import is_builtin, library_dir
 from ftcompat.config.matrix import load
-from ftcompat.flows import ciplan
+from ftcompat.env import preflight
+from ftcompat.flows import ciplan, noxdrive
 
 
 def cmd_validate(args) -> int:
     """Validate matrix.yaml (and with --online, every pin against the index and the resolver)."""
-    from ftcompat.config.library import is_builtin
 
     matrix = load(args.matrix)
     here = Path(args.matrix).resolve().parent == Path.cwd().resolve()
@@ -20,7 +22,6 @@ def cmd_validate(args) -> int:
     print(f"{name}: {len(matrix.combos)} combos, {len(matrix.models)} models, "
           f"{len(matrix.cases)} cases: {'valid; checking the pins online ...' if args.online else 'ok'}")
     if args.online:
-        from ftcompat.env import preflight
 
         return preflight.validate_online(matrix)
     return 0
@@ -33,9 +34,6 @@ def _read_sessions(args) -> list[dict]:
         return json.loads(Path(args.sessions).read_text(encoding="utf-8"))
     if args.noxfile:
         return ciplan.nox_sessions(Path(args.noxfile))
-    from ftcompat.cli.common import root_of
-    from ftcompat.config.library import library_dir
-    from ftcompat.flows import noxdrive
 
     # ftcompat's own noxfile, pointed at the config (a project's file, or matrix.yaml) as `ftcompat run` does
     config = Path(args.matrix)

@@ -10,7 +10,9 @@ from ftcompat.core.cellfile import atomic_write
 from ftcompat.core.errors import InputError, NoAnswer
 from ftcompat.core.hints import suggest
 from ftcompat.core.redact import redact
-from ftcompat.results import gridload, page, render
+from ftcompat.flows import render as render_flow
+from ftcompat.flows.stages import execute
+from ftcompat.results import diff, gridload, history, page, render
 
 
 def _cells_dir(results: Path, given: str) -> Path:
@@ -24,8 +26,6 @@ def _cells_dir(results: Path, given: str) -> Path:
 
 def cmd_render(args) -> int:
     """Merge results/cells into results/grid.json and render GRID.md and the terminal table."""
-    from ftcompat.flows import render as render_flow
-    from ftcompat.flows.stages import execute
 
     results = Path(args.results)
     _cells_dir(results, args.results)
@@ -57,7 +57,6 @@ def cmd_page(args) -> int:
 
 def cmd_diff(args) -> int:
     """Compare two grid JSON files: new failures, fixed, flaky flips, changes a moved release explains."""
-    from ftcompat.results import diff
 
     old, new = (gridload.load(p) for p in (args.old, args.new))
     result = diff.compare(old, new)
@@ -70,7 +69,6 @@ def cmd_diff(args) -> int:
 
 def cmd_history(args) -> int:
     """Keep a grid in results/history/, or list the kept ones."""
-    from ftcompat.results import history
 
     where = Path(args.history)
     if args.action == "add":

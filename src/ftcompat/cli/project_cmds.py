@@ -6,9 +6,13 @@ import shutil
 from pathlib import Path
 
 from ftcompat.cli.common import root_of
+from ftcompat.config.cases import cases_of
+from ftcompat.config.library import library_dir
 from ftcompat.config.matrix import load
+from ftcompat.config.plan import case_selectors
 from ftcompat.config.project import FILE_NAME
 from ftcompat.core.errors import InputError, MachineError
+from ftcompat.flows import noxdrive
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 CASE_DIR, EXAMPLE_CASE = "ftcompat_cases", "my_lora_step.py"
@@ -32,12 +36,10 @@ def cmd_init(args) -> int:
 
 def cmd_run(args) -> int:
     """Build each selected combo's environment with nox and uv, run its cases, render the grid."""
-    from ftcompat.flows import noxdrive
 
     matrix = load(args.matrix)
     combos = noxdrive.select(matrix, args.combos)
     if args.cases:
-        from ftcompat.config.plan import case_selectors
 
         case_selectors(",".join(args.cases), matrix)  # a typo is refused here, not in every session
     code = noxdrive.run(Path(args.matrix), root_of(args.matrix), combos, args.cases, render=not args.no_render,
@@ -51,8 +53,6 @@ def cmd_run(args) -> int:
 
 def cmd_cases(args) -> int:
     """List the config's cases: id, where it comes from, its models and first docstring line."""
-    from ftcompat.config.cases import cases_of
-    from ftcompat.config.library import library_dir
 
     matrix = load(args.matrix)
     builtin = (library_dir() / "cases").resolve()

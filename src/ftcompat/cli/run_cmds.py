@@ -8,16 +8,16 @@ from pathlib import Path
 from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import MachineError, NotInstallable
-from ftcompat.core.status import Status
-from ftcompat.env import disk, uvcache
+from ftcompat.core.status import FAILING, NOT_CHECKED, Status
+from ftcompat.env import disk, evict, target, uvcache
 from ftcompat.env.inodes import human
+from ftcompat.env.preflight import check_writable
+from ftcompat.flows import adhoc, here
 from ftcompat.results import render
 
 
 def cmd_adhoc(args) -> int:
     """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
-    from ftcompat.env.preflight import check_writable
-    from ftcompat.flows import adhoc
 
     pins = adhoc.parse_pins(args.pins)
     matrix = load(args.matrix)
@@ -35,8 +35,6 @@ def cmd_adhoc(args) -> int:
 
 def cmd_here(args) -> int:
     """Run the cases in an existing environment (this one, or --python/--venv) without changing it."""
-    from ftcompat.env import target
-    from ftcompat.flows import here
 
     matrix, root = load(args.matrix), root_of(args.matrix)
     python = env = described = None
@@ -55,8 +53,6 @@ def cmd_here(args) -> int:
 
 def here_summary(matrix, combo, grid) -> list[str]:
     """The known issues an environment's versions fall in, with workarounds, and the cells that did not run."""
-    from ftcompat.core.status import FAILING, NOT_CHECKED
-    from ftcompat.flows import here
 
     hits = here.issues_affecting(matrix, dict(combo.pins))
     lines = ["", "Known issues that affect this environment's versions:" if hits else
@@ -91,7 +87,6 @@ def disk_table(rep: disk.Report, root: Path) -> str:
 
 
 def _disk_json(rep: disk.Report, root: Path) -> dict:
-    from ftcompat.env import evict
 
     return {"envs": [{"path": disk.shown(root, e.path), "kind": e.kind, "combo": e.combo, "used_by": e.used_by,
                       "note": e.note, **e.sizes.__dict__} for e in rep.envs],
@@ -102,7 +97,6 @@ def _disk_json(rep: disk.Report, root: Path) -> dict:
 
 
 def _disk_summary(rep: disk.Report, root: Path, scanned_uv: bool) -> list[str]:
-    from ftcompat.env import evict
 
     lines = []
     if rep.total.shared_other:

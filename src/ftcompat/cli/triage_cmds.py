@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ftcompat.cli.common import root_of
+from ftcompat.config.matrix import load
 from ftcompat.core.errors import NoAnswer
+from ftcompat.core.selector import match_column
+from ftcompat.flows import search
+from ftcompat.results import grid as grid_mod
 from ftcompat.results import gridload
+from ftcompat.triage import pins, pinsfiles, report
+from ftcompat.triage.ghissues import file_issues
 from ftcompat.triage.upstream import PROJECTS
 
 
 def cmd_pins(args) -> int:
     """Pick the newest combo whose selected cases all pass; write constraints and a requirements snippet."""
-    from ftcompat.triage import pins, pinsfiles
 
     grid = gridload.load(args.grid)
     keep = [pins.parse_keep(k) for k in args.keep]
@@ -37,12 +43,6 @@ def cmd_pins(args) -> int:
 
 def _search(args, grid, keep, out: Path) -> int:
     """No combo of the grid answers: build and run candidates until one does (``run/search_run``)."""
-    from ftcompat.cli.common import root_of
-    from ftcompat.config.matrix import load
-    from ftcompat.core.selector import match_column
-    from ftcompat.flows import search
-    from ftcompat.results import grid as grid_mod
-    from ftcompat.triage import pins, pinsfiles
 
     python = next((k.spec[2:] for k in keep if k.name == "python" and k.spec.startswith("==")), args.python)
     columns = [c for c in grid.columns if any(match_column(s, c) for s in args.cases)]
@@ -71,7 +71,6 @@ def _search(args, grid, keep, out: Path) -> int:
 
 def cmd_report(args) -> int:
     """Write an upstream bug report (Markdown + standalone repro.py) for one failing cell."""
-    from ftcompat.triage import report
 
     out = Path(args.out or report.REPORTS / report.slug(args.cell))
     # Paths as given (relative to where it runs), so report.json means the same in any checkout.
@@ -86,7 +85,6 @@ def cmd_file_issues(args) -> int:
     """Open or update one GitHub issue per new regression (``ftcompat diff --issues`` payloads), with gh."""
     import json
 
-    from ftcompat.triage.ghissues import file_issues
 
     payloads = json.loads(Path(args.payloads).read_text(encoding="utf-8"))
     print("\n".join(file_issues(payloads, args.run_url)))

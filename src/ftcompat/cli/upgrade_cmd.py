@@ -7,13 +7,15 @@ from pathlib import Path
 from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import InputError, NoAnswer
+from ftcompat.env import target
+from ftcompat.flows import here, upgrade
+from ftcompat.results import grid as grid_mod
+from ftcompat.results import gridload
+from ftcompat.triage import upgradeplan
 
 
 def _before(args, matrix, root: Path, cases):
     """The current environment's one-row grid: read (--from) or run now in --python/--venv."""
-    from ftcompat.env import target
-    from ftcompat.flows import here
-    from ftcompat.results import gridload
 
     if args.from_grid:
         grid = gridload.load(args.from_grid)
@@ -33,9 +35,6 @@ def _before(args, matrix, root: Path, cases):
 
 def cmd_upgrade(args) -> int:
     """Run the cases on a target (--to trl==0.24.0, or --to latest) and report flips, known issues and fixes."""
-    from ftcompat.flows import upgrade
-    from ftcompat.results import grid as grid_mod
-    from ftcompat.triage import upgradeplan
 
     latest, to = upgradeplan.parse_targets(args.to)
     matrix, root = load(args.matrix), root_of(args.matrix)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ftcompat.config import localmodel
+from ftcompat.config import localmodel, project
 from ftcompat.config.cases import CaseFile, discover
 from ftcompat.config.checks import Checker, MatrixError, Problem
 from ftcompat.config.yamlfile import read_yaml
@@ -347,11 +347,11 @@ def _check_case_combos(check: _Checker, specs: dict[str, CaseSpec], combos: list
 def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) -> Matrix:
     """Read and validate ``path``: a full matrix (cases in ``cases/`` beside it unless given), or a
     project file that extends the built-in library (``extends: builtin``, see ``config/project``)."""
-    from ftcompat.config import project
 
     path = Path(path)
     data = read_yaml(path)
     if project.is_project(data):
-        return project.load_project(data, path)
+        document, cases, own, problems = project.project_document(data, path)
+        return project.mark_inherited(parse(document, str(path), cases, problems), own)
     cases_dir = Path(cases_dir) if cases_dir else path.parent / "cases"
     return parse(data, str(path), discover(cases_dir))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.domain import Cell, Combo, Matrix
+from ftcompat.core.errors import InputError
+from ftcompat.core.hints import suggest
 from ftcompat.core.selector import match
 
 
@@ -24,8 +26,6 @@ def select_combos(matrix: Matrix, selectors=(), tags=()) -> list[Combo]:
 
 def case_selectors(text: str, matrix: Matrix) -> tuple[str, ...]:
     """Parse comma-separated case globs (FTCOMPAT_CASES); refuse one that selects no case of the matrix."""
-    from ftcompat.core.errors import InputError
-    from ftcompat.core.hints import suggest
 
     wanted = tuple(s.strip() for s in text.split(",") if s.strip())
     if not wanted:

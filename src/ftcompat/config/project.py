@@ -127,10 +127,9 @@ def merged_document(data: dict, folder: Path, problems: list[Problem]) -> tuple[
     return document, {**builtin, **own}, own_ids
 
 
-def load_project(data: dict, path: Path) -> Matrix:
-    """Validate a project file into the matrix it means, or raise one MatrixError naming its problems."""
-    from ftcompat.config.matrix import parse
-
+def project_document(data: dict, path: Path) -> tuple[dict, dict[str, CaseFile], set, tuple[Problem, ...]]:
+    """A project file as the one matrix document it means (for ``matrix.parse``), with its case files, the
+    ids of its own known issues and the problems found so far; MatrixError for a file that extends nothing."""
     problems: list[Problem] = []
     for key in data:
         if key not in PROJECT_KEYS:
@@ -142,7 +141,10 @@ def load_project(data: dict, path: Path) -> Matrix:
         problems.append(Problem("combos", "a project needs at least one combo of its own (`ftcompat init` writes one)"))
     document, cases, own = merged_document({k: v for k, v in data.items() if k in PROJECT_KEYS},
                                            path.resolve().parent, problems)
-    matrix = parse(document, str(path), cases, tuple(problems))
+    return document, cases, own, tuple(problems)
+
+
+def mark_inherited(matrix: Matrix, own: set) -> Matrix:
+    """The matrix with every known issue the project did not write itself marked as inherited."""
     return dataclasses.replace(matrix, known_issues=tuple(
         i if i.id in own else dataclasses.replace(i, inherited=True) for i in matrix.known_issues))
-

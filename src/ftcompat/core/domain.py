@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ftcompat.core.selector import match, match_column
+
 # The packages the matrix varies; every combo pins each (null = newest).
 STACK = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate")
 # The packages every cell records the version of: the stack, and the two every case also runs with.
@@ -96,7 +98,6 @@ class CaseSpec:
 
     def runs_in(self, combo: Combo) -> bool:
         """True when this case runs in ``combo``: one asked for on the spot, or one its selectors name."""
-        from ftcompat.core.selector import match
 
         if {"adhoc", "current", "bisect"} & set(combo.tags):
             return True
@@ -126,7 +127,6 @@ class KnownIssue:
         from packaging.specifiers import SpecifierSet
         from packaging.version import InvalidVersion, Version
 
-        from ftcompat.core.selector import match_column
 
         if not any(match_column(sel, column) for sel in self.cells):
             return False

@@ -9,6 +9,8 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 
+from ftcompat.core.errors import MachineError
+
 DEFAULT_INDEX = "https://pypi.org/simple"
 ACCEPT = "application/vnd.pypi.simple.v1+json"
 
@@ -120,7 +122,6 @@ def releases_between(package: str, a: str, b: str, pre: bool = False, index: str
 
 def lister(pre: bool = False, index: str | None = None) -> Callable[[str, str, str], list[str]]:
     """A bisection's release lister for ``index``: an unreachable index is a MachineError, not a verdict."""
-    from ftcompat.core.errors import MachineError
 
     index = index or index_url()
 

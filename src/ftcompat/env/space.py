@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ftcompat.core.errors import MachineError
 from ftcompat.env import releases, uvcache
+from ftcompat.env.resolved import site_packages
 
 # Unpacked size over wheel size: 1.84 for the newest stack with a CUDA torch (3.0 GB of wheels took 5.5 GB
 # in uv's cache, benchmarks/env-reuse-2026-12-01.json); a little over, so the check errs on the safe side.
@@ -54,7 +55,6 @@ def parse_lock(lock: Iterable[str]) -> list[tuple[str, str]]:
 
 def installed(venv: Path) -> set[tuple[str, str]]:
     """(normalised name, version) of every distribution in the environment, from its dist-info folders."""
-    from ftcompat.env.resolved import site_packages
 
     sp = site_packages(venv)
     found = set()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ftcompat.config.cases import cases_of
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
+from ftcompat.core.errors import InputError
+from ftcompat.env.releases import normalize
 from ftcompat.env.venv import AdhocVenv
 from ftcompat.results import grid as grid_mod
 from ftcompat.runner import run as runner
@@ -20,8 +22,6 @@ def parse_pins(args: list[str]) -> dict[str, str | None]:
     """Turn ``pkg==version`` arguments into pins; every stack package not named stays unpinned."""
     from packaging.version import InvalidVersion, Version
 
-    from ftcompat.core.errors import InputError
-    from ftcompat.env.releases import normalize
 
     pins: dict[str, str | None] = dict.fromkeys(STACK)
     given: dict[str, str] = {}
@@ -55,7 +55,6 @@ def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None, pre: b
 
 def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=False) -> Combo:
     """Build the combo the command line describes."""
-    from ftcompat.core.errors import InputError
 
     if pre and floor:
         raise InputError("--pre takes the newest versions and --floor the lowest; choose one")

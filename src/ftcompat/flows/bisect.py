@@ -17,15 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftcompat.config.cases import cases_of
+from ftcompat.config.plan import planned_cells
+from ftcompat.core.cellfile import atomic_write, dumps
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
 from ftcompat.core.record import Record
 from ftcompat.core.redact import redact
-from ftcompat.core.selector import match_column
+from ftcompat.core.selector import match, match_column
 from ftcompat.core.status import Status
 from ftcompat.core.versions import key as version_key
 from ftcompat.env.venv import StepVenv
+from ftcompat.flows.adhoc import parse_pins
+from ftcompat.results import gridload
 from ftcompat.runner import run as runner
 from ftcompat.runner.cells import WORK
+from ftcompat.triage import report
 from ftcompat.triage.bisectdoc import to_markdown
 from ftcompat.triage.bisector import Bisector
 from ftcompat.triage.trials import BisectError, CellRun, Result, Trial, differing
@@ -116,7 +121,6 @@ def _env_of(records: list[Record]) -> dict:
 
 def side_pins(pins: list[str] | None, combo_id: str | None, grid_path: str, side: str) -> dict:
     """One side's pins from ``--good``/``--bad`` or from a grid combo's resolved versions."""
-    from ftcompat.flows.adhoc import parse_pins
 
     if bool(pins) == bool(combo_id):
         raise BisectError(f"give the {side} side as --{side} PKG==VER ... or --{side}-combo ID (one of them)")
@@ -132,7 +136,6 @@ def combo_pins(grid_path: str, combo_id: str) -> dict:
     """The six stack packages' versions a grid combo resolved to (its pins where it did not run)."""
     import difflib
 
-    from ftcompat.results import gridload
 
     if not Path(grid_path).exists():
         raise BisectError(f"{grid_path}: no such grid; run `nox` first or pass --grid")
@@ -155,10 +158,6 @@ def combo_pins(grid_path: str, combo_id: str) -> dict:
 
 def select_cases(matrix, root: Path, selector: str) -> tuple[str, ...]:
     """Case ids whose cells the selector picks; a clear error when it picks none."""
-    from ftcompat.config.cases import cases_of
-    from ftcompat.config.plan import planned_cells
-    from ftcompat.core.domain import Combo
-    from ftcompat.core.selector import match, match_column
 
     case_glob = selector.split("[", 1)[0]
     ids = tuple(c for c in matrix.cases if match(case_glob, c))
@@ -190,7 +189,6 @@ def default_out(selector: str, result: Result) -> Path:
 
 def write(doc: Mapping, out: Path) -> Path:
     """Write the JSON (sorted keys) and the Markdown beside it; return the JSON path."""
-    from ftcompat.core.cellfile import atomic_write, dumps
 
     atomic_write(out, dumps(doc))
     atomic_write(out.with_suffix(".md"), to_markdown(doc))
@@ -199,7 +197,6 @@ def write(doc: Mapping, out: Path) -> Path:
 
 def refresh_report(path: Path, reports: Path | None = None, log=print) -> list[Path]:
     """Rewrite the bug reports (results/reports) about this bisection's cell with its result."""
-    from ftcompat.triage import report
 
     return report.refresh_with_bisection(path, reports or report.REPORTS, log=log)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ftcompat.core import selector
 from ftcompat.core.errors import InputError
+from ftcompat.flows.adhoc import adhoc_id, parse_pins
 
 COMBO_TAG = "combo"  # the noxfile tags every matrix combo's session with it; render/tests lack it
 GPU_TAG = "gpu"
@@ -67,7 +68,6 @@ def _entry(session: dict, gpu_runner: list[str], cpu_runner: str) -> dict:
 
 def adhoc_entry(pins: list[str], cpu_runner: str) -> dict:
     """The job entry that runs ``ftcompat adhoc PINS`` (same id as the results file it writes)."""
-    from ftcompat.flows.adhoc import adhoc_id, parse_pins  # validated here so a typo fails before any job starts
 
     try:
         parsed = parse_pins(pins)

@@ -22,7 +22,8 @@ from ftcompat.core.selector import match_column
 from ftcompat.core.versions import public
 from ftcompat.env import installer
 from ftcompat.env.build import find_uv, index_args
-from ftcompat.flows import adhoc
+from ftcompat.env.preflight import uv_reason
+from ftcompat.flows import adhoc, search_bisect
 from ftcompat.results.grid import Grid
 from ftcompat.triage import searchplan
 from ftcompat.triage.pins import Keep
@@ -75,7 +76,6 @@ def resolve(keep: Sequence[Keep], steps: Sequence[searchplan.Step], python: str)
 
 def compile_stack(reqs: Sequence[str], python: str, resolution: str = "highest") -> dict[str, str]:
     """The exact stack versions uv resolves ``reqs`` to on ``python``; NotInstallable with uv's reason."""
-    from ftcompat.env.preflight import uv_reason
 
     uv = find_uv()
     if not uv:
@@ -215,7 +215,6 @@ class _Search:
 
     def bisect(self, cell: Record, versions: dict) -> searchplan.Step | None:
         """Bisect from the grid's passing side to this candidate; its step, or None (then: rule 4)."""
-        from ftcompat.flows import search_bisect
 
         side = searchplan.good_side(self.grid, self.selectors, self.keep, versions) if self.grid else None
         if side is None or self.no_good_side:

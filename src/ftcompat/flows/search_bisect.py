@@ -18,7 +18,10 @@ from ftcompat.core.domain import STACK, Matrix, frozen_map
 from ftcompat.core.record import Record
 from ftcompat.core.selector import match_column
 from ftcompat.core.status import Status
+from ftcompat.env import releases
+from ftcompat.flows import adhoc
 from ftcompat.results.grid import Grid
+from ftcompat.triage.bisector import Bisector
 from ftcompat.triage.trials import CellRun, Result, Trial
 
 
@@ -52,7 +55,6 @@ class AdhocTrials:
 
     def __call__(self, pins: dict) -> Trial:
         """Run one step; a not-installable step is a Trial with its reason (the Bisector skips it)."""
-        from ftcompat.flows import adhoc
 
         combo = adhoc.adhoc_combo({p: pins.get(p) for p in STACK}, self.python, self.case_ids)
         base = self.root / adhoc.WORK / "adhoc" / combo.id
@@ -77,7 +79,5 @@ class AdhocTrials:
 
 def bisect(trials: AdhocTrials, good: dict, bad: dict, log=print) -> Result:
     """Bisect from ``good`` (passes) to ``bad`` (fails); OutOfBudget when a bound stops it first."""
-    from ftcompat.env import releases
-    from ftcompat.triage.bisector import Bisector
 
     return Bisector(trials, releases.lister(), good, bad, log=lambda line: log(f"search: bisect {line}")).run()

@@ -45,7 +45,6 @@ def register(config: str | Path | None = None, work: str | Path | None = None):
     """
     import nox
 
-    from ftcompat.core.errors import InputError
 
     config = Path(os.environ.get(CONFIG_ENV) or config or "ftcompat.yaml").resolve()
     work = Path(os.environ.get(WORK_ENV) or work or config.parent).resolve()

@@ -21,7 +21,7 @@ from ftcompat.core.status import Status
 from ftcompat.flows import adhoc, search
 from ftcompat.results.grid import Grid
 from ftcompat.triage import upgradeplan
-from ftcompat.triage.pins import Keep
+from ftcompat.triage.pins import NEWNESS, Keep
 
 
 @dataclass
@@ -89,7 +89,6 @@ def minimise(matrix: Matrix, root: Path, target: dict, extra: dict, selectors: S
     One package at a time, newest-first: the result is a set from which no single pin can be dropped
     (each candidate is resolved first, so an uninstallable one costs no environment).
     """
-    from ftcompat.triage.pins import NEWNESS
 
     kept = dict(extra)
     for package in [p for p in NEWNESS if p in extra]:

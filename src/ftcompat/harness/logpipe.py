@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from ftcompat.core.redact import redact
+
 SYNC = "\x1eftcompat-sync "  # a line starting with this is an acknowledgement request, never logged
 CHUNK = 1 << 16
 KEEP = 256  # a token is shorter than this: an overlong line is cut where it cannot split one
@@ -92,7 +94,6 @@ def _split(buffer: str) -> tuple[str, str]:
 
 
 def _write(out, ack: Path, text: str) -> None:
-    from ftcompat.core.redact import redact
 
     kept = []
     for line in re.findall(r"[^\n]*\n|[^\n]+$", text):  # only \n ends a line (splitlines also splits at \x1e)

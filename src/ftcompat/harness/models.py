@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ftcompat.harness import tokenizers
+from ftcompat.harness.envinfo import torch_device
+
 BUILTIN = {
     "tiny-llama": {"kind": "tiny", "arch": "llama", "tokenizer": "llama2-chat"},
     "tiny-phi3": {"kind": "tiny", "arch": "phi3", "tokenizer": "llama2-chat"},
@@ -74,7 +77,6 @@ def _require_cuda(name: str, spec: dict) -> None:
     import pytest
 
     if "cuda" in set(spec.get("needs", [])):
-        from ftcompat.harness.envinfo import torch_device
 
         if torch_device() != "cuda":
             pytest.skip(f"model {name} needs CUDA and this machine has none")
@@ -167,7 +169,6 @@ def _build_into(spec: dict, dest: Path) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from ftcompat.harness import tokenizers
 
     tokenizers.build(spec.get("tokenizer", "llama2-chat"), dest)
     tok = AutoTokenizer.from_pretrained(dest)

@@ -23,7 +23,7 @@ from ftcompat.core.domain import Cell
 from ftcompat.core.paths import Portable
 from ftcompat.core.record import Record
 from ftcompat.core.status import Status
-from ftcompat.harness import api, envinfo, remote_code, tracebacks, watchdog
+from ftcompat.harness import api, envinfo, logpipe, models, remote_code, tracebacks, watchdog
 
 _KEY = "ftcompat"
 
@@ -72,7 +72,6 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def model(request):
     """Return a ModelRef for the parametrized model, building a tiny one locally if needed."""
-    from ftcompat.harness import models
 
     plan = request.config._ftcompat_plan
     name = request.param
@@ -255,7 +254,6 @@ def _crash_outcome(report, work: Path) -> dict:
     The watchdog's marker says it was stopped for time; otherwise the process died on its own
     (segfault, abort, killed for memory), and the worker's log holds its last words.
     """
-    from ftcompat.harness import logpipe
 
     worker = getattr(getattr(report, "node", None), "workerinput", {}).get("workerid")
     if worker:

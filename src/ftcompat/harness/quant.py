@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 from ftcompat.core.outcome import root_cause
+from ftcompat.harness.envinfo import torch_device, versions
 
 
 def bnb_config(**overrides):
@@ -17,7 +18,6 @@ def bnb_config(**overrides):
     import torch
     from transformers import BitsAndBytesConfig
 
-    from ftcompat.harness.envinfo import torch_device
 
     compute = torch.bfloat16 if torch_device() == "cuda" else torch.float32
     kwargs = dict(
@@ -33,7 +33,6 @@ def bnb_config(**overrides):
 @functools.cache
 def why_no_4bit(model_path: str) -> str | None:
     """Return why 4-bit cannot run here, or None when a tiny 4-bit load and forward works."""
-    from ftcompat.harness.envinfo import torch_device, versions
 
     device = torch_device()
     try:

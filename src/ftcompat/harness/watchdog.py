@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from ftcompat.core.redact import redact
+from ftcompat.harness import logpipe
 
 DEFAULT_TIMEOUT = 900.0  # seconds; a tiny-model case takes seconds on CPU, a real model minutes on a GPU
 START = "=== ftcompat: start "
@@ -30,7 +31,6 @@ def log_path(work: Path, worker: str) -> Path:
 
 def capture_worker_output(work: Path, worker: str) -> Path:
     """Send this process's stdout/stderr and crash dumps to the worker's log file, tokens masked."""
-    from ftcompat.harness import logpipe
 
     path = log_path(work, worker)
     logpipe.start(path)
@@ -47,7 +47,6 @@ def mark_start(nodeid: str) -> None:
 
 def section(path: Path, nodeid: str) -> str | None:
     """Everything a case wrote to the log, from its start line on."""
-    from ftcompat.harness import logpipe
 
     logpipe.sync()  # in the worker: what it printed is in the file; elsewhere a no-op
     try:

@@ -10,6 +10,8 @@ from pathlib import Path
 from ftcompat.core.cellfile import atomic_write
 from ftcompat.core.record import Record
 from ftcompat.results.grid import Grid
+from ftcompat.core.errors import InputError
+from ftcompat.results.gridload import load
 
 HISTORY = Path("results/history")
 
@@ -83,8 +85,6 @@ def _day(cell: Record, fallback: str) -> str:
 
 def load_all(history: Path = HISTORY) -> list[Grid]:
     """Every history grid, oldest first (one that cannot be read is left out: it must not hide the others)."""
-    from ftcompat.core.errors import InputError
-    from ftcompat.results.gridload import load
 
     grids = []
     for path in entries(history):

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
+from ftcompat.core import imports
+from ftcompat.core.outcome import is_transient
 from ftcompat.core.record import Record
 from ftcompat.core.status import REUSABLE, Status
 from ftcompat.harness.envinfo import cpu_name
@@ -49,7 +51,6 @@ def harness_digest() -> str:
 
 def harness_files() -> list[Path]:
     """The harness's files and, transitively, the ftcompat modules they import."""
-    from ftcompat.core import imports
 
     return sorted(imports.closure(imports.name_of(p) for p in HARNESS.rglob("*.py")).values())
 
@@ -98,7 +99,6 @@ def reusable(record: Record) -> bool:
     failure; an error with no exception type is a cell the harness never reached, and a machine
     failure says nothing about the versions.
     """
-    from ftcompat.core.outcome import is_transient
 
     if record.status in REUSABLE:
         return True

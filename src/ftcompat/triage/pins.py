@@ -13,12 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ftcompat.core.domain import STACK
+from ftcompat.core.errors import InputError
+from ftcompat.core.hints import suggest
 from ftcompat.core.outcome import first_line
 from ftcompat.core.record import Record
 from ftcompat.core.selector import match_column
 from ftcompat.core.status import Status, Triage
 from ftcompat.core.versions import key as version_key
 from ftcompat.core.versions import public
+from ftcompat.env.releases import normalize
 from ftcompat.results.grid import Grid
 
 # "Newest" compares the resolved versions in this order: the library a fine-tuning script is
@@ -51,8 +54,6 @@ def parse_keep(text: str) -> Keep:
     """``torch==2.5.1``, ``python=3.10``, ``transformers==4.56.*`` or ``trl>=0.20,<0.24`` as a Keep."""
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-    from ftcompat.core.errors import InputError
-    from ftcompat.env.releases import normalize
 
     m = KEEP_RE.match(text)
     if not m:
@@ -152,8 +153,6 @@ def selected(grid: Grid, selectors: Sequence[str]) -> list[Record]:
 
 def check_selectors(grid: Grid, selectors: Sequence[str], source: str = "the grid") -> None:
     """Refuse a selector that matches no column of the grid (a typo), naming the closest case ids."""
-    from ftcompat.core.errors import InputError
-    from ftcompat.core.hints import suggest
 
     columns = [c.column for c in grid.cells]
     cases = sorted({c.split("[", 1)[0] for c in columns})
@@ -198,8 +197,6 @@ def outside(versions: Mapping[str, str], python: Sequence[str], keep: Sequence[K
 
 def check_keep(grid: Grid, keep: Sequence[Keep], source: str = "the grid") -> None:
     """Refuse a kept package the grid records nowhere (a typo, or a package no combo resolves)."""
-    from ftcompat.core.errors import InputError
-    from ftcompat.core.hints import suggest
 
     recorded = {p for c in grid.combos for p in (c.get("resolved") or {})} | {"python"}
     for k in keep:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ftcompat.core.cellfile import _failed
 from ftcompat.core.domain import RECORDED, STACK
 from ftcompat.core.outcome import first_line
 from ftcompat.core.record import Record
@@ -21,7 +22,6 @@ def write_all(folder: Path, files: Mapping[str, str]) -> None:
     import os
     import tempfile
 
-    from ftcompat.core.cellfile import _failed
 
     folder = Path(folder)
     temps: dict[Path, str] = {}

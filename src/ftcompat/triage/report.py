@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftcompat.config.matrix import load
 from ftcompat.core.cellfile import atomic_write
 from ftcompat.core.domain import RECORDED
 from ftcompat.core.errors import InputError
@@ -22,6 +23,7 @@ from ftcompat.core.selector import match_column
 from ftcompat.core.status import FAILING, Status
 from ftcompat.core.versions import key as version_key
 from ftcompat.core.versions import public
+from ftcompat.results import gridload
 from ftcompat.results.grid import Grid
 from ftcompat.triage import report_md, repro, scripts, upstream
 from ftcompat.triage.report_md import Boundary
@@ -132,8 +134,6 @@ def matches(selector: str, cell_id: str) -> bool:
 
 def generate(meta: Mapping, run: bool = False, log=print) -> Path:
     """Build and write the report ``meta`` describes (cell, grid, matrix, out, bisection, project)."""
-    from ftcompat.config.matrix import load
-    from ftcompat.results import gridload
 
     matrix = load(meta["matrix"])
     grid = gridload.load(meta["grid"])

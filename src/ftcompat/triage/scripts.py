@@ -10,11 +10,11 @@ from pathlib import Path
 
 from ftcompat.core.errors import InputError
 from ftcompat.core.outcome import without_env_paths
+from ftcompat.env.build import find_uv
 
 
 def run_script(path: Path, timeout: int = 1800) -> tuple[int, str]:
     """Run a generated script with ``uv run`` from an empty folder, as someone without ftcompat would."""
-    from ftcompat.env.build import find_uv
 
     uv = find_uv()
     if not uv:

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 
 from ftcompat.core.domain import STACK
 from ftcompat.core.record import Record
+from ftcompat.core.selector import match_column
 from ftcompat.core.status import Status
 from ftcompat.core.versions import public
-from ftcompat.triage.pins import NEWNESS, Keep
+from ftcompat.triage.pins import NEWNESS, Keep, safe_pins
+from ftcompat.triage.trials import Verdict
 
 FRAME_RE = re.compile(r"site-packages/([A-Za-z0-9_]+)/")
 
@@ -77,7 +79,6 @@ def below_minor(version: str) -> str:
 
 def issue_ranges(issues: Iterable, columns: Sequence[str]) -> list[tuple[str, str, str, str]]:
     """(package, specifier, issue id, url) of every known issue covering one of ``columns``, for avoiding up-front."""
-    from ftcompat.core.selector import match_column
 
     out = []
     for issue in issues:
@@ -163,7 +164,6 @@ def good_side(grid, selectors: Sequence[str], keep: Sequence[Keep],
     has that a kept pin refuses is replaced by the failing candidate's, so the side keeps the pins.
     None when no combo passes or the side would equal the candidate.
     """
-    from ftcompat.triage.pins import safe_pins
 
     pick = safe_pins(grid, selectors).pick
     if pick is None:
@@ -182,7 +182,6 @@ def good_side(grid, selectors: Sequence[str], keep: Sequence[Keep],
 def bisected_step(result, column: str, good_combo: str) -> Step | None:
     """The bound a bisection's answer gives: below the first release that fails (a regression), or
     from the first that passes (a fix); None when it found no package."""
-    from ftcompat.triage.trials import Verdict
 
     if result.verdict not in (Verdict.FOUND, Verdict.INCONCLUSIVE) or not result.searched or not result.range:
         return None

@@ -16,6 +16,7 @@ from ftcompat.core.selector import match_column
 from ftcompat.core.status import Status
 from ftcompat.core.versions import public
 from ftcompat.triage.pins import Keep, parse_keep
+from ftcompat.triage.searchplan import inside_issue
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,6 @@ def flips(before: Sequence[Record], after: Sequence[Record], selectors: Sequence
 def walks_into(issues: Sequence, before: Mapping[str, str], after: Mapping[str, str],
                columns: Sequence[str]) -> list:
     """Known issues covering a selected column whose ranges the target's versions meet and the current ones do not."""
-    from ftcompat.triage.searchplan import inside_issue
 
     return [i for i in issues if any(match_column(s, c) for s in i.cells for c in columns)
             and inside_issue(after, i.when) and not inside_issue(before, i.when)]
