@@ -235,9 +235,8 @@ def write_naive_plan(matrix, combo, layout: Layout) -> None:
 
     home = layout.naive / combo.id
     home.mkdir(parents=True, exist_ok=True)
-    plan = harness_plan(matrix, combo, home / "unused.json", home / "work")
-    plan["out"] = None
-    (home / "plan.json").write_text(json.dumps(plan, indent=2), encoding="utf-8")
+    plan = dataclasses.replace(harness_plan(matrix, combo, home / "unused.json", home / "work"), out=None)
+    (home / "plan.json").write_text(json.dumps(plan.to_json(), indent=2), encoding="utf-8")
 
 
 def run_steps(steps: list[Step], logs: Path, execute: Callable[[Step, Path], int] | None = None,

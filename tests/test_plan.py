@@ -1,8 +1,13 @@
 """Planning: combo selection, the cells a combo produces, the harness's plan."""
 
+import dataclasses
+import json
 from pathlib import Path
 
+import pytest
+
 from ftcompat.config.plan import combo_cases, harness_plan, planned_cells, select_combos
+from ftcompat.core.plan import Plan, PlanError, PlannedCase
 
 
 def test_select_by_glob_and_tag(fixture_matrix):
@@ -25,7 +30,7 @@ def test_combo_case_selector(fixture_matrix):
 
 
 def test_harness_plan_carries_only_needed_models(fixture_matrix):
-    plan = harness_plan(fixture_matrix, fixture_matrix.combo("canary"), Path("o.json"), Path("w"))
+    plan = harness_plan(fixture_matrix, fixture_matrix.combo("canary"), Path("o.json"), Path("w")).to_json()
     assert sorted(plan["models"]) == ["tiny-a", "tiny-b"]
     assert plan["models"]["tiny-b"] == {"kind": "tiny", "arch": "phi3", "tokenizer": "llama3",
                                         "seed": 0, "needs": [], "config": {"hidden_size": 128}}
@@ -39,5 +44,17 @@ def test_cuda_models_only_in_gpu_combos(fixture_matrix, fixture_cases):
     gpu = [c.id for c in planned_cells(fixture_matrix, fixture_matrix.combo("gpu-nightly"), fixture_cases)]
     assert not any("@real" in c for c in cpu)
     assert "gpu-nightly::gen[native@real]" in gpu and "gpu-nightly::api[import]" in gpu
-    plan = harness_plan(fixture_matrix, fixture_matrix.combo("gpu-nightly"), Path("o"), Path("w"))
+    plan = harness_plan(fixture_matrix, fixture_matrix.combo("gpu-nightly"), Path("o"), Path("w")).to_json()
     assert plan["models"]["real"]["needs"] == ["cuda", "network"]
+
+
+def test_a_plan_reads_back_as_written_and_a_damaged_one_names_its_key(fixture_matrix):
+    plan = harness_plan(fixture_matrix, fixture_matrix.combo("canary"), Path("o.json"), Path("w"))
+    keyed = dataclasses.replace(plan, cache_keys={"canary::gen[native@tiny-a]": "k"})
+    assert Plan.from_json(json.loads(json.dumps(keyed.to_json()))) == keyed
+    assert plan.case("gen").timeout == 120.0 and plan.case("not-planned") == PlannedCase()
+    for damaged, where in (([], "the plan"), ({"cases": {"gen": {"models": "tiny-a"}}}, "cases.gen.models"),
+                           ({"cases": {"gen": {"timeout": "soon"}}}, "cases.gen.timeout"),
+                           ({"out": 3}, "out")):
+        with pytest.raises(PlanError, match=where):
+            Plan.from_json(damaged)

@@ -9,6 +9,7 @@ from ftcompat.config.cases import CaseFile
 from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.errors import InputError
 from ftcompat.core.hints import suggest
+from ftcompat.core.plan import Plan, PlannedCase, PlannedCombo
 from ftcompat.core.selector import match
 
 
@@ -60,16 +61,11 @@ def planned_cells(matrix: Matrix, combo: Combo, cases: dict[str, CaseFile]) -> l
     return cells
 
 
-def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path) -> dict:
-    """Return the JSON the harness reads inside the combo's environment."""
+def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path) -> Plan:
+    """Return the plan the harness reads inside the combo's environment."""
     case_ids = combo_cases(matrix, combo)
     models = {c: combo_models(matrix, combo, c) for c in case_ids}
     model_names = sorted({m for names in models.values() for m in names})
-    return {
-        "combo": {"id": combo.id, "python": combo.python, "pins": dict(combo.pins),
-                  "tags": list(combo.tags)},
-        "cases": {c: {"models": models[c], "timeout": matrix.cases[c].timeout} for c in case_ids},
-        "models": {m: matrix.models[m].to_plan() for m in model_names},
-        "out": str(out),
-        "work_dir": str(work_dir),
-    }
+    return Plan(PlannedCombo(combo.id, combo.python, dict(combo.pins), tuple(combo.tags)),
+                {c: PlannedCase(tuple(models[c]), matrix.cases[c].timeout) for c in case_ids},
+                {m: matrix.models[m].to_plan() for m in model_names}, str(out), str(work_dir))

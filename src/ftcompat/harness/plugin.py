@@ -21,6 +21,7 @@ from ftcompat.core.cellfile import RESULTS_UNWRITABLE, WriteFailed, write_cells
 from ftcompat.core.clock import utc_now
 from ftcompat.core.domain import Cell
 from ftcompat.core.paths import Portable
+from ftcompat.core.plan import Plan
 from ftcompat.core.record import Record
 from ftcompat.core.status import Status
 from ftcompat.harness import api, envinfo, logpipe, models, remote_code, tracebacks, watchdog
@@ -43,9 +44,12 @@ def pytest_configure(config):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("WANDB_DISABLED", "true")
     plan_path = config.getoption("--ftcompat-plan")
-    plan = json.loads(Path(plan_path).read_text()) if plan_path else {}
+    try:
+        plan = Plan.from_json(json.loads(Path(plan_path).read_text())) if plan_path else Plan()
+    except (OSError, ValueError) as exc:  # PlanError and JSONDecodeError are ValueErrors
+        raise pytest.UsageError(f"--ftcompat-plan {plan_path}: {exc}") from None
     config._ftcompat_plan = plan
-    work = Path(plan.get("work_dir") or ".ftcompat/work/adhoc").resolve()
+    work = Path(plan.work_dir or ".ftcompat/work/adhoc").resolve()
     work.mkdir(parents=True, exist_ok=True)
     # Remote code is copied into this cache; a per-run one stops stale modules leaking across combos.
     os.environ.setdefault("HF_MODULES_CACHE", str(work / "hf_modules"))
@@ -65,7 +69,7 @@ def pytest_generate_tests(metafunc):
     plan = metafunc.config._ftcompat_plan
     # The plan names every planned case's models (validation refuses a model-taking case without
     # any); a case outside the plan gets none, so pytest skips it and no cell is made for it.
-    models = plan.get("cases", {}).get(case_id, {}).get("models", [])
+    models = list(plan.case(case_id).models)
     metafunc.parametrize("model", models, indirect=True, ids=list(models))
 
 
@@ -75,7 +79,7 @@ def model(request):
 
     plan = request.config._ftcompat_plan
     name = request.param
-    spec = plan.get("models", {}).get(name) or models.builtin_spec(name)
+    spec = plan.models.get(name) or models.builtin_spec(name)
     return models.resolve(name, spec, request.config._ftcompat_work / "models")
 
 
@@ -90,7 +94,7 @@ def pytest_runtest_setup(item):
     """Start a fresh log for the case about to run, with remote code allowed only where it is pinned."""
     api.begin()
     # tmp_path counts as local: cases copy a tiny model there before loading its remote code.
-    remote_code.guard(item.config._ftcompat_work, item.config._ftcompat_plan.get("models", {}),
+    remote_code.guard(item.config._ftcompat_work, item.config._ftcompat_plan.models,
                       [item.config._tmp_path_factory.getbasetemp()])
 
 
@@ -104,7 +108,7 @@ def pytest_runtest_protocol(item, nextitem):
     watchdog.mark_start(item.nodeid)
     case_id = Path(str(item.path)).stem
     plan = config._ftcompat_plan
-    limit = plan.get("cases", {}).get(case_id, {}).get("timeout") or plan.get("timeout") or watchdog.DEFAULT_TIMEOUT
+    limit = plan.case(case_id).timeout or watchdog.DEFAULT_TIMEOUT
     with watchdog.Watchdog(config._ftcompat_work, item.nodeid, float(limit)):
         yield
 
@@ -168,8 +172,8 @@ class _Recorder:
     def __init__(self, config):
         self.config = config
         plan = config._ftcompat_plan
-        self.combo = plan.get("combo", {}).get("id", "adhoc")
-        out = config.getoption("--ftcompat-out") or plan.get("out")
+        self.combo = plan.combo.id
+        out = config.getoption("--ftcompat-out") or plan.out
         self.out = Path(out) if out else None
         self.cells: dict[str, dict] = {}
         self.partial: dict[str, dict] = {}
@@ -202,7 +206,7 @@ class _Recorder:
             details=self.portable.data(got.get("details") or {}), traceback=text["traceback"],
             duration_s=round(cell["duration_s"], 3), finished_at=utc_now(), env=self.env,
             origin=text["origin"], log=text["log"],
-            cache_key=self.config._ftcompat_plan.get("cache_keys", {}).get(cell_id),
+            cache_key=self.config._ftcompat_plan.cache_keys.get(cell_id),
             present=frozenset({"origin", "log", "cache_key"}),
         )
         self.cells[record.id] = record

@@ -13,12 +13,14 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 
 from ftcompat.core import imports
+from ftcompat.core.domain import Cell
 from ftcompat.core.outcome import is_transient
+from ftcompat.core.plan import Plan
 from ftcompat.core.record import Record
 from ftcompat.core.status import REUSABLE, Status
 from ftcompat.harness.envinfo import cpu_name
@@ -71,15 +73,16 @@ def device() -> dict:
     return {"type": "cpu", "name": cpu_name()}
 
 
-def keys(cells, case_paths: Mapping[str, Path], versions: Mapping, python: str, plan: Mapping) -> dict[str, str]:
+def keys(cells: Iterable[Cell], case_paths: Mapping[str, Path], versions: Mapping, python: str,
+         plan: Plan) -> dict[str, str]:
     """The cache key of every planned cell."""
     cases = {c: file_digest(p) for c, p in case_paths.items()}
     base = {"versions": dict(versions), "python": python, "harness": harness_digest(), "device": device()}
     out = {}
     for cell in cells:
-        spec = plan.get("cases", {}).get(cell.case, {})
-        model = plan.get("models", {}).get(cell.model) if cell.model else None
-        out[cell.id] = digest({**base, "case": cases[cell.case], "model": model, "timeout": spec.get("timeout")})
+        model = plan.models.get(cell.model) if cell.model else None
+        timeout = plan.case(cell.case).timeout
+        out[cell.id] = digest({**base, "case": cases[cell.case], "model": model, "timeout": timeout})
     return out
 
 

@@ -89,8 +89,7 @@ def run_cases(root: Path, matrix: Matrix, cases: Mapping[str, CaseFile], combo: 
     the_plan = plan.harness_plan(matrix, combo, out, work)
     wanted = cache.keys(planned, {c: cases[c].path for c in ran}, versions, combo.python, the_plan) \
         if versions else {}
-    the_plan["cache_keys"] = wanted
-    atomic_write(plan_file, dumps(the_plan))
+    atomic_write(plan_file, dumps(dataclasses.replace(the_plan, cache_keys=wanted).to_json()))
     reused = cache.hits([r for r in previous if r.case in ran], wanted)
     todo = longest_first([c for c in planned if c.id not in {r.id for r in reused}], previous)
     if reused:

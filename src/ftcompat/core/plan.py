@@ -1,0 +1,106 @@
+"""The plan: what the controller tells the harness to run in one environment, the JSON both halves share.
+
+The controller writes it (``config.plan.harness_plan``, then the cache keys); the harness reads it
+back with ``Plan.from_json`` inside the environment, where a plan written by hand or by another
+version of ftcompat is checked once, at the edge, instead of at every ``.get``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class PlanError(ValueError):
+    """A plan file the harness cannot read: it names the key and what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class PlannedCombo:
+    """The combo the plan is for, as the harness records it in each cell."""
+
+    id: str = "adhoc"
+    python: str | None = None
+    pins: Mapping[str, str | None] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedCase:
+    """One case of the plan: the models its cells take and its time limit per cell."""
+
+    models: tuple[str, ...] = ()
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What runs in one environment: the combo, its cases and their models, where cells go."""
+
+    combo: PlannedCombo = PlannedCombo()
+    cases: Mapping[str, PlannedCase] = field(default_factory=dict)
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # ``ModelSpec.to_plan()`` by name
+    out: str | None = None  # the cell file (the harness's --ftcompat-out wins)
+    work_dir: str | None = None  # tiny models and tokenizers are built here
+    cache_keys: Mapping[str, str] = field(default_factory=dict)  # cell id -> its result-cache key
+
+    def case(self, case_id: str) -> PlannedCase:
+        """The planned case, or an empty one for a case outside the plan (pytest then makes no cell of it)."""
+        return self.cases.get(case_id) or PlannedCase()
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form, as the plan file holds it."""
+        out: dict[str, Any] = {
+            "combo": {"id": self.combo.id, "python": self.combo.python, "pins": dict(self.combo.pins),
+                      "tags": list(self.combo.tags)},
+            "cases": {c: {"models": list(p.models), "timeout": p.timeout} for c, p in self.cases.items()},
+            "models": {m: dict(spec) for m, spec in self.models.items()},
+            "out": self.out,
+            "work_dir": self.work_dir,
+        }
+        if self.cache_keys:
+            out["cache_keys"] = dict(self.cache_keys)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> Plan:
+        """Read a plan file's JSON; PlanError naming the key for anything of the wrong shape."""
+        data = _mapping(data, "the plan")
+        combo = _mapping(data.get("combo") or {}, "combo")
+        cases = {str(c): PlannedCase(tuple(map(str, _list(_mapping(v, f"cases.{c}").get("models") or [],
+                                                            f"cases.{c}.models"))),
+                                     _number(_mapping(v, f"cases.{c}").get("timeout"), f"cases.{c}.timeout"))
+                 for c, v in _mapping(data.get("cases") or {}, "cases").items()}
+        models = {str(m): _mapping(v, f"models.{m}") for m, v in _mapping(data.get("models") or {}, "models").items()}
+        keys = {str(k): str(v) for k, v in _mapping(data.get("cache_keys") or {}, "cache_keys").items()}
+        return cls(PlannedCombo(str(combo.get("id") or "adhoc"), combo.get("python"),
+                                dict(_mapping(combo.get("pins") or {}, "combo.pins")),
+                                tuple(map(str, _list(combo.get("tags") or [], "combo.tags")))),
+                   cases, models, _text(data.get("out"), "out"), _text(data.get("work_dir"), "work_dir"), keys)
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PlanError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise PlanError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PlanError(f"{where}: expected seconds, got {value!r}")
+    return float(value)
+
+
+def _text(value: Any, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise PlanError(f"{where}: expected a string, got {type(value).__name__}")
+    return value
