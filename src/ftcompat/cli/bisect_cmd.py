@@ -2,58 +2,31 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
-from ftcompat.core.clock import name_stamp, utc_now
 from ftcompat.core.errors import NoAnswer
-from ftcompat.env import releases
 from ftcompat.flows import bisect
-from ftcompat.runner.cells import WORK
-from ftcompat.triage.bisectdoc import pins_text, to_json
-from ftcompat.triage.bisector import Bisector
-from ftcompat.triage.trials import BisectError, Verdict
-
-
-def _runner(args, matrix, root: Path) -> bisect.EnvRunner:
-
-    case_ids = bisect.select_cases(matrix, root, args.cell)
-    run_id = name_stamp()
-    return bisect.EnvRunner(matrix, root, case_ids, args.cell, root / WORK / "bisect" / run_id, args.runs,
-                                args.python, args.keep_envs)
+from ftcompat.triage.bisectdoc import pins_text
+from ftcompat.triage.trials import Verdict
 
 
 def cmd_bisect(args) -> int:
     """Bisect releases between a good and a bad set of pins to find the one that flips a case."""
-    if args.runs < 1:
-        raise BisectError("--runs must be at least 1")
-    good = bisect.side_pins(args.good, args.good_combo, args.grid, "good")
-    bad = bisect.side_pins(args.bad, args.bad_combo, args.grid, "bad")
-    bisect.check_sides(good, bad)
-    matrix = load(args.matrix)
-    runner = _runner(args, matrix, root_of(args.matrix))
-    index = releases.index_url()
-    print(f"bisecting {args.cell}: steps under {runner.base}", flush=True)
-    started, started_at = time.monotonic(), utc_now()
-    bisector = Bisector(runner, releases.lister(args.pre, index), good, bad, log=lambda line: print(line, flush=True))
-    result = bisector.run()  # a BisectError here comes before any environment is built
-    meta = {"run_id": runner.base.name, "index": index, "runs_per_step": args.runs, "pre_releases": args.pre,
-            "duration_s": round(time.monotonic() - started, 1), "device": bisect.device_of(bisector),
-            "python": args.python, "started_at": started_at}
-    doc = to_json(args.cell, bisector, result, meta)
-    out = bisect.write(doc, Path(args.out) if args.out else bisect.default_out(args.cell, result))
+    ask = bisect.Ask(args.cell, bisect.side_pins(args.good, args.good_combo, args.grid, "good"),
+                     bisect.side_pins(args.bad, args.bad_combo, args.grid, "bad"), args.runs, args.python,
+                     args.keep_envs, args.pre, Path(args.out) if args.out else None, args.report)
+    answer = bisect.flow(load(args.matrix), root_of(args.matrix), ask, log=lambda line: print(line, flush=True))
+    doc, out = answer.doc, answer.out
     print(f"\n{doc['line']}")
     print(f"verdict: {doc['verdict']} ({doc['direction']}); environments built: {doc['envs_built']}")
     for key in ("last_good", "first_bad", "first_good", "last_bad"):
         if doc[key]:
             print(f"{key.replace('_', ' ')}: {pins_text(doc[key])}")
     print(f"wrote {out} and {out.with_suffix('.md')}")
-    if result.verdict != Verdict.FOUND:
+    if answer.result.verdict != Verdict.FOUND:
         raise NoAnswer(f"no single release flips {args.cell}: {doc['verdict']} (see {out.with_suffix('.md')})")
-    if args.report:
-        bisect.refresh_report(out)
     return 0
 
 

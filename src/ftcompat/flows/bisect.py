@@ -19,21 +19,23 @@ from pathlib import Path
 from ftcompat.config.cases import cases_of
 from ftcompat.config.plan import planned_cells
 from ftcompat.core.cellfile import atomic_write, dumps
+from ftcompat.core.clock import name_stamp, utc_now
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
 from ftcompat.core.record import Record
 from ftcompat.core.redact import redact
 from ftcompat.core.selector import match, match_column
 from ftcompat.core.status import Status
 from ftcompat.core.versions import key as version_key
+from ftcompat.env import releases
 from ftcompat.env.venv import StepVenv
 from ftcompat.flows.adhoc import parse_pins
 from ftcompat.results import gridload
 from ftcompat.runner import run as runner
 from ftcompat.runner.cells import WORK
 from ftcompat.triage import report
-from ftcompat.triage.bisectdoc import to_markdown
+from ftcompat.triage.bisectdoc import to_json, to_markdown
 from ftcompat.triage.bisector import Bisector
-from ftcompat.triage.trials import BisectError, CellRun, Result, Trial, differing
+from ftcompat.triage.trials import BisectError, CellRun, Result, Trial, Verdict, differing
 
 
 @dataclass
@@ -210,3 +212,49 @@ def device_of(bisector: Bisector) -> str | None:
                 return f"{device.get('name')} ({device.get('type')})"
             return str(device)
     return None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A release bisection as asked: the cell, both sides' pins, and how to run each step."""
+
+    cell: str  # a column selector, e.g. "phi3_generate[remote_seen_tokens@tiny-phi3]"
+    good: Mapping[str, str | None]
+    bad: Mapping[str, str | None]
+    runs: int = 2
+    python: str = "3.11"
+    keep_envs: bool = False
+    pre: bool = False
+    out: Path | None = None
+    report: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a bisection found: its document (JSON and Markdown written to ``out``) and the verdict."""
+
+    doc: Mapping
+    out: Path
+    result: Result
+
+
+def flow(matrix: Matrix, root: Path, ask: Ask, log: Callable[[str], None] = print) -> Answer:
+    """``ftcompat bisect``: a step environment per release (the one runner over ``StepVenv``) until one flips."""
+    if ask.runs < 1:
+        raise BisectError("--runs must be at least 1")
+    check_sides(ask.good, ask.bad)
+    steps = EnvRunner(matrix, root, select_cases(matrix, root, ask.cell), ask.cell,
+                      root / WORK / "bisect" / name_stamp(), ask.runs, ask.python, ask.keep_envs)
+    index = releases.index_url()
+    log(f"bisecting {ask.cell}: steps under {steps.base}")
+    started, started_at = time.monotonic(), utc_now()
+    bisector = Bisector(steps, releases.lister(ask.pre, index), dict(ask.good), dict(ask.bad), log=log)
+    result = bisector.run()  # a BisectError here comes before any environment is built
+    meta = {"run_id": steps.base.name, "index": index, "runs_per_step": ask.runs, "pre_releases": ask.pre,
+            "duration_s": round(time.monotonic() - started, 1), "device": device_of(bisector),
+            "python": ask.python, "started_at": started_at}
+    doc = to_json(ask.cell, bisector, result, meta)
+    out = write(doc, ask.out or default_out(ask.cell, result))
+    if result.verdict == Verdict.FOUND and ask.report:
+        refresh_report(out, log=log)
+    return Answer(doc, out, result)
