@@ -44,11 +44,12 @@ def sft_config(output_dir, device: str, *, optional: dict | None = None, **kwarg
     """
     from trl import SFTConfig, SFTTrainer  # noqa: F401 - see above
 
+    from ftcompat.harness.kit import cpu_kwargs  # here, not at the top: the kit imports this module
+
     names = accepted(SFTConfig)
     kwargs = dict(output_dir=str(output_dir), **kwargs)
     kwargs.update({k: v for k, v in (optional or {}).items() if k in names})
-    if device == "cpu":
-        kwargs["use_cpu" if "use_cpu" in names else "no_cuda"] = True
+    kwargs.update(cpu_kwargs(SFTConfig, device))
     return SFTConfig(**renamed(SFTConfig, kwargs))
 
 
