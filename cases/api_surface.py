@@ -1,9 +1,10 @@
 """API surface: idioms in user fine-tuning code that break across releases, one variant each.
 
 Each variant runs exactly one idiom with no feature detection for it (the idiom is the test; this case
-must not use ``ftcompat.harness.compat``) and fails with the real exception where the combo no longer
-accepts it. Everything that is not the idiom goes in ``setup(...)``. The config and import variants
-take no model; the Trainer/SFTTrainer ones use the tiny model in fp32.
+must not use ``ftcompat.harness.compat``, which renames; from ``ftcompat.harness.kit`` it takes only setup
+that leaves the idiom as written) and fails with the real exception where the combo no longer accepts it.
+Everything that is not the idiom goes in ``setup(...)``. The config and import variants take no model;
+the Trainer/SFTTrainer ones use the tiny model in fp32.
 
 Variants, each passing only if the value it passes really lands:
 * ``sftconfig_max_seq_length``: ``SFTConfig(max_seq_length=77)`` and 77 reaches the config
@@ -23,32 +24,9 @@ Variants, each passing only if the value it passes really lands:
 Boundaries, each run on both sides, and why they moved: docs/findings/api_surface.md.
 """
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 _TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green"]
-
-
-def _cpu_kwargs(config_cls, device):
-    """Keep the trainer on CPU where there is no GPU (feature detection: setup, not the idiom)."""
-    import inspect
-
-    params = inspect.signature(config_cls.__init__).parameters
-    if device != "cpu":
-        return {}
-    return {"use_cpu": True} if "use_cpu" in params else {"no_cuda": True}
-
-
-def _load(model):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model.path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return AutoModelForCausalLM.from_pretrained(model.path), tok
-
-
-def _held_tokenizer(trainer):
-    return getattr(trainer, "processing_class", None) or getattr(trainer, "tokenizer", None)
 
 
 def test_sftconfig_max_seq_length(device, tmp_path):
@@ -56,7 +34,7 @@ def test_sftconfig_max_seq_length(device, tmp_path):
     with setup("import trl, CPU options"):
         from trl import SFTConfig
 
-        cpu = _cpu_kwargs(SFTConfig, device)  # TRL 0.19 defaults bf16=True, which CPU refuses
+        cpu = kit.cpu_kwargs(SFTConfig, device)  # TRL 0.19 defaults bf16=True, which CPU refuses
     with step("SFTConfig(max_seq_length=77)"):
         cfg = SFTConfig(output_dir=str(tmp_path), max_seq_length=77, report_to="none", **cpu)
     seen = {k: getattr(cfg, k, None) for k in ("max_seq_length", "max_length")}
@@ -66,24 +44,20 @@ def test_sftconfig_max_seq_length(device, tmp_path):
 
 def test_sfttrainer_tokenizer(model, device, tmp_path):
     """SFTTrainer(tokenizer=tok) is accepted and the trainer holds that tokenizer."""
-    import inspect
-
     from datasets import Dataset
 
     with setup("import trl, tiny model, dataset, SFTConfig"):
         from trl import SFTConfig, SFTTrainer
 
-        lm, tok = _load(model)
-        params = inspect.signature(SFTConfig.__init__).parameters
+        lm, tok = kit.load(model)
+        params = kit.accepted(SFTConfig)
         extra = {"max_length" if "max_length" in params else "max_seq_length": 32}
-        if "dataset_text_field" in params:
-            extra["dataset_text_field"] = "text"
-        args = SFTConfig(output_dir=str(tmp_path), report_to="none", max_steps=1, **extra,
-                         **_cpu_kwargs(SFTConfig, device))
+        extra.update(kit.supported(SFTConfig, {"dataset_text_field": "text"}))
+        args = kit.training_args(SFTConfig, tmp_path, device, report_to="none", max_steps=1, **extra)
         ds = Dataset.from_list([{"text": t} for t in _TEXTS])
     with step("SFTTrainer(tokenizer=tok)"):
         trainer = SFTTrainer(model=lm, args=args, train_dataset=ds, tokenizer=tok)
-    held = _held_tokenizer(trainer)
+    held = kit.held_tokenizer(trainer)
     record(held_tokenizer=type(held).__name__)
     assert held is tok, f"trainer holds {type(held).__name__}, not the tokenizer passed as tokenizer="
 
@@ -105,11 +79,11 @@ def test_trainer_tokenizer(model, device, tmp_path):
     with setup("import Trainer, tiny model, TrainingArguments"):
         from transformers import Trainer, TrainingArguments
 
-        lm, tok = _load(model)
-        args = TrainingArguments(output_dir=str(tmp_path), report_to=[], **_cpu_kwargs(TrainingArguments, device))
+        lm, tok = kit.load(model)
+        args = kit.training_args(TrainingArguments, tmp_path, device, report_to=[])
     with step("Trainer(tokenizer=tok)"):
         trainer = Trainer(model=lm, args=args, tokenizer=tok)
-    held = _held_tokenizer(trainer)
+    held = kit.held_tokenizer(trainer)
     record(held_tokenizer=type(held).__name__)
     assert held is tok, f"trainer holds {type(held).__name__}, not the tokenizer passed as tokenizer="
 
@@ -142,14 +116,12 @@ def test_trainer_train_one_step(model, device, tmp_path):
         from transformers import Trainer, TrainingArguments
 
         torch.manual_seed(0)
-        lm, tok = _load(model)
+        lm, tok = kit.load(model)
         enc = tok(_TEXTS, padding="max_length", max_length=16, truncation=True)
         pairs = zip(enc["input_ids"], enc["attention_mask"], strict=True)
-        rows = [{"input_ids": i, "attention_mask": a, "labels": i} for i, a in pairs]
-        ds = Dataset.from_list(rows)
-        args = TrainingArguments(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=3,
-                                 logging_steps=1, save_strategy="no", report_to=[], seed=0,
-                                 **_cpu_kwargs(TrainingArguments, device))
+        ds = Dataset.from_list([{"input_ids": i, "attention_mask": a, "labels": i} for i, a in pairs])
+        args = kit.training_args(TrainingArguments, tmp_path, device, max_steps=1, per_device_train_batch_size=3,
+                                 logging_steps=1, save_strategy="no", report_to=[], seed=0)
     record(accelerate_version=accelerate.__version__)
     with step("Trainer(model, args, train_dataset)"):
         trainer = Trainer(model=lm, args=args, train_dataset=ds)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 from ftcompat.harness.compat import dtype_kwarg, sft_config, sft_trainer
 from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
 
@@ -63,15 +63,13 @@ def _run(model_ref, device: str, tmp_path, wrap_generate) -> None:
         import torch
         from datasets import Dataset
         from peft import LoraConfig
-        from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+        from transformers import AutoModelForCausalLM, TrainerCallback
 
         from ftcompat.harness.quant import bnb_config, require_4bit
 
         require_4bit(model_ref.path)
         torch.manual_seed(0)
-        tok = AutoTokenizer.from_pretrained(model_ref.path)
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
+        tok = kit.tokenizer(model_ref.path)
         load_kw = {
             "quantization_config": bnb_config(bnb_4bit_compute_dtype=torch.bfloat16),
             "device_map": {"": device},

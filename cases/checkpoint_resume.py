@@ -31,7 +31,7 @@ loaded). Each cell records the steps reached, the checkpoint's files, the numpy 
 module the checkpoint names, and what ``torch.load`` raised.
 """
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 _TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green", "a b c d e f"]
 _MODULES = {1: "numpy.core.multiarray", 2: "numpy._core.multiarray"}
@@ -39,20 +39,10 @@ _MODULES = {1: "numpy.core.multiarray", 2: "numpy._core.multiarray"}
 
 def _parts(model, device, out_dir, max_steps):
     """The tiny model, a tokenized list dataset, a collator and TrainingArguments (setup, not the idiom)."""
-    import inspect
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, TrainingArguments
-
-    tok = AutoTokenizer.from_pretrained(model.path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(model.path)
-    ds = [dict(tok(t)) for t in _TEXTS]
-    params = inspect.signature(TrainingArguments.__init__).parameters
-    cpu = ({"use_cpu": True} if "use_cpu" in params else {"no_cuda": True}) if device == "cpu" else {}
-    args = TrainingArguments(output_dir=str(out_dir), per_device_train_batch_size=2, max_steps=max_steps,
-                             save_strategy="steps", save_steps=1, logging_steps=1, report_to=[], seed=0, **cpu)
-    return lm, ds, args, DataCollatorForLanguageModeling(tok, mlm=False)
+    lm, tok, args, collator = kit.lm_training(model, device, out_dir, per_device_train_batch_size=2, seed=0,
+                                              max_steps=max_steps, save_strategy="steps", save_steps=1,
+                                              logging_steps=1, report_to=[])
+    return lm, [dict(tok(t)) for t in _TEXTS], args, collator
 
 
 def _callback(numpy_seen):
@@ -109,15 +99,6 @@ def _named_module(path):
     return next((m for m in _MODULES.values() if f"{m}\n_reconstruct".encode() in data), None)
 
 
-def _load_error(exc):
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    detail = [ln for ln in lines if "Unsupported global" in ln or "WeightsUnpickler" in ln]
-    return f"{type(exc).__name__}: " + " | ".join((lines[:1] + detail[:1]) if lines else [])
-
-
 def _resume(model, device, tmp_path, numpy_major=None):
     import os
 
@@ -148,7 +129,7 @@ def _resume(model, device, tmp_path, numpy_major=None):
         with step("trainer.train(resume_from_checkpoint=checkpoint-2)"):
             trainer.train(resume_from_checkpoint=ckpt)
     except Exception as exc:
-        record(**facts, torch_load_error=_load_error(exc), steps_reached=trainer.state.global_step,
+        record(**facts, torch_load_error=kit.exception_summary(exc), steps_reached=trainer.state.global_step,
                steps_after_resume=type(probe).steps)
         raise
     restored = bool(seen) and bool(np.array_equal(seen[0], saved_numpy))

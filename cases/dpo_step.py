@@ -32,7 +32,7 @@ recorded with ``logps/chosen`` and ``logps/rejected``).
 Boundaries, each run on both sides: docs/findings/dpo_step.md.
 """
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 _ROWS = [
     {"prompt": "The cat sat on the", "chosen": " mat.", "rejected": " moon, loudly."},
@@ -46,28 +46,17 @@ _BETA, _MAX_LENGTH, _MAX_PROMPT = 0.2, 64, 32  # beta 0.2, not the 0.1 default, 
 def _parts(model):
     """The tiny policy, its tokenizer and the preference dataset (setup, not an idiom)."""
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(model.path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    policy = AutoModelForCausalLM.from_pretrained(model.path)
+    policy, tok = kit.load(model)
     return policy, tok, Dataset.from_list(_ROWS)
 
 
 def _args_kwargs(cls, device, tmp_path):
     """TrainingArguments-level settings for two small CPU steps, filtered to what ``cls`` takes."""
-    import dataclasses
-    import inspect
-
-    names = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set(
-        inspect.signature(cls.__init__).parameters)
     kw = dict(output_dir=str(tmp_path), per_device_train_batch_size=2, gradient_accumulation_steps=1, max_steps=2,
               learning_rate=1e-3, logging_steps=1, save_strategy="no", report_to="none", seed=0, bf16=False,
               fp16=False, remove_unused_columns=False, gradient_checkpointing=False, dataloader_num_workers=0)
-    if device == "cpu":
-        kw["use_cpu" if "use_cpu" in names else "no_cuda"] = True
-    return {k: v for k, v in kw.items() if k in names}
+    return kit.supported(cls, {**kw, **kit.cpu_kwargs(cls, device)})
 
 
 def _detected_args(device, tmp_path, move=("beta", "max_length", "max_prompt_length")):
@@ -87,9 +76,7 @@ def _detected_args(device, tmp_path, move=("beta", "max_length", "max_prompt_len
         from transformers import TrainingArguments as cls
     fields = {f.name for f in dataclasses.fields(cls)}
     in_cfg = {k: v for k, v in values.items() if k in fields}
-    import inspect
-
-    takes = inspect.signature(trl.DPOTrainer.__init__).parameters
+    takes = kit.accepted(trl.DPOTrainer)
     to_trainer = {k: v for k, v in values.items() if k not in fields and k in takes}
     record(config_class=cls.__name__, in_config=sorted(in_cfg), to_trainer=sorted(to_trainer),
            dropped=sorted(set(values) - set(in_cfg) - set(to_trainer)))
@@ -98,42 +85,41 @@ def _detected_args(device, tmp_path, move=("beta", "max_length", "max_prompt_len
 
 def _tok_kwarg(tok):
     """``processing_class=`` where DPOTrainer takes it, else ``tokenizer=`` (feature detection)."""
-    import inspect
-
     from trl import DPOTrainer
 
-    params = inspect.signature(DPOTrainer.__init__).parameters
-    return {"processing_class": tok} if "processing_class" in params else {"tokenizer": tok}
+    return kit.tokenizer_kwarg(DPOTrainer, tok)
 
 
 def _train_and_check(trainer, policy):
     import math
 
-    before = {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}
-    with step("DPOTrainer.train()"):
-        out = trainer.train()
-    logs = trainer.state.log_history
-
-    def series(key):
-        return [round(float(e[key]), 6) for e in logs if key in e]
-
-    deltas = {n: (p.detach() - before[n]).abs().max().item() for n, p in policy.named_parameters() if n in before}
-    moved = sum(d > 0 for d in deltas.values())
-    margins = series("rewards/margins")
-    record(optimizer_steps=trainer.state.global_step, training_loss=float(out.training_loss),
-           loss=series("loss"), rewards_margins=margins, logps_chosen=series("logps/chosen"),
-           logps_rejected=series("logps/rejected"), params_moved=f"{moved}/{len(deltas)}",
-           max_param_delta=max(deltas.values(), default=0.0), beta_used=getattr(trainer, "beta", None))
-    assert trainer.state.global_step == 2, f"{trainer.state.global_step} optimizer steps, not 2"
-    assert math.isfinite(out.training_loss), f"training loss {out.training_loss} is not finite"
-    assert margins, f"no rewards/margins in the logs (keys: {sorted({k for e in logs for k in e})})"
+    run = kit.train(trainer, policy, "DPOTrainer.train()")
+    margins = run.series("rewards/margins")
+    record(**run.facts(), rewards_margins=margins, logps_chosen=run.series("logps/chosen"),
+           logps_rejected=run.series("logps/rejected"), beta_used=getattr(trainer, "beta", None))
+    run.assert_ran(2)
+    assert margins, f"no rewards/margins in the logs (keys: {run.keys()})"
     assert all(math.isfinite(m) for m in margins), f"rewards/margins {margins} not finite"
-    assert moved > 0, f"0 of {len(deltas)} trainable tensors moved in 2 steps"
+    run.assert_moved(2)
+
+
+def _ready(model, device, tmp_path, what, move=("beta", "max_length", "max_prompt_length")):
+    """Setup ``what``: DPOTrainer, the policy, tokenizer, dataset, and the era's args and extras."""
+    with setup(what):
+        from trl import DPOTrainer
+
+        policy, tok, ds = _parts(model)
+        args, extra = _detected_args(device, tmp_path, move)
+    return DPOTrainer, policy, tok, ds, args, extra
+
+
+_ERA = "tiny policy, preference dataset, the era's DPOTrainer arguments"
+_CONFIG = "tiny policy, preference dataset, DPO config"
 
 
 def test_dpo_train(model, device, tmp_path):
     """The trainer trains: every argument where this TRL wants it (feature detection in setup)."""
-    with setup("tiny policy, preference dataset, the era's DPOTrainer arguments"):
+    with setup(_ERA):
         from trl import DPOTrainer
 
         policy, tok, ds = _parts(model)
@@ -144,11 +130,7 @@ def test_dpo_train(model, device, tmp_path):
 
 def test_trainer_tokenizer(model, device, tmp_path):
     """``DPOTrainer(tokenizer=tok)``, the pre-0.12 keyword (no detection for it)."""
-    with setup("tiny policy, preference dataset, DPO config"):
-        from trl import DPOTrainer
-
-        policy, tok, ds = _parts(model)
-        args, extra = _detected_args(device, tmp_path)
+    DPOTrainer, policy, tok, ds, args, extra = _ready(model, device, tmp_path, _CONFIG)
     with step("DPOTrainer(tokenizer=tok)"):
         trainer = DPOTrainer(model=policy, args=args, train_dataset=ds, tokenizer=tok, **extra)
     _train_and_check(trainer, policy)
@@ -156,11 +138,7 @@ def test_trainer_tokenizer(model, device, tmp_path):
 
 def test_processing_class(model, device, tmp_path):
     """The twin: ``DPOTrainer(processing_class=tok)`` (no detection for it)."""
-    with setup("tiny policy, preference dataset, DPO config"):
-        from trl import DPOTrainer
-
-        policy, tok, ds = _parts(model)
-        args, extra = _detected_args(device, tmp_path)
+    DPOTrainer, policy, tok, ds, args, extra = _ready(model, device, tmp_path, _CONFIG)
     with step("DPOTrainer(processing_class=tok)"):
         trainer = DPOTrainer(model=policy, args=args, train_dataset=ds, processing_class=tok, **extra)
     _train_and_check(trainer, policy)
@@ -168,51 +146,41 @@ def test_processing_class(model, device, tmp_path):
 
 def test_trainer_beta(model, device, tmp_path):
     """``DPOTrainer(beta=, max_length=, max_prompt_length=)``: the settings passed to the trainer."""
-    with setup("tiny policy, preference dataset, config without beta/lengths"):
-        from trl import DPOTrainer
-
-        policy, tok, ds = _parts(model)
-        args, _ = _detected_args(device, tmp_path, move=())
+    DPOTrainer, policy, tok, ds, args, _ = _ready(model, device, tmp_path,
+                                                  "tiny policy, preference dataset, config without beta/lengths", ())
     with step("DPOTrainer(beta=0.2, max_length=64, max_prompt_length=32)"):
         trainer = DPOTrainer(model=policy, args=args, train_dataset=ds, beta=_BETA, max_length=_MAX_LENGTH,
                              max_prompt_length=_MAX_PROMPT, **_tok_kwarg(tok))
     _train_and_check(trainer, policy)
 
 
-def test_config_beta(model, device, tmp_path):
-    """The twin: ``DPOConfig(beta=, max_length=)`` (no detection for it)."""
+def _config_twin(model, device, tmp_path, what, **lengths):
+    """Step ``what``: ``DPOConfig(beta=, max_length=, **lengths)``; then the trainer (setup) trains."""
     with setup("tiny policy, preference dataset"):
         from trl import DPOConfig, DPOTrainer
 
         policy, tok, ds = _parts(model)
-    with step("DPOConfig(beta=0.2, max_length=64)"):
-        args = DPOConfig(**_args_kwargs(DPOConfig, device, tmp_path), beta=_BETA, max_length=_MAX_LENGTH)
+    with step(what):
+        args = DPOConfig(**_args_kwargs(DPOConfig, device, tmp_path), beta=_BETA, max_length=_MAX_LENGTH, **lengths)
     with setup("DPOTrainer(model, args, processing_class)"):
         trainer = DPOTrainer(model=policy, args=args, train_dataset=ds, **_tok_kwarg(tok))
     _train_and_check(trainer, policy)
+
+
+def test_config_beta(model, device, tmp_path):
+    """The twin: ``DPOConfig(beta=, max_length=)`` (no detection for it)."""
+    _config_twin(model, device, tmp_path, "DPOConfig(beta=0.2, max_length=64)")
 
 
 def test_config_max_prompt_length(model, device, tmp_path):
     """``DPOConfig(beta=, max_length=, max_prompt_length=)`` (no detection for it)."""
-    with setup("tiny policy, preference dataset"):
-        from trl import DPOConfig, DPOTrainer
-
-        policy, tok, ds = _parts(model)
-    with step("DPOConfig(beta=0.2, max_length=64, max_prompt_length=32)"):
-        args = DPOConfig(**_args_kwargs(DPOConfig, device, tmp_path), beta=_BETA, max_length=_MAX_LENGTH,
-                         max_prompt_length=_MAX_PROMPT)
-    with setup("DPOTrainer(model, args, processing_class)"):
-        trainer = DPOTrainer(model=policy, args=args, train_dataset=ds, **_tok_kwarg(tok))
-    _train_and_check(trainer, policy)
+    _config_twin(model, device, tmp_path, "DPOConfig(beta=0.2, max_length=64, max_prompt_length=32)",
+                 max_prompt_length=_MAX_PROMPT)
 
 
 def test_ref_model_path(model, device, tmp_path):
     """``DPOTrainer(ref_model="<local path>")``: the reference model given by name."""
-    with setup("tiny policy, preference dataset, the era's DPOTrainer arguments"):
-        from trl import DPOTrainer
-
-        policy, tok, ds = _parts(model)
-        args, extra = _detected_args(device, tmp_path)
+    DPOTrainer, policy, tok, ds, args, extra = _ready(model, device, tmp_path, _ERA)
     with step("DPOTrainer(ref_model=model.path)"):
         trainer = DPOTrainer(model=policy, ref_model=str(model.path), args=args, train_dataset=ds,
                              **_tok_kwarg(tok), **extra)
@@ -221,13 +189,11 @@ def test_ref_model_path(model, device, tmp_path):
 
 def test_ref_model_object(model, device, tmp_path):
     """The twin: ``DPOTrainer(ref_model=AutoModelForCausalLM.from_pretrained(path))``."""
-    with setup("tiny policy, preference dataset, the era's DPOTrainer arguments"):
+    DPOTrainer, policy, tok, ds, args, extra = _ready(model, device, tmp_path, _ERA)
+    with setup(_ERA):
         from transformers import AutoModelForCausalLM
-        from trl import DPOTrainer
 
-        policy, tok, ds = _parts(model)
         ref = AutoModelForCausalLM.from_pretrained(model.path)
-        args, extra = _detected_args(device, tmp_path)
     with step("DPOTrainer(ref_model=<loaded model>)"):
         trainer = DPOTrainer(model=policy, ref_model=ref, args=args, train_dataset=ds, **_tok_kwarg(tok), **extra)
     _train_and_check(trainer, policy)

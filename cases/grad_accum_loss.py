@@ -34,7 +34,7 @@ ranges: docs/findings/grad_accum_loss.md.
 import functools
 import tempfile
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 _TEXTS = [
     "hi there",
@@ -127,20 +127,16 @@ def _reference(path, device):
 @functools.cache
 def _train(path, device, batch_size, accum):
     """One Trainer optimizer step over the four examples; what it logged and what its optimizer received."""
-    import inspect
-
     from transformers import Trainer, TrainingArguments
 
     seen = {"optimizer_norms": [], "micro_losses": []}
     what = f"per_device_train_batch_size={batch_size}, gradient_accumulation_steps={accum}"
     with setup(f"TrainingArguments and Trainer with {what}"):
         examples, pad = _tokenizer_and_examples(path)
-        params = inspect.signature(TrainingArguments.__init__).parameters
-        cpu = ({"use_cpu": True} if "use_cpu" in params else {"no_cuda": True}) if device == "cpu" else {}
-        args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="grad_accum_"),
+        args = kit.training_args(TrainingArguments, tempfile.mkdtemp(prefix="grad_accum_"), device,
                                  per_device_train_batch_size=batch_size, gradient_accumulation_steps=accum,
                                  max_steps=1, learning_rate=0.0, max_grad_norm=1e9, logging_steps=1, report_to=[],
-                                 save_strategy="no", seed=0, remove_unused_columns=False, **cpu)
+                                 save_strategy="no", seed=0, remove_unused_columns=False)
 
         class ProbeTrainer(Trainer):
             def create_optimizer(self, *a, **k):

@@ -30,7 +30,7 @@ itself fails (TRL 0.28.0 - 1.14.1 import the undeclared ``requests``, absent bes
 Boundaries, each run on both sides: docs/findings/grpo_step.md.
 """
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 _PROMPTS = ["The cat sat on the", "One two three", "Red green blue", "Once upon a time"]
 
@@ -50,42 +50,25 @@ def _reward(completions, **kwargs):
 def _parts(model):
     """The tiny policy, a left-padding tokenizer and the prompt dataset (setup, not an idiom)."""
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(model.path, padding_side="left")
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    policy, tok = kit.load(model, padding_side="left")
     # The tiny model's generic tokenizer also returns token_type_ids; a real Llama tokenizer does not,
     # and TRL 0.14 hands every tokenizer output to generate(), which rejects them (findings page).
     tok.model_input_names = [n for n in tok.model_input_names if n != "token_type_ids"]
-    policy = AutoModelForCausalLM.from_pretrained(model.path)
     return policy, tok, Dataset.from_list([{"prompt": p} for p in _PROMPTS])
 
 
-def _config_kwargs(device, tmp_path, **over):
-    """GRPOConfig settings for two tiny CPU steps, filtered to the fields this GRPOConfig has."""
-    import dataclasses
-
-    from trl import GRPOConfig
-
-    names = {f.name for f in dataclasses.fields(GRPOConfig)}
-    kw = dict(output_dir=str(tmp_path), per_device_train_batch_size=2, gradient_accumulation_steps=1,
-              num_generations=2, max_completion_length=8, max_steps=2, learning_rate=1e-3, logging_steps=1,
-              save_strategy="no", report_to="none", seed=0, bf16=False, fp16=False, use_vllm=False,
-              gradient_checkpointing=False, dataloader_num_workers=0, temperature=1.0)
-    if device == "cpu":
-        kw["use_cpu" if "use_cpu" in names else "no_cuda"] = True
-    kw = {k: v for k, v in kw.items() if k in names}
-    kw.update(over)
-    return kw
-
-
 def _build(model, device, tmp_path, what, **over):
+    """Setup, then step ``what``: GRPOConfig (two tiny CPU steps, fields this TRL has, plus ``over``) and trainer."""
     with setup("tiny policy, prompt dataset, GRPOTrainer import"):
         from trl import GRPOConfig, GRPOTrainer
 
         policy, tok, ds = _parts(model)
-        kw = _config_kwargs(device, tmp_path)
+        kw = dict(output_dir=str(tmp_path), per_device_train_batch_size=2, gradient_accumulation_steps=1,
+                  num_generations=2, max_completion_length=8, max_steps=2, learning_rate=1e-3, logging_steps=1,
+                  save_strategy="no", report_to="none", seed=0, bf16=False, fp16=False, use_vllm=False,
+                  gradient_checkpointing=False, dataloader_num_workers=0, temperature=1.0)
+        kw = kit.supported(GRPOConfig, {**kw, **kit.cpu_kwargs(GRPOConfig, device)})
     with step(what):
         args = GRPOConfig(**{**kw, **over})
         trainer = GRPOTrainer(model=policy, reward_funcs=_reward, args=args, train_dataset=ds,
@@ -94,31 +77,17 @@ def _build(model, device, tmp_path, what, **over):
 
 
 def _train_and_check(trainer, policy):
-    import math
-
-    before = {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}
-    with step("GRPOTrainer.train()"):
-        out = trainer.train()
-    logs = trainer.state.log_history
-
-    def series(key):
-        return [round(float(e[key]), 6) for e in logs if key in e]
-
-    deltas = {n: (p.detach() - before[n]).abs().max().item() for n, p in policy.named_parameters() if n in before}
-    moved = sum(d > 0 for d in deltas.values())
-    rewards = series("reward")
+    run = kit.train(trainer, policy, "GRPOTrainer.train()")
+    rewards = run.series("reward")
     a = trainer.args
-    record(optimizer_steps=trainer.state.global_step, training_loss=float(out.training_loss), loss=series("loss"),
-           reward=rewards, reward_std=series("reward_std"), grad_norm=series("grad_norm"),
-           completion_length=series("completion_length") or series("completions/mean_length"),
-           params_moved=f"{moved}/{len(deltas)}", max_param_delta=max(deltas.values(), default=0.0),
+    record(**run.facts(), reward=rewards, reward_std=run.series("reward_std"), grad_norm=run.series("grad_norm"),
+           completion_length=run.series("completion_length") or run.series("completions/mean_length"),
            per_device_train_batch_size=a.per_device_train_batch_size,
            gradient_accumulation_steps=a.gradient_accumulation_steps, num_generations=a.num_generations,
            generation_batch_size=getattr(a, "generation_batch_size", None))
-    assert trainer.state.global_step == 2, f"{trainer.state.global_step} optimizer steps, not 2"
-    assert math.isfinite(out.training_loss), f"training loss {out.training_loss} is not finite"
-    assert rewards, f"no reward in the logs (keys: {sorted({k for e in logs for k in e})})"
-    assert moved > 0, f"0 of {len(deltas)} trainable tensors moved in 2 steps"
+    run.assert_ran(2)
+    assert rewards, f"no reward in the logs (keys: {run.keys()})"
+    run.assert_moved(2)
 
 
 def test_grpo_train(model, device, tmp_path):

@@ -24,7 +24,7 @@ combo (the last peft before 0.14 on the same transformers; the first TRL with it
 docs/findings/import_skew.md.
 """
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 _TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green", "a b c d e f"]
 
@@ -86,7 +86,6 @@ def test_import_trl():
 
 def test_trl_sft_one_step(model, device, tmp_path):
     """import trl; SFTTrainer on the tiny model trains one optimizer step with a finite loss."""
-    import inspect
     import math
 
     import torch
@@ -98,15 +97,12 @@ def test_trl_sft_one_step(model, device, tmp_path):
         from trl import SFTTrainer
     with setup("tiny model, dataset, SFTConfig or TrainingArguments"):
         from datasets import Dataset
-        from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+        from transformers import TrainingArguments
 
         from ftcompat.harness.compat import renamed, sft_config
 
         torch.manual_seed(0)
-        tok = AutoTokenizer.from_pretrained(model.path)
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        lm = AutoModelForCausalLM.from_pretrained(model.path)
+        lm, tok = kit.load(model)
         ds = Dataset.from_list([{"text": t} for t in _TEXTS])
         common = dict(max_steps=1, per_device_train_batch_size=2, logging_steps=1, save_strategy="no",
                       report_to="none", seed=0)
@@ -115,9 +111,7 @@ def test_trl_sft_one_step(model, device, tmp_path):
             args = sft_config(tmp_path, device, max_length=32, **common,
                               optional={"dataset_text_field": "text", "packing": False})
         else:  # TRL < 0.8.2: TrainingArguments, and the SFT options go to SFTTrainer itself
-            params = inspect.signature(TrainingArguments.__init__).parameters
-            cpu = ({"use_cpu": True} if "use_cpu" in params else {"no_cuda": True}) if device == "cpu" else {}
-            args = TrainingArguments(output_dir=str(tmp_path), **common, **cpu)
+            args = kit.training_args(TrainingArguments, tmp_path, device, **common)
             extra = {"dataset_text_field": "text", "max_seq_length": 32, "packing": False}
         kwargs = renamed(SFTTrainer, dict(model=lm, args=args, train_dataset=ds, processing_class=tok, **extra))
     with step("SFTTrainer(model, args, train_dataset)"):

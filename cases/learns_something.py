@@ -18,10 +18,9 @@ Emulation (CPU for CUDA): the trainer is built under ``GpuViewOfDeviceCheck`` as
 Upstream: https://github.com/huggingface/trl/issues/3926.
 """
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 from ftcompat.harness.compat import sft_config, sft_trainer
 from ftcompat.harness.quant import load_4bit
-from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
 
 STEPS = 24
 K = 4  # steps averaged at each end
@@ -61,11 +60,7 @@ def run_sft(model, device, tmp_path, learning_rate=5e-3):
         base, tokenizer = load_4bit(model.path, device)
         dataset = Dataset.from_list([{"text": t} for t in _TEXTS for _ in range(16)])
         args = _sft_config(tmp_path, device, learning_rate)
-    gpu_view = GpuViewOfDeviceCheck(device)
-    with setup("find TRL's 4-bit device check"):
-        gpu_view.prepare()
-    record(device_check_patched=gpu_view.patched)
-    with gpu_view, step("SFTTrainer(model=base, peft_config=LoraConfig)"):
+    with kit.gpu_view(device), step("SFTTrainer(model=base, peft_config=LoraConfig)"):
         trainer = _sft_trainer(base, tokenizer, args, dataset)
     with step("SFTTrainer.train"):
         trainer.train()

@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import math
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 
 def _parts(model_ref, device, tmp_path, gc_kwargs):
-    import inspect
-
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
@@ -45,18 +43,14 @@ def _parts(model_ref, device, tmp_path, gc_kwargs):
     )
     data = torch.randint(3, 400, (4, 16), generator=torch.Generator().manual_seed(0)).tolist()
     dataset = Dataset.from_dict({"input_ids": data, "labels": data})
-    params = inspect.signature(TrainingArguments.__init__).parameters
-    cpu = ({"use_cpu": True} if "use_cpu" in params else {"no_cuda": True}) if device == "cpu" else {}
     extra = {} if gc_kwargs is None else {"gradient_checkpointing_kwargs": gc_kwargs}
-    args = TrainingArguments(
-        output_dir=str(tmp_path), gradient_checkpointing=True, max_steps=2, per_device_train_batch_size=2,
-        learning_rate=1e-3, logging_steps=1, report_to=[], save_strategy="no", seed=0, **cpu, **extra,
-    )
+    args = kit.training_args(TrainingArguments, tmp_path, device, gradient_checkpointing=True, max_steps=2,
+                             per_device_train_batch_size=2, learning_rate=1e-3, logging_steps=1, report_to=[],
+                             save_strategy="no", seed=0, **extra)
     return peft_model, dataset, args
 
 
 def _train(model_ref, device, tmp_path, gc_kwargs, input_grads=False):
-    import torch
     from transformers import Trainer
 
     with setup("tiny model, LoRA, dataset, TrainingArguments(gradient_checkpointing=True)"):
@@ -64,7 +58,7 @@ def _train(model_ref, device, tmp_path, gc_kwargs, input_grads=False):
     if input_grads:
         with step("model.enable_input_require_grads()"):
             peft_model.enable_input_require_grads()
-    before = {n: p.detach().clone() for n, p in peft_model.named_parameters() if "lora_" in n}
+    before = kit.snapshot(peft_model, lora=True)
     with setup("Trainer(...)"):
         trainer = Trainer(model=peft_model, args=args, train_dataset=dataset)
     with step("Trainer.train() with gradient checkpointing"):
@@ -72,7 +66,7 @@ def _train(model_ref, device, tmp_path, gc_kwargs, input_grads=False):
     funcs = [getattr(m, "_gradient_checkpointing_func", None) for m in peft_model.modules()]
     keywords = next((dict(getattr(f, "keywords", {})) for f in funcs if f is not None), None)
     grad_norms = [float(h["grad_norm"]) for h in trainer.state.log_history if "grad_norm" in h]
-    unchanged = sorted(n for n, p in peft_model.named_parameters() if n in before and torch.equal(before[n], p))
+    unchanged = kit.unchanged(before, peft_model)
     record(
         optimizer_steps=trainer.state.global_step, grad_norms=grad_norms, lora_tensors=len(before),
         lora_tensors_unchanged=len(unchanged), unchanged_examples=unchanged[:4],

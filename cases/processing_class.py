@@ -23,9 +23,7 @@ the length field's name) is setup and found by feature detection.
 Boundaries, each run on both sides, including the --no-deps skews: docs/findings/processing_class.md.
 """
 
-import inspect
-
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 _TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green"]
 _PREFS = [
@@ -34,27 +32,8 @@ _PREFS = [
 ]
 
 
-def _names(cls) -> set:
-    return set(inspect.signature(cls.__init__).parameters)
-
-
-def _cpu(config_cls, device) -> dict:
-    if device != "cpu":
-        return {}
-    return {"use_cpu": True} if "use_cpu" in _names(config_cls) else {"no_cuda": True}
-
-
-def _load(model):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model.path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return AutoModelForCausalLM.from_pretrained(model.path), tok
-
-
 def _check_holds(trainer, tok, keyword):
-    held = getattr(trainer, "processing_class", None) or getattr(trainer, "tokenizer", None)
+    held = kit.held_tokenizer(trainer)
     record(held=type(held).__name__, has_processing_class=hasattr(trainer, "processing_class"))
     assert held is tok, f"the trainer holds {type(held).__name__}, not the tokenizer passed as {keyword}="
 
@@ -64,8 +43,8 @@ def test_trainer_processing_class(model, device, tmp_path):
     with setup("import Trainer, tiny model, TrainingArguments"):
         from transformers import Trainer, TrainingArguments
 
-        lm, tok = _load(model)
-        args = TrainingArguments(output_dir=str(tmp_path), report_to=[], **_cpu(TrainingArguments, device))
+        lm, tok = kit.load(model)
+        args = kit.training_args(TrainingArguments, tmp_path, device, report_to=[])
     with step("Trainer(processing_class=tok)"):
         trainer = Trainer(model=lm, args=args, processing_class=tok)
     _check_holds(trainer, tok, "processing_class")
@@ -83,12 +62,12 @@ def test_sfttrainer_processing_class(model, device, tmp_path):
             SFTConfig = TrainingArguments
         from trl import SFTTrainer
 
-        lm, tok = _load(model)
-        names = _names(SFTConfig)
-        cfg = {k: v for k, v in (("dataset_text_field", "text"), ("max_length", 32)) if k in names}
+        lm, tok = kit.load(model)
+        names = kit.accepted(SFTConfig)
+        cfg = kit.supported(SFTConfig, {"dataset_text_field": "text", "max_length": 32})
         if "max_length" not in names and "max_seq_length" in names:
             cfg["max_seq_length"] = 32
-        args = SFTConfig(output_dir=str(tmp_path), report_to="none", max_steps=1, **cfg, **_cpu(SFTConfig, device))
+        args = kit.training_args(SFTConfig, tmp_path, device, report_to="none", max_steps=1, **cfg)
         ds = Dataset.from_list([{"text": t} for t in _TEXTS])
         extra = {} if "dataset_text_field" in names else {"dataset_text_field": "text", "max_seq_length": 32}
     with step("SFTTrainer(processing_class=tok)"):
@@ -107,16 +86,16 @@ def _dpo(model, device, tmp_path, keyword):
             DPOConfig = TrainingArguments
         from trl import DPOTrainer
 
-        lm, tok = _load(model)
-        ref, _ = _load(model)
-        names = _names(DPOConfig)
+        lm, tok = kit.load(model)
+        ref, _ = kit.load(model)
+        names = kit.accepted(DPOConfig)
         lengths = {"max_length": 32, "max_prompt_length": 16}
-        cfg = {k: v for k, v in lengths.items() if k in names}
+        cfg = kit.supported(DPOConfig, lengths)
         # TRL 0.8.6 (no DPOConfig) takes the lengths as trainer kwargs; a DPOConfig without a field
         # (TRL 1.x has no max_prompt_length) just leaves it out.
         extra = {k: v for k, v in lengths.items() if k not in names} if DPOConfig is TrainingArguments else {}
-        args = DPOConfig(output_dir=str(tmp_path), report_to="none", max_steps=1, remove_unused_columns=False,
-                         per_device_train_batch_size=2, **cfg, **_cpu(DPOConfig, device))
+        args = kit.training_args(DPOConfig, tmp_path, device, report_to="none", max_steps=1,
+                                 remove_unused_columns=False, per_device_train_batch_size=2, **cfg)
         ds = Dataset.from_list(_PREFS)
     with step(f"DPOTrainer({keyword}=tok)"):
         trainer = DPOTrainer(model=lm, ref_model=ref, args=args, train_dataset=ds, **{keyword: tok}, **extra)

@@ -21,10 +21,9 @@ Upstream: https://github.com/huggingface/trl/issues/3926, fix https://github.com
 Why it fails, the measured range and the emulation in full: docs/findings/qlora_sft_trainable.md.
 """
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 from ftcompat.harness.compat import sft_config, sft_trainer
 from ftcompat.harness.quant import load_4bit
-from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
 
 _TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -41,14 +40,8 @@ _TEXTS = [
 def _lora_config():
     from peft import LoraConfig
 
-    return LoraConfig(
-        r=8,
-        lora_alpha=16,
-        lora_dropout=0.0,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
+    return LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                      bias="none", task_type="CAUSAL_LM")
 
 
 def _sft_config(tmp_path, device):
@@ -60,36 +53,19 @@ def _sft_config(tmp_path, device):
     )
 
 
-def _make_trainer(model_obj, tokenizer, args, dataset, peft_config=None):
-    extra = {"peft_config": peft_config} if peft_config is not None else {}
-    return sft_trainer(model_obj, tokenizer, args, dataset, **extra)
-
-
 def _count(peft_model):
     lora = sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     return lora, trainable
 
 
-def _lora_snapshot(peft_model):
-    return {n: p.detach().float().cpu().clone() for n, p in peft_model.named_parameters() if "lora_" in n}
-
-
 def _train_and_check(trainer, before):
-    import torch
-
     with step("SFTTrainer.train"):
         trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    after = _lora_snapshot(trainer.model)
-    unchanged = sorted(n for n, t in before.items() if torch.equal(t, after[n]))
-    record(
-        losses=losses,
-        optimizer_steps=trainer.state.global_step,
-        lora_tensors=len(before),
-        lora_tensors_unchanged=len(unchanged),
-        unchanged_examples=unchanged[:4],
-    )
+    unchanged = kit.unchanged(before, trainer.model)
+    record(losses=losses, optimizer_steps=trainer.state.global_step, lora_tensors=len(before),
+           lora_tensors_unchanged=len(unchanged), unchanged_examples=unchanged[:4])
     assert trainer.state.global_step == 2, f"ran {trainer.state.global_step} optimizer steps, expected 2"
     assert before, "no LoRA tensors found in trainer.model"
     assert not unchanged, (
@@ -97,21 +73,17 @@ def _train_and_check(trainer, before):
     )
 
 
-def _dataset():
+def _setup(device, tmp_path):
+    """The SFT config and the text dataset (setup)."""
     from datasets import Dataset
 
-    return Dataset.from_list([{"text": t} for t in _TEXTS])
+    return _sft_config(tmp_path, device), Dataset.from_list([{"text": t} for t in _TEXTS])
 
 
 def _check_trainable(trainer):
     lora, trainable = _count(trainer.model)
     dtypes = sorted({str(p.dtype) for n, p in trainer.model.named_parameters() if "lora_" in n})
-    record(
-        lora_params=lora,
-        trainable_params=trainable,
-        lora_dtypes=dtypes,
-        model_class=type(trainer.model).__name__,
-    )
+    record(lora_params=lora, trainable_params=trainable, lora_dtypes=dtypes, model_class=type(trainer.model).__name__)
     if trainable != lora:
         odd = [n for n, p in trainer.model.named_parameters() if p.requires_grad and "lora_" not in n]
         record(non_lora_trainable_examples=odd[:4])
@@ -135,16 +107,11 @@ def test_legacy(model, device, tmp_path):
         peft_model = get_peft_model(base, _lora_config())
         lora0, trainable0 = _count(peft_model)
         record(lora_params_before_trainer=lora0, trainable_params_before_trainer=trainable0)
-        args = _sft_config(tmp_path, device)
-        dataset = _dataset()
-    gpu_view = GpuViewOfDeviceCheck(device)
-    with setup("find TRL's 4-bit device check"):
-        gpu_view.prepare()
-    record(device_check_patched=gpu_view.patched)
-    with gpu_view, step("SFTTrainer(model=PeftModel, no peft_config)"):
-        trainer = _make_trainer(peft_model, tokenizer, args, dataset)
+        args, dataset = _setup(device, tmp_path)
+    with kit.gpu_view(device), step("SFTTrainer(model=PeftModel, no peft_config)"):
+        trainer = sft_trainer(peft_model, tokenizer, args, dataset)
     _check_trainable(trainer)
-    _train_and_check(trainer, _lora_snapshot(trainer.model))
+    _train_and_check(trainer, kit.snapshot(trainer.model, lora=True))
 
 
 def test_recommended(model, device, tmp_path):
@@ -157,13 +124,8 @@ def test_recommended(model, device, tmp_path):
     with setup("load 4-bit model"):
         torch.manual_seed(0)
         base, tokenizer = load_4bit(model.path, device)
-        args = _sft_config(tmp_path, device)
-        dataset = _dataset()
-    gpu_view = GpuViewOfDeviceCheck(device)
-    with setup("find TRL's 4-bit device check"):
-        gpu_view.prepare()
-    record(device_check_patched=gpu_view.patched)
-    with gpu_view, step("SFTTrainer(model=base, peft_config=LoraConfig)"):
-        trainer = _make_trainer(base, tokenizer, args, dataset, peft_config=_lora_config())
+        args, dataset = _setup(device, tmp_path)
+    with kit.gpu_view(device), step("SFTTrainer(model=base, peft_config=LoraConfig)"):
+        trainer = sft_trainer(base, tokenizer, args, dataset, peft_config=_lora_config())
     _check_trainable(trainer)
-    _train_and_check(trainer, _lora_snapshot(trainer.model))
+    _train_and_check(trainer, kit.snapshot(trainer.model, lora=True))

@@ -25,11 +25,9 @@ tokenizer's keyword) go where this TRL takes them (the config where it has the f
 fails only on its own idiom. Boundaries, each run on both sides: docs/findings/sft_trainer_kwargs.md.
 """
 
-import inspect
-
 import pytest
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 # Twelve short examples of distinct words: each tokenizes to a handful of tokens.
 _TEXTS = [f"{a} {b} {c} {d}" for a, b, c, d in zip(
@@ -50,13 +48,8 @@ def _config_cls():
     return SFTConfig
 
 
-def _params(func) -> set:
-    return set(inspect.signature(func.__init__ if inspect.isclass(func) else func).parameters)
-
-
 def _length_name(config_cls) -> str:
-    names = _params(config_cls)
-    return "max_length" if "max_length" in names else "max_seq_length"
+    return "max_length" if "max_length" in kit.accepted(config_cls) else "max_seq_length"
 
 
 def _build(model, device, tmp_path, rows, *, trainer_kwargs=None, config_kwargs=None, needs=None):
@@ -68,28 +61,22 @@ def _build(model, device, tmp_path, rows, *, trainer_kwargs=None, config_kwargs=
     """
     with setup("import trl, tiny model, dataset, config"):
         from datasets import Dataset
-        from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+        from transformers import TrainingArguments
         from trl import SFTTrainer
 
-        tok = AutoTokenizer.from_pretrained(model.path)
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        lm = AutoModelForCausalLM.from_pretrained(model.path)
+        lm, tok = kit.load(model)
         ds = Dataset.from_list(rows)
         config_cls = _config_cls() or TrainingArguments
-        names = _params(config_cls)
-        cfg = dict(output_dir=str(tmp_path), report_to="none", max_steps=1, per_device_train_batch_size=2)
-        if device == "cpu":
-            cfg["use_cpu" if "use_cpu" in names else "no_cuda"] = True
+        names = kit.accepted(config_cls)
+        cfg = dict(report_to="none", max_steps=1, per_device_train_batch_size=2)
         trainer_extra = dict(trainer_kwargs or {})
         for key, value in (needs or {}).items():
             if key == "max_length":
                 key = _length_name(config_cls)
             (cfg if key in names else trainer_extra)[key] = value
         cfg.update(config_kwargs or {})
-        args = config_cls(**cfg)
-        tok_key = "processing_class" if "processing_class" in _params(SFTTrainer) else "tokenizer"
-    trainer_extra[tok_key] = tok
+        args = kit.training_args(config_cls, tmp_path, device, **cfg)
+        trainer_extra.update(kit.tokenizer_kwarg(SFTTrainer, tok))
     shown = ", ".join(f"{k}={v!r}" for k, v in (trainer_kwargs or {}).items()) or "args=SFTConfig(...)"
     with step(f"SFTTrainer({shown})"):
         trainer = SFTTrainer(model=lm, args=args, train_dataset=ds, **trainer_extra)
@@ -172,64 +159,55 @@ def _twin_config():
     return cls
 
 
+_WORDS = [{"text": t} for t in _TEXTS]
+_CUT = [{"text": t} for t in _TEXTS[:3]] + [{"text": _LONG}]
+_CONTENT = [{"content": t} for t in _TEXTS]
+
+
 def test_trainer_dataset_text_field(model, device, tmp_path):
     """SFTTrainer(dataset_text_field="content") tokenizes the content column."""
-    rows = [{"content": t} for t in _TEXTS]
-    trainer, tok = _build(model, device, tmp_path, rows, trainer_kwargs={"dataset_text_field": "content"},
-                          needs={"max_length": 64})
-    _check_text_field(trainer, tok)
+    _check_text_field(*_build(model, device, tmp_path, _CONTENT, trainer_kwargs={"dataset_text_field": "content"},
+                              needs={"max_length": 64}))
 
 
 def test_config_dataset_text_field(model, device, tmp_path):
     """The twin: SFTConfig(dataset_text_field="content") tokenizes the content column."""
     _twin_config()
-    rows = [{"content": t} for t in _TEXTS]
-    trainer, tok = _build(model, device, tmp_path, rows, config_kwargs={"dataset_text_field": "content"},
-                          needs={"max_length": 64})
-    _check_text_field(trainer, tok)
+    _check_text_field(*_build(model, device, tmp_path, _CONTENT, config_kwargs={"dataset_text_field": "content"},
+                              needs={"max_length": 64}))
 
 
 def test_trainer_packing(model, device, tmp_path):
     """SFTTrainer(packing=True) packs the examples into fewer, longer rows."""
-    rows = [{"text": t} for t in _TEXTS]
-    trainer, tok = _build(model, device, tmp_path, rows, trainer_kwargs={"packing": True},
-                          needs={"dataset_text_field": "text", "max_length": _PACK})
-    _check_packing(trainer, tok)
+    _check_packing(*_build(model, device, tmp_path, _WORDS, trainer_kwargs={"packing": True},
+                           needs={"dataset_text_field": "text", "max_length": _PACK}))
 
 
 def test_config_packing(model, device, tmp_path):
     """The twin: SFTConfig(packing=True) packs the examples into fewer, longer rows."""
     _twin_config()
-    rows = [{"text": t} for t in _TEXTS]
-    trainer, tok = _build(model, device, tmp_path, rows, config_kwargs={"packing": True},
-                          needs={"dataset_text_field": "text", "max_length": _PACK})
-    _check_packing(trainer, tok)
+    _check_packing(*_build(model, device, tmp_path, _WORDS, config_kwargs={"packing": True},
+                           needs={"dataset_text_field": "text", "max_length": _PACK}))
 
 
 def test_trainer_max_seq_length(model, device, tmp_path):
     """SFTTrainer(max_seq_length=16) cuts a long example to 16 tokens."""
-    rows = [{"text": t} for t in _TEXTS[:3]] + [{"text": _LONG}]
-    trainer, tok = _build(model, device, tmp_path, rows, trainer_kwargs={"max_seq_length": _MAX},
-                          needs={"dataset_text_field": "text"})
-    _check_max_length(trainer, tok)
+    _check_max_length(*_build(model, device, tmp_path, _CUT, trainer_kwargs={"max_seq_length": _MAX},
+                              needs={"dataset_text_field": "text"}))
 
 
 def test_config_max_length(model, device, tmp_path):
     """The twin: SFTConfig(max_length=16) (max_seq_length= where the config has no max_length) cuts it to 16."""
-    cls = _twin_config()
-    name = _length_name(cls)
+    name = _length_name(_twin_config())
     record(config_field=name)
-    rows = [{"text": t} for t in _TEXTS[:3]] + [{"text": _LONG}]
-    trainer, tok = _build(model, device, tmp_path, rows, config_kwargs={name: _MAX},
-                          needs={"dataset_text_field": "text"})
-    _check_max_length(trainer, tok)
+    _check_max_length(*_build(model, device, tmp_path, _CUT, config_kwargs={name: _MAX},
+                              needs={"dataset_text_field": "text"}))
 
 
 def test_trainer_dataset_num_proc(model, device, tmp_path):
     """SFTTrainer(dataset_num_proc=2) tokenizes with Dataset.map(num_proc=2)."""
-    rows = [{"text": t} for t in _TEXTS]
     with _MapSpy() as spy:
-        _build(model, device, tmp_path, rows, trainer_kwargs={"dataset_num_proc": 2},
+        _build(model, device, tmp_path, _WORDS, trainer_kwargs={"dataset_num_proc": 2},
                needs={"dataset_text_field": "text", "max_length": 64})
     _check_num_proc(spy)
 
@@ -237,8 +215,7 @@ def test_trainer_dataset_num_proc(model, device, tmp_path):
 def test_config_dataset_num_proc(model, device, tmp_path):
     """The twin: SFTConfig(dataset_num_proc=2) tokenizes with Dataset.map(num_proc=2)."""
     _twin_config()
-    rows = [{"text": t} for t in _TEXTS]
     with _MapSpy() as spy:
-        _build(model, device, tmp_path, rows, config_kwargs={"dataset_num_proc": 2},
+        _build(model, device, tmp_path, _WORDS, config_kwargs={"dataset_num_proc": 2},
                needs={"dataset_text_field": "text", "max_length": 64})
     _check_num_proc(spy)

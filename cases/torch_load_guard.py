@@ -26,18 +26,10 @@ exception raised; the guard shows only on torch < 2.6, so these cells matter in 
 2.5.1 (measured boundaries: docs/findings/torch_load_guard.md).
 """
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 _TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green", "a b c d e f"]
 _PICKLES = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
-
-
-def _first_line(exc):
-    import re
-
-    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if ln.strip()]
-    detail = [ln for ln in lines if "Unsupported global" in ln or "WeightsUnpickler" in ln]
-    return f"{type(exc).__name__}: " + " | ".join(lines[:1] + detail[:1])
 
 
 def _load(model, tmp_path, safetensors):
@@ -69,7 +61,7 @@ def _load(model, tmp_path, safetensors):
         with step(f"AutoModelForCausalLM.from_pretrained({weights[0]} folder)"):
             loaded = AutoModelForCausalLM.from_pretrained(folder)
     except Exception as exc:
-        record(**facts, error=_first_line(exc))
+        record(**facts, error=kit.exception_summary(exc))
         raise
     state = loaded.state_dict()
     differ = sorted(k for k, v in saved.items() if k not in state or not torch.equal(state[k], v))
@@ -79,20 +71,10 @@ def _load(model, tmp_path, safetensors):
 
 def _parts(model, device, out_dir, max_steps):
     """The tiny model, a tokenized list dataset, a collator and TrainingArguments (setup, not the idiom)."""
-    import inspect
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, TrainingArguments
-
-    tok = AutoTokenizer.from_pretrained(model.path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(model.path)
-    ds = [dict(tok(t)) for t in _TEXTS]
-    params = inspect.signature(TrainingArguments.__init__).parameters
-    cpu = ({"use_cpu": True} if "use_cpu" in params else {"no_cuda": True}) if device == "cpu" else {}
-    args = TrainingArguments(output_dir=str(out_dir), per_device_train_batch_size=2, max_steps=max_steps,
-                             save_strategy="steps", save_steps=1, logging_steps=1, report_to=[], seed=0, **cpu)
-    return lm, ds, args, DataCollatorForLanguageModeling(tok, mlm=False)
+    lm, tok, args, collator = kit.lm_training(model, device, out_dir, per_device_train_batch_size=2, seed=0,
+                                              max_steps=max_steps, save_strategy="steps", save_steps=1,
+                                              logging_steps=1, report_to=[])
+    return lm, [dict(tok(t)) for t in _TEXTS], args, collator
 
 
 def _resume(model, device, tmp_path, drop_pickles):
@@ -126,7 +108,8 @@ def _resume(model, device, tmp_path, drop_pickles):
         with step("trainer.train(resume_from_checkpoint=checkpoint-2)"):
             trainer.train(resume_from_checkpoint=ckpt)
     except Exception as exc:
-        record(**facts, error=_first_line(exc), steps_reached=trainer.state.global_step, steps_after_resume=Count.steps)
+        record(**facts, error=kit.exception_summary(exc), steps_reached=trainer.state.global_step,
+               steps_after_resume=Count.steps)
         raise
     record(**facts, error=None, steps_reached=trainer.state.global_step, steps_after_resume=Count.steps)
     assert trainer.state.global_step == 3, f"resumed training reached step {trainer.state.global_step}, not 3"

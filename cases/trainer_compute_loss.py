@@ -17,28 +17,19 @@ Variants, each training the tiny model for two optimizer steps on CPU with the o
 Boundaries, each run on both sides: docs/findings/trainer_compute_loss.md.
 """
 
-from ftcompat.harness import record, setup, step
+from ftcompat.harness import kit, record, setup, step
 
 _TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green", "a b c d e f"]
 
 
 def _trainer_parts(model, device, tmp_path):
     """The tiny model, a tokenized dataset and TrainingArguments for two CPU steps (setup, not the idiom)."""
-    import inspect
-
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, TrainingArguments
 
-    tok = AutoTokenizer.from_pretrained(model.path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(model.path)
+    lm, tok, args, collator = kit.lm_training(model, device, tmp_path, per_device_train_batch_size=2, max_steps=2,
+                                              report_to=[], logging_steps=1, save_strategy="no")
     ds = Dataset.from_list([{"text": t} for t in _TEXTS]).map(lambda r: tok(r["text"]), remove_columns=["text"])
-    params = inspect.signature(TrainingArguments.__init__).parameters
-    cpu = ({"use_cpu": True} if "use_cpu" in params else {"no_cuda": True}) if device == "cpu" else {}
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=2, report_to=[],
-                             logging_steps=1, save_strategy="no", **cpu)
-    return lm, ds, args, DataCollatorForLanguageModeling(tok, mlm=False)
+    return lm, ds, args, collator
 
 
 def _train(trainer_cls, model, device, tmp_path):
