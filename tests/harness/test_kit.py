@@ -259,9 +259,7 @@ def test_gpu_view_records_whether_it_patched_and_failures_are_setup_errors(monke
         def prepare(self):
             raise ImportError("no trl")
 
-    import ftcompat.harness.trlpath as trlpath
-
-    monkeypatch.setattr(trlpath, "GpuViewOfDeviceCheck", Broken)
+    monkeypatch.setattr(kit, "GpuViewOfDeviceCheck", Broken)
     with pytest.raises(api.CaseSetupError, match="ImportError: no trl"):
         kit.gpu_view("cpu")
     assert api.current().failed_step == "find TRL's 4-bit device check"

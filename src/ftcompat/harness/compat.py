@@ -34,6 +34,14 @@ def renamed(func, kwargs: dict) -> dict:
     return out
 
 
+def cpu_kwargs(cls, device: str) -> dict:
+    """Return the keyword that keeps ``cls`` (TrainingArguments or a TRL config) off the GPU for ``device="cpu"``."""
+    if device != "cpu":
+        return {}
+    # transformers 4.34 renamed no_cuda to use_cpu; ask the class which one it takes.
+    return {"use_cpu" if "use_cpu" in accepted(cls) else "no_cuda": True}
+
+
 def sft_config(output_dir, device: str, *, optional: dict | None = None, **kwargs):
     """Build ``SFTConfig(**kwargs)`` for this TRL: renames applied, ``optional`` keys set where accepted.
 
@@ -43,8 +51,6 @@ def sft_config(output_dir, device: str, *, optional: dict | None = None, **kwarg
     verdict on the step the case checks.
     """
     from trl import SFTConfig, SFTTrainer  # noqa: F401 - see above
-
-    from ftcompat.harness.kit import cpu_kwargs  # here, not at the top: the kit imports this module
 
     names = accepted(SFTConfig)
     kwargs = dict(output_dir=str(output_dir), **kwargs)

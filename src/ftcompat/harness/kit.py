@@ -24,18 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ftcompat.harness.api import record, setup, step
-from ftcompat.harness.compat import accepted  # the signature's names: what a case can pass
+from ftcompat.harness.compat import accepted, cpu_kwargs  # what a class takes: what a case can pass
+from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
 
 __all__ = ["Trained", "accepted", "cpu_kwargs", "exception_summary", "gpu_view", "held_tokenizer", "lm_training",
            "load", "snapshot", "supported", "tokenizer", "tokenizer_kwarg", "train", "training_args", "unchanged"]
-
-
-def cpu_kwargs(cls, device: str) -> dict:
-    """Return the keyword that keeps ``cls`` (TrainingArguments or a TRL config) off the GPU for ``device="cpu"``."""
-    if device != "cpu":
-        return {}
-    # transformers 4.34 renamed no_cuda to use_cpu; ask the class which one it takes.
-    return {"use_cpu" if "use_cpu" in accepted(cls) else "no_cuda": True}
 
 
 def supported(cls, kwargs: dict) -> dict:
@@ -99,8 +92,6 @@ def exception_summary(exc) -> str:
 
 def gpu_view(device: str):
     """Prepare TRL's 4-bit device-check stand-in (a setup step), record whether it patched, and return it."""
-    from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
-
     view = GpuViewOfDeviceCheck(device)
     with setup("find TRL's 4-bit device check"):
         view.prepare()
