@@ -32,6 +32,7 @@ def cmd_render(args) -> int:
     start = render_flow.GridState(root_of(args.matrix), matrix_file=Path(args.matrix), results=results,
                            keep_history=not args.no_history)
     state = execute(render_flow.GRID, start)
+    assert state.grid is not None  # GRID's stages never stop early
     print(render.terminal(state.grid))
     grid_json, grid_md, index, *kept = state.written
     print(f"\nwrote {grid_json}, {grid_md} and {index}")

@@ -51,6 +51,8 @@ COMMIT_HELP = ("trust_remote_code runs the repo's own code, so ftcompat only all
 class _Checker(Checker):
     """The checks of matrix.yaml's own entries: combos, known issues, pins, models, cases."""
 
+    base: Path  # where a local model's relative path starts; ``parse`` sets it
+
     def combo(self, raw, i: int, seen: set[str]) -> Combo | None:
         path = f"combos[{i}]"
         data = self.mapping(raw, path, COMBO_KEYS, ("id", "python", "pins"))
@@ -131,7 +133,7 @@ class _Checker(Checker):
                                          "can take its newest pre-release")
         return tuple(sorted(n for n in names if pins.get(n, "") is None))
 
-    def known_issue(self, raw, i: int, seen: set[str]) -> KnownIssue | None:
+    def known_issue(self, raw, i: int, seen: set[str | None]) -> KnownIssue | None:
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
         path = f"known_issues[{i}]"
@@ -298,13 +300,14 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Pr
     raw_cases = check.mapping(top.get("cases", {}), "cases", allowed=list(top.get("cases") or {}))
     case_specs = {}
     for cid, raw in raw_cases.items():
-        spec = check.case(cid, raw, f"cases.{cid}", raw_models)
-        if spec:
-            case_specs[cid] = spec
+        case_spec = check.case(cid, raw, f"cases.{cid}", raw_models)
+        if case_spec:
+            case_specs[cid] = case_spec
     for cid in cases:
         if cid not in raw_cases:
             check.add("cases", f"cases/{cid}.py has no entry here; add `{cid}: {{models: [...]}}`")
-    combos, seen = [], set()
+    combos: list[Combo] = []
+    seen: set[str] = set()
     raw_combos = top.get("combos", [])
     if not isinstance(raw_combos, list):
         check.add("combos", f"expected a list of combos, got {type(raw_combos).__name__}")
@@ -318,7 +321,8 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Pr
     if not isinstance(raw_issues, list):
         check.add("known_issues", f"expected a list, got {type(raw_issues).__name__}")
         raw_issues = []
-    issues, seen_issues = [], set()
+    issues: list[KnownIssue] = []
+    seen_issues: set[str | None] = set()  # None too: a second issue without an id is reported as a duplicate
     for i, raw in enumerate(raw_issues):
         issue = check.known_issue(raw, i, seen_issues)
         if issue:

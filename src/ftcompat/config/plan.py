@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from pathlib import Path
 
 from ftcompat.config.cases import CaseFile
@@ -48,9 +49,9 @@ def combo_models(matrix: Matrix, combo: Combo, case_id: str) -> list[str]:
             if "cuda" not in matrix.models[m].needs or "gpu" in combo.tags]
 
 
-def planned_cells(matrix: Matrix, combo: Combo, cases: dict[str, CaseFile]) -> list[Cell]:
+def planned_cells(matrix: Matrix, combo: Combo, cases: Mapping[str, CaseFile]) -> list[Cell]:
     """Return every cell the combo should produce: each variant on each of its case's models."""
-    cells = []
+    cells: list[Cell] = []
     for cid in combo_cases(matrix, combo):
         case = cases[cid]
         for variant, uses_model in zip(case.variants, case.uses_model, strict=True):

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import overload
 
 _END = r"(?=[/\\]|$|[\s'\"()`,:;\]])"
 SITE = re.compile(r"(?:[A-Za-z]:)?[/\\][^\s'\"()`]*?[/\\](?:site|dist)-packages[/\\]")
@@ -57,7 +58,7 @@ class Portable:
             folders.append((cache, "<uv-cache>"))
         folders.append((tempfile.gettempdir(), "<tmp>"))
         folders.append((os.path.expanduser("~"), "~"))
-        self.under_root = bool(root) and Path(own).is_relative_to(Path(root).resolve())
+        self.under_root = bool(root and Path(own).is_relative_to(Path(root).resolve()))
         # Longest first, so a project inside the home folder becomes relative, not ``~/...``.
         seen, self.folders = set(), []
         for path, name in sorted(folders, key=lambda f: -len(f[0])):
@@ -65,6 +66,12 @@ class Portable:
                 seen.add(path)
                 self.folders.append((re.compile(re.escape(path) + _END), name))
 
+    @overload
+    def text(self, value: str) -> str: ...
+    @overload
+    def text(self, value: None) -> None: ...
+    @overload
+    def text(self, value: str | None) -> str | None: ...
     def text(self, value: str | None) -> str | None:
         """``value`` with this machine's paths made portable."""
         if not value:

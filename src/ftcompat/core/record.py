@@ -108,7 +108,7 @@ class Record:
 
     def without(self, *keys: str) -> Record:
         """A copy that no longer carries the optional ``keys``."""
-        blank = {k: None for k in keys}
+        blank: dict[str, Any] = {k: None for k in keys}  # every optional key's field accepts None
         return dataclasses.replace(self, **blank, present=self.present - set(keys))
 
     # ---- what readers ask ------------------------------------------------------------------------

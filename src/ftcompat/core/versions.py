@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import overload
 
+
+@overload
+def public(version: str) -> str: ...
+@overload
+def public(version: None) -> None: ...
+@overload
+def public(version: str | None) -> str | None: ...
 def public(version: str | None) -> str | None:
     """Drop a local label (``2.13.0+cpu`` -> ``2.13.0``): ``==2.13.0`` matches every local build."""
     return version.split("+", 1)[0] if version else version

@@ -104,8 +104,8 @@ def nearest(version: str, known: Iterable[str], n: int = 4) -> list[str]:
         if not want.local:  # 2.13.0 and 2.13.0+cpu are one release to someone pinning 2.13.0
             v = Version(v.public)
         parsed[str(v)] = v
-    below = sorted((t for t, v in parsed.items() if v < want), key=parsed.get, reverse=True)
-    above = sorted((t for t, v in parsed.items() if v > want), key=parsed.get)
+    below = sorted((t for t, v in parsed.items() if v < want), key=parsed.__getitem__, reverse=True)
+    above = sorted((t for t, v in parsed.items() if v > want), key=parsed.__getitem__)
     # A typo such as 4.5.62 sits far from 4.56.2 in version order; its digits give it away.
     digits = re.sub(r"\D", "", version)
     typo = [t for t in parsed if re.sub(r"\D", "", t) == digits]

@@ -22,7 +22,7 @@ def _dists(venv: Path) -> dict[str, metadata.Distribution]:
     sp = site_packages(venv)
     if sp is None:
         return {}
-    out = {}
+    out: dict[str, metadata.Distribution] = {}
     for dist in metadata.distributions(path=[str(sp)]):
         name = (dist.metadata["Name"] or "").lower().replace("_", "-")
         out.setdefault(name, dist)
@@ -55,7 +55,9 @@ def broken(venv: Path, expected: dict[str, str | None]) -> dict[str, str]:
         elif dist.version != version:
             found[name] = f"{name} is {dist.version}, not {version}"
         else:
-            missing = [f for f in (dist.files or []) if f.suffix == ".py" and not Path(dist.locate_file(f)).exists()]
+            # locate_file is typed as the SimplePath protocol; a folder's distributions give real paths.
+            missing = [f for f in (dist.files or [])
+                       if f.suffix == ".py" and not Path(str(dist.locate_file(f))).exists()]
             if missing:
                 found[name] = f"{name} {version} lost {len(missing)} file(s), e.g. {missing[0]}"
     return found

@@ -140,7 +140,7 @@ def estimate(lock: Iterable[str], venv: Path, python: str, environ: Mapping[str,
     todo = [(n, v) for n, v in parse_lock(lock)
             if (releases.normalize(n), v) not in have and not uvcache.has_wheel(cache, n, v)]
     found = sizes(todo, python, environ, fetch) if todo else {}
-    downloads = tuple((n, v, int(found[n])) for n, v in todo if found.get(n))
+    downloads = tuple((n, v, int(size)) for n, v in todo if (size := found.get(n)))
     unknown = tuple(n for n, _ in todo if not found.get(n))
     return Estimate(int(sum(d[2] for d in downloads) * UNPACK_FACTOR), downloads, unknown)
 

@@ -39,13 +39,15 @@ def interpreter(python: str | None, venv: str | None) -> Path:
         if not found:
             raise InputError(f"--venv {venv}: no bin/python in it; give the folder of a virtual environment")
         path = found[0]
+    elif python is None:
+        raise InputError("say which environment: --python PATH or --venv DIR")
     else:
         path = Path(python)
         if not path.exists():
-            found = shutil.which(python)
-            if not found:
+            on_path = shutil.which(python)
+            if not on_path:
                 raise InputError(f"--python {python}: no such interpreter")
-            path = Path(found)
+            path = Path(on_path)
     return path.absolute()  # not resolved: a venv's python is a link to the base interpreter
 
 

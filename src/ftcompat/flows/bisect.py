@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,7 +109,7 @@ class EnvRunner:
         shutil.rmtree(self.root / WORK / "work" / combo_id, ignore_errors=True)
 
 
-def _env_of(records: list[Record]) -> dict:
+def _env_of(records: Sequence[Record]) -> dict:
     for r in records:
         env = r.env or {}
         if r.status != Status.NOT_INSTALLABLE and env.get("versions"):
@@ -131,6 +131,7 @@ def side_pins(pins: list[str] | None, combo_id: str | None, grid_path: str, side
             return parse_pins(pins)
         except ValueError as exc:
             raise BisectError(str(exc)) from None
+    assert combo_id is not None  # one of the two was given, checked above
     return combo_pins(grid_path, combo_id)
 
 

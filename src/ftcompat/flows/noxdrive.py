@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from ftcompat.config.library import library_dir
@@ -25,7 +26,7 @@ def select(matrix: Matrix, selectors: list[str] | None) -> list[str]:
     patterns = split_words(selectors)
     if not patterns:
         return default_combos(matrix)
-    sessions = [{"session": c.id, "tags": list(c.tags)} for c in matrix.combos]
+    sessions: list[dict] = [{"session": c.id, "tags": list(c.tags)} for c in matrix.combos]
     for pattern in patterns:
         if not any(matches(s, pattern) for s in sessions):
             ids = [c.id for c in matrix.combos]
@@ -44,7 +45,7 @@ def environment(config: Path, work: Path, cases: list[str] | None) -> dict[str, 
     return env
 
 
-def command(work: Path, combos: list[str], render: bool = True, extra: list[str] = ()) -> list[str]:
+def command(work: Path, combos: list[str], render: bool = True, extra: Sequence[str] = ()) -> list[str]:
     """The nox command line: the combos' sessions, then ``render``."""
     sessions = [*combos, *(["render"] if render else [])]
     return [sys.executable, "-m", "nox", "-f", str(library_dir() / "noxfile.py"),
@@ -52,7 +53,7 @@ def command(work: Path, combos: list[str], render: bool = True, extra: list[str]
 
 
 def run(config: Path, work: Path, combos: list[str], cases: list[str] | None, render: bool = True,
-        extra: list[str] = ()) -> int:
+        extra: Sequence[str] = ()) -> int:
     """Run nox and return its exit status (a failing cell is a result: nox fails only on errors)."""
     cmd = command(work, combos, render, extra)
     print(" ".join(cmd), flush=True)

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftcompat.core.domain import STACK, Matrix
-from ftcompat.core.errors import NotInstallable
+from ftcompat.core.errors import InputError, NotInstallable
 from ftcompat.core.selector import match_column
 from ftcompat.core.status import Status
-from ftcompat.flows import adhoc, search
+from ftcompat.env import target
+from ftcompat.flows import adhoc, here, search
+from ftcompat.results import grid as grid_mod
+from ftcompat.results import gridload
 from ftcompat.results.grid import Grid
 from ftcompat.triage import upgradeplan
 from ftcompat.triage.pins import NEWNESS, Keep
@@ -140,3 +143,48 @@ def report(result: Result, to: Sequence[Keep], latest: bool) -> list[str]:
     else:
         lines += ["No install keeps every selected cell green with these targets; see the known issues above."]
     return lines
+
+
+@dataclass(frozen=True)
+class Written:
+    """An upgrade's answer as written: the result, the report's text and the files."""
+
+    result: Result
+    text: str
+    files: tuple[Path, ...]
+
+
+def current_grid(matrix: Matrix, root: Path, cases: Sequence[str], from_grid: str | None, python: str | None,
+                 venv: str | None, out: Path) -> Grid:
+    """The current environment's one-row grid: read (``--from``) or run now in ``--python``/``--venv``."""
+    if from_grid:
+        grid = gridload.load(from_grid)
+        if len(grid.combos) != 1:
+            raise InputError(f"--from {from_grid}: expected the one-row grid `ftcompat here` writes, "
+                             f"found {len(grid.combos)} combos")
+        return grid
+    if not (python or venv):
+        raise InputError("say which environment to upgrade: --python PATH, --venv DIR, or --from a grid "
+                         "`ftcompat here` wrote")
+    interpreter = target.interpreter(python, venv)
+    described = target.describe(interpreter, root)
+    env = target.environment(interpreter, root, described["python"])
+    combo = here.current_combo(cases, described)
+    return here.run_here(matrix, root, combo, out / "current.json", python=str(interpreter), env=env)
+
+
+def flow(matrix: Matrix, root: Path, before: Grid, to: Sequence[Keep], latest: bool, selectors: Sequence[str],
+         max_envs: int, out: Path, ran_here: bool) -> Written:
+    """``ftcompat upgrade``: the target run beside the current grid, the flips and fixes written to ``out``."""
+    result = run(matrix, root, before, to, latest, selectors, max_envs)
+    text = "\n".join(report(result, to, latest)) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "UPGRADE.md"]
+    files[0].write_text(text, encoding="utf-8")
+    if result.target_grid is not None:
+        grid_mod.save(result.target_grid, out / "target.json")
+        files.append(out / "target.json")
+    if ran_here:
+        grid_mod.save(before, out / "current.json")
+        files.append(out / "current.json")
+    return Written(result, text, tuple(files))

@@ -11,7 +11,7 @@ from ftcompat.core.domain import RECORDED, SUPPORT
 
 def versions(packages=RECORDED) -> dict[str, str | None]:
     """Return the installed version of each stack package (None where it is absent)."""
-    out = {}
+    out: dict[str, str | None] = {}
     for name in packages:
         try:
             out[name] = metadata.version(name)

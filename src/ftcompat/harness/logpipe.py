@@ -95,7 +95,7 @@ def _split(buffer: str) -> tuple[str, str]:
 
 def _write(out, ack: Path, text: str) -> None:
 
-    kept = []
+    kept: list[str] = []
     for line in re.findall(r"[^\n]*\n|[^\n]+$", text):  # only \n ends a line (splitlines also splits at \x1e)
         if line.startswith(SYNC):
             out.write(redact("".join(kept)))

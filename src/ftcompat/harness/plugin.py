@@ -169,13 +169,13 @@ def _traceback(rep, limit: int = 8000) -> str:
 class _Recorder:
     """Collects phase reports (locally or from xdist workers) into cells and writes them."""
 
-    def __init__(self, config):
+    def __init__(self, config) -> None:
         self.config = config
         plan = config._ftcompat_plan
         self.combo = plan.combo.id
         out = config.getoption("--ftcompat-out") or plan.out
         self.out = Path(out) if out else None
-        self.cells: dict[str, dict] = {}
+        self.cells: dict[str, Record] = {}
         self.partial: dict[str, dict] = {}
         self.env: dict | None = None
         self.portable = portable_for(config.rootpath)
@@ -246,7 +246,7 @@ def _final(phases: dict[str, dict]) -> dict:
     """The cell's outcome: the first phase that did not pass, else the call phase."""
     ordered = [phases[w] for w in ("setup", "call", "teardown") if w in phases]
     final = next((p for p in ordered if p["status"] != Status.PASS), phases.get("call", ordered[0]))
-    details = {}
+    details: dict = {}
     for p in ordered:
         details.update(p.get("details") or {})
     return {**final, "details": details}

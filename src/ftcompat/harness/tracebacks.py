@@ -38,12 +38,15 @@ def frames(exc: BaseException) -> list[traceback.FrameSummary]:
 
 def native_traceback(exc: BaseException, limit: int = 8000) -> str:
     """Python's own traceback of ``exc`` and its causes, without runner frames or env paths."""
-    chain, seen, link = [], set(), None
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        chain.append((exc, link))
-        link = _CAUSED if exc.__cause__ is not None else _DURING
-        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    chain: list[tuple[BaseException, str | None]] = []
+    seen: set[int] = set()
+    link: str | None = None
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append((current, link))
+        link = _CAUSED if current.__cause__ is not None else _DURING
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
     parts = []
     for item, link in reversed(chain):
         parts += ["Traceback (most recent call last):\n", *traceback.format_list(frames(item)),

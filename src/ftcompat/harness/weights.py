@@ -44,7 +44,8 @@ def compare(model, folder: Path | str) -> WeightCheck:
     from safetensors import safe_open
 
     state = model.state_dict()
-    differ, missing, total, examples = 0, 0, 0, []
+    differ, missing, total = 0, 0, 0
+    examples: list[str] = []
     for path in sorted(Path(folder).glob("*.safetensors")):
         with safe_open(str(path), framework="pt") as fh:
             for name in fh.keys():  # noqa: SIM118 - safe_open is not a mapping

@@ -71,7 +71,7 @@ def describe(record: Record) -> str:
 
 def pairs(cells: Iterable[Record]) -> list[Pair]:
     """Every (combo, case, variant) with a stand-in cell and a real-code cell that both ran."""
-    found: dict[tuple, dict[str, Record]] = {}
+    found: dict[tuple[str, str, str], dict[str, Record]] = {}
     for record in cells:
         kind = origin(record)
         if kind and record.status not in NOT_CHECKED:

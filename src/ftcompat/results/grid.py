@@ -93,7 +93,10 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
     other versions, not stale.
     """
     dirs = [Path(cells_dir)] if isinstance(cells_dir, (str, Path)) else [Path(d) for d in cells_dir]
-    warnings, cells, combos, columns = [], [], [], []
+    warnings: list[str] = []
+    cells: list[Record] = []
+    combos: list[dict] = []
+    columns: list[str] = []
     for combo in matrix.combos:
         planned = planned_cells(matrix, combo, cases)
         planned_ids = {c.id for c in planned}
@@ -110,10 +113,10 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
             records = complete(records, planned, combo, "no result recorded for this cell")
         cells.extend(records)
         env = next((r.env for r in records if r.status != Status.NOT_INSTALLABLE), None) or {}
-        stale = not_refreshed(records)
-        if stale:
-            warnings.append(f"{combo.id}: not refreshed: its run of {stale['at']} failed for a machine reason, so "
-                            f"{stale['cells']} result(s) shown are from earlier runs: {stale['reason']}")
+        kept = not_refreshed(records)
+        if kept:
+            warnings.append(f"{combo.id}: not refreshed: its run of {kept['at']} failed for a machine reason, so "
+                            f"{kept['cells']} result(s) shown are from earlier runs: {kept['reason']}")
         combos.append({
             "id": combo.id, "python": combo.python, "pins": dict(combo.pins),
             "tags": list(combo.tags), "description": combo.description,
@@ -122,7 +125,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
             "resolved": resolved(records), "device": env.get("device"),
             "python_resolved": env.get("python"), "ran": bool(records),
             "finished_at": max((r.finished_at or "" for r in records), default="") or None,
-            "not_refreshed": stale,
+            "not_refreshed": kept,
         })
     known = {c.id for c in matrix.combos}
     for path in sorted(p for d in dirs for p in d.glob("*.json") if p.name != "device.json"):

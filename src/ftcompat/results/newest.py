@@ -36,7 +36,7 @@ def newest_tested(grid: Grid) -> list[Newest]:
         seen = [c for c in grid.cells if c.versions.get(package) and c.status != Status.NOT_INSTALLABLE]
         if not seen:
             continue
-        top = max((public(c.versions[package]) for c in seen), key=version_key)
+        top = max((public(c.versions[package] or "") for c in seen), key=version_key)  # every cell in seen has one
         mine = [c for c in seen if public(c.versions[package]) == top]
         counts: dict[str, int] = {}
         for c in mine:

@@ -58,7 +58,8 @@ def device_text(device: Mapping | None) -> str:
 def _asset(name: str) -> str:
     from importlib.resources import files
 
-    return files("ftcompat.results").joinpath("page_assets", name).read_text(encoding="utf-8")
+    # One part per joinpath: Traversable.joinpath takes several only from Python 3.11.
+    return files("ftcompat.results").joinpath("page_assets").joinpath(name).read_text(encoding="utf-8")
 
 
 def _cell_title(record: Record, word: str) -> str:
@@ -175,7 +176,7 @@ def _newest_table(grid: Grid) -> str:
 
 def _header(grid: Grid, data: Mapping, columns: list[str]) -> str:
     ran = [c for c in data["combos"] if c["ran"]]
-    devices = {}
+    devices: dict[str, int] = {}
     for c in ran:
         devices[device_text(c["device"])] = devices.get(device_text(c["device"]), 0) + 1
     where = ", ".join(f"{d} × {n}" for d, n in devices.items()) or "nothing ran yet"

@@ -29,7 +29,7 @@ def ran_columns(grid: Grid) -> list[str]:
 
 def look(record: Record) -> tuple[str, str, str]:
     """Return (css class, symbol, word) for a cell: its triage where known/fixed?, else its status."""
-    shown = TRIAGE_LOOK.get(record.triage) or LOOK[record.status]
+    shown = TRIAGE_LOOK[record.triage] if record.triage in TRIAGE_LOOK else LOOK[record.status]
     return shown.css, shown.symbol, shown.word
 
 

@@ -54,11 +54,11 @@ def section_of(record: Record) -> Status | Triage:
 class _Notes:
     """Numbers each distinct finding once, so repeated failures share a footnote."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.keys: dict[tuple, int] = {}
         self.info: dict[tuple, dict] = {}
 
-    def ref(self, record: Mapping) -> tuple:
+    def ref(self, record: Record) -> tuple:
         """Register the cell under its finding and return the finding's key."""
         issue = record.known_issue or {}
         key = (section_of(record), record.status, record.signature or "", issue.get("id"))

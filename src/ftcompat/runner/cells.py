@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,9 +162,9 @@ def longest_first(cells: list, previous: list[Record]) -> list:
     return sorted(cells, key=lambda c: -took.get(c.id, float("inf")))
 
 
-def merged(*groups: list[Record]) -> list[Record]:
+def merged(*groups: Iterable[Record]) -> list[Record]:
     """Records by id, later groups replacing earlier ones."""
-    by_id: dict[str, dict] = {}
+    by_id: dict[str, Record] = {}
     for group in groups:
         by_id.update({r.id: r for r in group})
     return list(by_id.values())

@@ -22,6 +22,7 @@ def report_line(selector: str, result: Result, considered: int, envs: int) -> st
     held = {p: v for p, v in (result.after or {}).items() if p != pkg}
     along = f" together with {pins_text(held)}" if held else ""
     if result.verdict in (Verdict.FOUND, Verdict.INCONCLUSIVE) and pkg:
+        assert result.before is not None and result.after is not None  # a search's result has both sides
         regression = result.direction == "regression"
         word = "fails" if regression else "passes"
         edge = f"last good {result.before[pkg]}" if regression else f"last failing {result.after[pkg]}"

@@ -219,7 +219,7 @@ def _columns(trial: Trial) -> tuple[str, ...]:
     return tuple(c.column for c in trial.runs[0]) if trial.runs else ()
 
 
-def _side_verdict(trial: Trial, side: str) -> str:
+def _side_verdict(trial: Trial, side: str) -> StepVerdict:
     """How an endpoint looks on its own, for the log of a bisection whose sides are wrong."""
     statuses = {c.status for c in trial.runs[0]} if trial.installed and trial.runs else set()
     if side == "good":

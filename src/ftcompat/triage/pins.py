@@ -42,7 +42,7 @@ class Keep:
     def __str__(self) -> str:
         return f"{self.name}{self.spec}"
 
-    def admits(self, versions: Sequence[str]) -> bool:
+    def admits(self, versions: Sequence[str | None]) -> bool:
         """True when any of the given spellings of one version (``3.10``, ``3.10.14``) meets the specifier."""
         from packaging.specifiers import SpecifierSet
 
@@ -223,7 +223,7 @@ def blame(cells: Sequence[Record]) -> tuple[list[Avoid], list[Record]]:
     for c in cells:
         if c.status != Status.FAIL:
             continue
-        versions = c.versions
+        versions = {p: v for p, v in c.versions.items() if v}  # a package with no version is no suspect
         issue = c.known_issue or {}
         suspects = [p for p in (issue.get("when") or STACK) if p in STACK and versions.get(p)]
         good = passing.get(c.column, set())
@@ -254,7 +254,7 @@ def advise(package: str, pick: ComboVerdict | None, verdicts: Sequence[ComboVerd
                   key=version_key)
     mine = tuple(a for a in avoid if a.package == package)
     newer: dict[str, list[str]] = {}
-    if picked:
+    if pick is not None and picked:
         for v in verdicts:
             version = public(v.versions.get(package))
             if version and version_key(version) > version_key(picked):

@@ -43,10 +43,10 @@ def write_all(folder: Path, files: Mapping[str, str]) -> None:
         os.replace(tmp, dest)
 
 
-def _header(sp: SafePins) -> list[str]:
+def _header(sp: SafePins, pick: ComboVerdict) -> list[str]:
     known = "tolerated" if sp.allow_known else "counted as failures"
     kept = f"; kept pins: {' '.join(map(str, sp.keep))}" if sp.keep else ""
-    return [f"# ftcompat safe pins: combo {sp.pick.combo}, all {sp.pick.checked} selected cells pass",
+    return [f"# ftcompat safe pins: combo {pick.combo}, all {pick.checked} selected cells pass",
             f"# cases: {' '.join(sp.selectors)}; known issues {known}{kept}",
             f"# grid generated {sp.source['generated_at']} on {', '.join(sp.source['devices'])}"]
 
@@ -58,7 +58,7 @@ def constraints_text(sp: SafePins) -> str:
     """
     if sp.pick is None:
         raise ValueError("no combo qualifies; there is nothing to pin")
-    lines = _header(sp)
+    lines = _header(sp, sp.pick)
     for p in RECORDED:
         if sp.pick.versions.get(p):
             lines.append(f"{p}=={public(sp.pick.versions[p])}")
@@ -73,7 +73,7 @@ def requirements_text(sp: SafePins) -> str:
     """A requirements snippet: the six stack packages at the picked versions, with the other good ones."""
     if sp.pick is None:
         raise ValueError("no combo qualifies; there is nothing to pin")
-    lines = _header(sp)
+    lines = _header(sp, sp.pick)
     for adv in sp.packages:
         if not adv.picked:
             continue
@@ -111,8 +111,9 @@ def report_text(sp: SafePins) -> str:
     lines += [f"Picked **`{sp.pick.combo}`** ({_versions(sp.pick)}): all {sp.pick.checked} selected cells pass."]
     if sp.pick.tolerated:
         lines += ["", "Known failures tolerated in it (apply the workaround):"]
-        lines += [f"- `{c.column}`: {c.known_issue['url']}: {c.known_issue.get('workaround')}"
-                  for c in sp.pick.tolerated]
+        for c in sp.pick.tolerated:
+            issue = c.known_issue or {}  # a tolerated cell is a known one: the merge set its issue
+            lines.append(f"- `{c.column}`: {issue['url']}: {issue.get('workaround')}")
     for adv in sp.packages:
         lines += ["", f"## {adv.package} {adv.picked}", "",
                   f"- known good: {', '.join(adv.known_good) or 'none'}"]

@@ -137,7 +137,11 @@ def generate(meta: Mapping, run: bool = False, log=print) -> Path:
 
     matrix = load(meta["matrix"])
     grid = gridload.load(meta["grid"])
-    bisection = gridload.read_json(meta["bisection"], "bisection file") if meta.get("bisection") else None
+    data = gridload.read_json(meta["bisection"], "bisection file") if meta.get("bisection") else None
+    if data and not isinstance(data, Mapping):
+        raise InputError(f"{meta['bisection']}: is a JSON {type(data).__name__}, "
+                         "not the object `ftcompat bisect` writes")
+    bisection = data if isinstance(data, Mapping) else None  # null or {} means no bisection, as before
     models = {name: spec.to_plan() for name, spec in matrix.models.items()}
     cases = Path(meta["matrix"]).resolve().parent / "cases"
     out = Path(meta["out"])

@@ -157,7 +157,7 @@ def unnamed(record: Record, versions: Mapping[str, str], frozen: set[str]) -> bo
 
 
 def good_side(grid, selectors: Sequence[str], keep: Sequence[Keep],
-              bad: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
+              bad: Mapping[str, str]) -> tuple[str, dict[str, str | None]] | None:
     """A bisection's passing side: (grid combo, its versions with the kept pins put back), or None.
 
     The combo is the newest in which every selected cell passes, ignoring the kept pins; a version it
@@ -168,7 +168,7 @@ def good_side(grid, selectors: Sequence[str], keep: Sequence[Keep],
     pick = safe_pins(grid, selectors).pick
     if pick is None:
         return None
-    pins = {}
+    pins: dict[str, str | None] = {}  # None: the candidate has no version of that package either
     for p in STACK:
         version = public(pick.versions.get(p) or "") or None
         if version is None or not all(k.admits((version,)) for k in keep if k.name == p) \

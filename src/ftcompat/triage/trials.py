@@ -197,7 +197,7 @@ def _sig(cell: CellRun) -> str:
     return f" ({cell.signature})" if cell.signature else ""
 
 
-def run_verdict(cells, watch: tuple[str, ...], bad_side: Mapping[str, CellRun]) -> tuple[str, str]:
+def run_verdict(cells, watch: tuple[str, ...], bad_side: Mapping[str, CellRun]) -> tuple[StepVerdict, str]:
     """Good when every watched cell passes, bad when one fails as on the bad side, else untestable."""
     got = by_column(cells)
     missing = [c for c in watch if c not in got]
@@ -233,7 +233,7 @@ def flaky_note(trial: Trial, watch: tuple[str, ...]) -> str:
     return "runs disagree: " + "; ".join(parts)
 
 
-def judge(trial: Trial, watch: tuple[str, ...], bad_side: Mapping[str, CellRun]) -> tuple[str, str]:
+def judge(trial: Trial, watch: tuple[str, ...], bad_side: Mapping[str, CellRun]) -> tuple[StepVerdict, str]:
     """A step's verdict over all its runs: untestable, flaky, or the runs' common verdict."""
     if not trial.installed:
         return UNTESTABLE, f"not installable: {trial.reason}"

@@ -74,11 +74,12 @@ def frames(traceback: str | None) -> list[str]:
 
 def project_of(cell: Record, case_doc: str = "") -> tuple[Project, str]:
     """The project whose code raised, and how that was decided (for the report to say)."""
-    origin = (cell.origin or {}).get("package")
+    raised_at = cell.origin or {}
+    origin = raised_at.get("package")
     if origin == "transformers_modules":
         return PROJECTS["transformers"], "raised in the model repo's remote code, which transformers loaded"
-    if origin in PROJECTS:
-        return PROJECTS[origin], f"raised in {origin}'s code ({cell.origin['file']})"
+    if origin is not None and origin in PROJECTS:
+        return PROJECTS[origin], f"raised in {origin}'s code ({raised_at['file']})"
     for file in reversed(frames(cell.traceback)):
         m = re.search(r"site-packages/(\w+)/", file)
         if m and m.group(1) in PROJECTS:
