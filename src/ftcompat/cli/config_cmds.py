@@ -15,14 +15,12 @@ from ftcompat.flows import ciplan, noxdrive
 
 def cmd_validate(args) -> int:
     """Validate matrix.yaml (and with --online, every pin against the index and the resolver)."""
-
     matrix = load(args.matrix)
     here = Path(args.matrix).resolve().parent == Path.cwd().resolve()
     name = args.matrix if here or not is_builtin(args.matrix) else "the built-in matrix"
     print(f"{name}: {len(matrix.combos)} combos, {len(matrix.models)} models, "
           f"{len(matrix.cases)} cases: {'valid; checking the pins online ...' if args.online else 'ok'}")
     if args.online:
-
         return preflight.validate_online(matrix)
     return 0
 

@@ -11,7 +11,6 @@ from ftcompat.core.errors import InputError, NoAnswer
 from ftcompat.core.hints import suggest
 from ftcompat.core.redact import redact
 from ftcompat.flows import render as render_flow
-from ftcompat.flows.stages import execute
 from ftcompat.results import diff, gridload, history, page, render
 
 
@@ -26,12 +25,9 @@ def _cells_dir(results: Path, given: str) -> Path:
 
 def cmd_render(args) -> int:
     """Merge results/cells into results/grid.json and render GRID.md and the terminal table."""
-
     results = Path(args.results)
     _cells_dir(results, args.results)
-    start = render_flow.GridState(root_of(args.matrix), matrix_file=Path(args.matrix), results=results,
-                           keep_history=not args.no_history)
-    state = execute(render_flow.GRID, start)
+    state = render_flow.flow(root_of(args.matrix), Path(args.matrix), results, not args.no_history)
     assert state.grid is not None  # GRID's stages never stop early
     print(render.terminal(state.grid))
     grid_json, grid_md, index, *kept = state.written
@@ -58,7 +54,6 @@ def cmd_page(args) -> int:
 
 def cmd_diff(args) -> int:
     """Compare two grid JSON files: new failures, fixed, flaky flips, changes a moved release explains."""
-
     old, new = (gridload.load(p) for p in (args.old, args.new))
     result = diff.compare(old, new)
     print(diff.dumps(result) if args.format == "json" else diff.markdown(result))
@@ -70,7 +65,6 @@ def cmd_diff(args) -> int:
 
 def cmd_history(args) -> int:
     """Keep a grid in results/history/, or list the kept ones."""
-
     where = Path(args.history)
     if args.action == "add":
         gridload.load(args.grid)  # a damaged grid must not enter the history

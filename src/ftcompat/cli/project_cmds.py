@@ -36,11 +36,9 @@ def cmd_init(args) -> int:
 
 def cmd_run(args) -> int:
     """Build each selected combo's environment with nox and uv, run its cases, render the grid."""
-
     matrix = load(args.matrix)
     combos = noxdrive.select(matrix, args.combos)
     if args.cases:
-
         case_selectors(",".join(args.cases), matrix)  # a typo is refused here, not in every session
     code = noxdrive.run(Path(args.matrix), root_of(args.matrix), combos, args.cases, render=not args.no_render,
                       extra=args.nox_args)
@@ -53,7 +51,6 @@ def cmd_run(args) -> int:
 
 def cmd_cases(args) -> int:
     """List the config's cases: id, where it comes from, its models and first docstring line."""
-
     matrix = load(args.matrix)
     builtin = (library_dir() / "cases").resolve()
     for cid, case in cases_of(matrix).items():

@@ -9,22 +9,17 @@ from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.status import FAILING, NOT_CHECKED, Status
-from ftcompat.env import disk, evict, target, uvcache
+from ftcompat.env import disk, evict, uvcache
 from ftcompat.env.inodes import human
-from ftcompat.env.preflight import check_writable
 from ftcompat.flows import adhoc, here
 from ftcompat.results import render
 
 
 def cmd_adhoc(args) -> int:
     """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
-
-    pins = adhoc.parse_pins(args.pins)
-    matrix = load(args.matrix)
-    combo = adhoc.adhoc_combo(pins, args.python, args.cases, args.floor, args.as_of, args.pre)
+    combo = adhoc.adhoc_combo(adhoc.parse_pins(args.pins), args.python, args.cases, args.floor, args.as_of, args.pre)
     out = Path(args.out or f"results/adhoc/{combo.id}.json")
-    check_writable(out.parent, hint="pass --out to write the grid elsewhere")
-    grid = adhoc.run_adhoc(matrix, root_of(args.matrix), combo, out)
+    grid = adhoc.flow(load(args.matrix), root_of(args.matrix), combo, out)
     print(render.terminal(grid))
     print(f"\nwrote {out}")
     refused = [c for c in grid.cells if c.status == Status.NOT_INSTALLABLE]
@@ -35,16 +30,8 @@ def cmd_adhoc(args) -> int:
 
 def cmd_here(args) -> int:
     """Run the cases in an existing environment (this one, or --python/--venv) without changing it."""
-
-    matrix, root = load(args.matrix), root_of(args.matrix)
-    python = env = described = None
-    if args.python or args.venv:
-        python = target.interpreter(args.python, args.venv)
-        described = target.describe(python, root)
-        env = target.environment(python, root, described["python"])
-    combo = here.current_combo(args.cases, described)
-    out = Path(args.out)
-    grid = here.run_here(matrix, root, combo, out, python=str(python) if python else None, env=env)
+    matrix, out = load(args.matrix), Path(args.out)
+    combo, grid = here.flow(matrix, root_of(args.matrix), args.cases, out, args.python, args.venv)
     print(render.terminal(grid))
     print("\n".join(here_summary(matrix, combo, grid)))
     print(f"\nwrote {out}")
@@ -53,7 +40,6 @@ def cmd_here(args) -> int:
 
 def here_summary(matrix, combo, grid) -> list[str]:
     """The known issues an environment's versions fall in, with workarounds, and the cells that did not run."""
-
     hits = here.issues_affecting(matrix, dict(combo.pins))
     lines = ["", "Known issues that affect this environment's versions:" if hits else
              "No known issue in the registry matches this environment's versions."]

@@ -6,72 +6,22 @@ from pathlib import Path
 
 from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
-from ftcompat.core.errors import NoAnswer
-from ftcompat.core.selector import match_column
-from ftcompat.flows import search
-from ftcompat.results import grid as grid_mod
-from ftcompat.results import gridload
-from ftcompat.triage import pins, pinsfiles, report
+from ftcompat.flows import pins as pins_flow
+from ftcompat.triage import report
 from ftcompat.triage.ghissues import file_issues
 from ftcompat.triage.upstream import PROJECTS
 
 
 def cmd_pins(args) -> int:
     """Pick the newest combo whose selected cases all pass; write constraints and a requirements snippet."""
-
-    grid = gridload.load(args.grid)
-    keep = [pins.parse_keep(k) for k in args.keep]
-    pins.check_selectors(grid, args.cases, args.grid)  # refuse a typo before anything is written
-    pins.check_keep(grid, keep, args.grid)
-    answer = pins.safe_pins(grid, args.cases, args.allow_known, keep)
-    out = Path(args.out)
-    if answer.pick is None and args.search:
-        return _search(args, grid, keep, out)
-    report = pinsfiles.report_text(answer)
-    print(report)
-    if answer.pick is not None and args.search:
-        print("The grid answers: no search was needed.")
-    if answer.pick is None:
-        # Nothing is written: the folder keeps its last answer whole rather than half of a new one.
-        raise NoAnswer(f"no combo qualifies; nothing written to {out} (its files, if any, are an earlier answer)")
-    pinsfiles.write_all(out, {"constraints.txt": pinsfiles.constraints_text(answer),
-                         "requirements.txt": pinsfiles.requirements_text(answer), "PINS.md": report})
-    print(f"wrote {out / 'constraints.txt'} (use: pip install -c {out / 'constraints.txt'} ...), "
-          f"{out / 'requirements.txt'} and {out / 'PINS.md'}")
-    return 0
-
-
-def _search(args, grid, keep, out: Path) -> int:
-    """No combo of the grid answers: build and run candidates until one does (``run/search_run``)."""
-
-    python = next((k.spec[2:] for k in keep if k.name == "python" and k.spec.startswith("==")), args.python)
-    columns = [c for c in grid.columns if any(match_column(s, c) for s in args.cases)]
-    print(f"no combo of {args.grid} answers; searching (at most {args.max_envs} new environments, "
-          f"{args.max_minutes:g} minutes)")
-    stack_keep = [k for k in keep if k.name != "python"]
-    result = search.run(load(args.matrix), root_of(args.matrix), args.cases, stack_keep, columns,
-                            args.allow_known, python, args.max_envs, args.max_minutes, grid=grid)
-    lines = search.summary(result)
-    if not result.found:
-        print("\n".join(lines))
-        raise NoAnswer(f"the search found no combo: {result.gave_up}; nothing written to {out}")
-    evidence = result.evidence()
-    answer = pins.safe_pins(evidence, args.cases, args.allow_known, keep)
-    report = pinsfiles.report_text(answer) + "\n" + "\n".join(lines) + "\n\nThe cells behind this answer are in " \
-        "`search-grid.json` beside this file.\n"
-    print(report)
-    out.mkdir(parents=True, exist_ok=True)
-    grid_mod.save(evidence, out / "search-grid.json")
-    pinsfiles.write_all(out, {"constraints.txt": pinsfiles.constraints_text(answer),
-                         "requirements.txt": pinsfiles.requirements_text(answer), "PINS.md": report})
-    print(f"wrote {out / 'constraints.txt'}, {out / 'requirements.txt'}, {out / 'PINS.md'} and "
-          f"{out / 'search-grid.json'}")
+    ask = pins_flow.Ask(args.grid, tuple(args.cases), tuple(args.keep), args.allow_known, Path(args.out),
+                        args.search, args.max_envs, args.max_minutes, args.python)
+    pins_flow.flow(load(args.matrix) if args.search else None, root_of(args.matrix), ask)
     return 0
 
 
 def cmd_report(args) -> int:
     """Write an upstream bug report (Markdown + standalone repro.py) for one failing cell."""
-
     out = Path(args.out or report.REPORTS / report.slug(args.cell))
     # Paths as given (relative to where it runs), so report.json means the same in any checkout.
     meta = {"cell": args.cell, "grid": args.grid, "matrix": args.matrix, "out": str(out),

@@ -28,7 +28,6 @@ def select_combos(matrix: Matrix, selectors=(), tags=()) -> list[Combo]:
 
 def case_selectors(text: str, matrix: Matrix) -> tuple[str, ...]:
     """Parse comma-separated case globs (FTCOMPAT_CASES); refuse one that selects no case of the matrix."""
-
     wanted = tuple(s.strip() for s in text.split(",") if s.strip())
     if not wanted:
         raise InputError(f"FTCOMPAT_CASES={text!r} names no case; give case ids or globs, e.g. 'qlora*,phi3_generate'")

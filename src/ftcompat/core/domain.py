@@ -98,7 +98,6 @@ class CaseSpec:
 
     def runs_in(self, combo: Combo) -> bool:
         """True when this case runs in ``combo``: one asked for on the spot, or one its selectors name."""
-
         if {"adhoc", "current", "bisect"} & set(combo.tags):
             return True
         return any(match(s[4:], t) for s in self.combos if s.startswith("tag:") for t in combo.tags) or any(

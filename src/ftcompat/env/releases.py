@@ -122,7 +122,6 @@ def releases_between(package: str, a: str, b: str, pre: bool = False, index: str
 
 def lister(pre: bool = False, index: str | None = None) -> Callable[[str, str, str], list[str]]:
     """A bisection's release lister for ``index``: an unreachable index is a MachineError, not a verdict."""
-
     index = index or index_url()
 
     def between_sides(package: str, a: str, b: str) -> list[str]:

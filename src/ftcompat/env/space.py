@@ -55,7 +55,6 @@ def parse_lock(lock: Iterable[str]) -> list[tuple[str, str]]:
 
 def installed(venv: Path) -> set[tuple[str, str]]:
     """(normalised name, version) of every distribution in the environment, from its dist-info folders."""
-
     sp = site_packages(venv)
     found = set()
     for info in (sp.glob("*.dist-info") if sp else ()):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from ftcompat.config.cases import cases_of
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
 from ftcompat.core.errors import InputError
+from ftcompat.env.preflight import check_writable
 from ftcompat.env.releases import normalize
 from ftcompat.env.venv import AdhocVenv
 from ftcompat.results import grid as grid_mod
@@ -55,7 +57,6 @@ def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None, pre: b
 
 def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=False) -> Combo:
     """Build the combo the command line describes."""
-
     if pre and floor:
         raise InputError("--pre takes the newest versions and --floor the lowest; choose one")
     prerelease = tuple(p for p in STACK if pins.get(p) is None) if pre else ()
@@ -80,3 +81,9 @@ def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) ->
     grid = grid_mod.merge(single(matrix, combo), cases, cells_dir, partial=True)
     grid_mod.save(grid, out)
     return grid
+
+
+def flow(matrix: Matrix, root: Path, combo: Combo, out: Path, log: Callable[[str], None] = print) -> grid_mod.Grid:
+    """``ftcompat adhoc``: check the grid file can be written, then build, run and write it."""
+    check_writable(out.parent, hint="pass --out to write the grid elsewhere")
+    return run_adhoc(matrix, root, combo, out, log)

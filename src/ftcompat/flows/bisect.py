@@ -123,7 +123,6 @@ def _env_of(records: Sequence[Record]) -> dict:
 
 def side_pins(pins: list[str] | None, combo_id: str | None, grid_path: str, side: str) -> dict:
     """One side's pins from ``--good``/``--bad`` or from a grid combo's resolved versions."""
-
     if bool(pins) == bool(combo_id):
         raise BisectError(f"give the {side} side as --{side} PKG==VER ... or --{side}-combo ID (one of them)")
     if pins:
@@ -161,7 +160,6 @@ def combo_pins(grid_path: str, combo_id: str) -> dict:
 
 def select_cases(matrix, root: Path, selector: str) -> tuple[str, ...]:
     """Case ids whose cells the selector picks; a clear error when it picks none."""
-
     case_glob = selector.split("[", 1)[0]
     ids = tuple(c for c in matrix.cases if match(case_glob, c))
     if not ids:
@@ -192,7 +190,6 @@ def default_out(selector: str, result: Result) -> Path:
 
 def write(doc: Mapping, out: Path) -> Path:
     """Write the JSON (sorted keys) and the Markdown beside it; return the JSON path."""
-
     atomic_write(out, dumps(doc))
     atomic_write(out.with_suffix(".md"), to_markdown(doc))
     return out
@@ -200,7 +197,6 @@ def write(doc: Mapping, out: Path) -> Path:
 
 def refresh_report(path: Path, reports: Path | None = None, log=print) -> list[Path]:
     """Rewrite the bug reports (results/reports) about this bisection's cell with its result."""
-
     return report.refresh_with_bisection(path, reports or report.REPORTS, log=log)
 
 

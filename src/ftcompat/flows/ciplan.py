@@ -68,7 +68,6 @@ def _entry(session: dict, gpu_runner: list[str], cpu_runner: str) -> dict:
 
 def adhoc_entry(pins: list[str], cpu_runner: str) -> dict:
     """The job entry that runs ``ftcompat adhoc PINS`` (same id as the results file it writes)."""
-
     try:
         parsed = parse_pins(pins)
     except ValueError as exc:

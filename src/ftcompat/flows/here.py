@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
@@ -11,6 +11,7 @@ from packaging.version import InvalidVersion, Version
 
 from ftcompat.config.cases import cases_of
 from ftcompat.core.domain import STACK, Combo, KnownIssue, Matrix, frozen_map
+from ftcompat.env import target
 from ftcompat.env.existing import Existing
 from ftcompat.flows.adhoc import single
 from ftcompat.harness.envinfo import versions
@@ -54,3 +55,16 @@ def issues_affecting(matrix: Matrix, installed: Mapping[str, str | None]) -> lis
         except InvalidVersion:
             continue
     return hits
+
+
+def flow(matrix: Matrix, root: Path, cases: Sequence[str], out: Path, python: str | None = None,
+         venv: str | None = None, log: Callable[[str], None] = print) -> tuple[Combo, grid_mod.Grid]:
+    """``ftcompat here``: this interpreter's environment, or the one ``--python``/``--venv`` names, read and run."""
+    interpreter = env = described = None
+    if python or venv:
+        interpreter = target.interpreter(python, venv)
+        described = target.describe(interpreter, root)
+        env = target.environment(interpreter, root, described["python"])
+    combo = current_combo(tuple(cases), described)
+    grid = run_here(matrix, root, combo, out, log, python=str(interpreter) if interpreter else None, env=env)
+    return combo, grid

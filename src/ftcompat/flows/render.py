@@ -18,6 +18,7 @@ from ftcompat.core.cellfile import atomic_write
 from ftcompat.core.domain import Matrix
 from ftcompat.core.redact import redact
 from ftcompat.env import preflight
+from ftcompat.flows.stages import execute
 from ftcompat.results import grid as grid_mod
 from ftcompat.results import history, page, render
 from ftcompat.results.grid import Grid
@@ -91,3 +92,9 @@ def keep_history(state: GridState) -> GridState:
 
 
 GRID = (load_config, merge_cells, date_failures, write_grid, keep_history)
+
+
+def flow(root: Path, matrix_file: Path | None = None, results: Path | None = None,
+         keep_history: bool = True) -> GridState:
+    """``ftcompat render``: the GRID pipeline over results/cells; the state says what it wrote."""
+    return execute(GRID, GridState(root, matrix_file=matrix_file, results=results, keep_history=keep_history))

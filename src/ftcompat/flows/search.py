@@ -76,7 +76,6 @@ def resolve(keep: Sequence[Keep], steps: Sequence[searchplan.Step], python: str)
 
 def compile_stack(reqs: Sequence[str], python: str, resolution: str = "highest") -> dict[str, str]:
     """The exact stack versions uv resolves ``reqs`` to on ``python``; NotInstallable with uv's reason."""
-
     uv = find_uv()
     if not uv:
         raise NotInstallable("resolving candidates needs uv (pip install uv)")
@@ -215,7 +214,6 @@ class _Search:
 
     def bisect(self, cell: Record, versions: dict) -> searchplan.Step | None:
         """Bisect from the grid's passing side to this candidate; its step, or None (then: rule 4)."""
-
         side = searchplan.good_side(self.grid, self.selectors, self.keep, versions) if self.grid else None
         if side is None or self.no_good_side:
             self.log(f"search: {cell.column} names no package and "

@@ -55,7 +55,6 @@ class AdhocTrials:
 
     def __call__(self, pins: dict) -> Trial:
         """Run one step; a not-installable step is a Trial with its reason (the Bisector skips it)."""
-
         combo = adhoc.adhoc_combo({p: pins.get(p) for p in STACK}, self.python, self.case_ids)
         base = self.root / adhoc.WORK / "adhoc" / combo.id
         built = not (base / "venv" / "bin" / "python").exists()
@@ -79,5 +78,4 @@ class AdhocTrials:
 
 def bisect(trials: AdhocTrials, good: dict, bad: dict, log=print) -> Result:
     """Bisect from ``good`` (passes) to ``bad`` (fails); OutOfBudget when a bound stops it first."""
-
     return Bisector(trials, releases.lister(), good, bad, log=lambda line: log(f"search: bisect {line}")).run()

@@ -77,7 +77,6 @@ def _require_cuda(name: str, spec: dict) -> None:
     import pytest
 
     if "cuda" in set(spec.get("needs", [])):
-
         if torch_device() != "cuda":
             pytest.skip(f"model {name} needs CUDA and this machine has none")
 

@@ -76,7 +76,6 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def model(request):
     """Return a ModelRef for the parametrized model, building a tiny one locally if needed."""
-
     plan = request.config._ftcompat_plan
     name = request.param
     spec = plan.models.get(name) or models.builtin_spec(name)

@@ -33,7 +33,6 @@ def bnb_config(**overrides):
 @functools.cache
 def why_no_4bit(model_path: str) -> str | None:
     """Return why 4-bit cannot run here, or None when a tiny 4-bit load and forward works."""
-
     device = torch_device()
     try:
         import torch

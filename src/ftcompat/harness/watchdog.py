@@ -31,7 +31,6 @@ def log_path(work: Path, worker: str) -> Path:
 
 def capture_worker_output(work: Path, worker: str) -> Path:
     """Send this process's stdout/stderr and crash dumps to the worker's log file, tokens masked."""
-
     path = log_path(work, worker)
     logpipe.start(path)
     faulthandler.enable(file=sys.stderr, all_threads=True)
@@ -47,7 +46,6 @@ def mark_start(nodeid: str) -> None:
 
 def section(path: Path, nodeid: str) -> str | None:
     """Everything a case wrote to the log, from its start line on."""
-
     logpipe.sync()  # in the worker: what it printed is in the file; elsewhere a no-op
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")

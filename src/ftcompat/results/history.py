@@ -85,7 +85,6 @@ def _day(cell: Record, fallback: str) -> str:
 
 def load_all(history: Path = HISTORY) -> list[Grid]:
     """Every history grid, oldest first (one that cannot be read is left out: it must not hide the others)."""
-
     grids = []
     for path in entries(history):
         try:

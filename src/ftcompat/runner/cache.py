@@ -53,7 +53,6 @@ def harness_digest() -> str:
 
 def harness_files() -> list[Path]:
     """The harness's files and, transitively, the ftcompat modules they import."""
-
     return sorted(imports.closure(imports.name_of(p) for p in HARNESS.rglob("*.py")).values())
 
 

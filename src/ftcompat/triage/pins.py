@@ -153,7 +153,6 @@ def selected(grid: Grid, selectors: Sequence[str]) -> list[Record]:
 
 def check_selectors(grid: Grid, selectors: Sequence[str], source: str = "the grid") -> None:
     """Refuse a selector that matches no column of the grid (a typo), naming the closest case ids."""
-
     columns = [c.column for c in grid.cells]
     cases = sorted({c.split("[", 1)[0] for c in columns})
     for sel in selectors:
@@ -197,7 +196,6 @@ def outside(versions: Mapping[str, str], python: Sequence[str], keep: Sequence[K
 
 def check_keep(grid: Grid, keep: Sequence[Keep], source: str = "the grid") -> None:
     """Refuse a kept package the grid records nowhere (a typo, or a package no combo resolves)."""
-
     recorded = {p for c in grid.combos for p in (c.get("resolved") or {})} | {"python"}
     for k in keep:
         if k.name not in recorded:

@@ -134,7 +134,6 @@ def matches(selector: str, cell_id: str) -> bool:
 
 def generate(meta: Mapping, run: bool = False, log=print) -> Path:
     """Build and write the report ``meta`` describes (cell, grid, matrix, out, bisection, project)."""
-
     matrix = load(meta["matrix"])
     grid = gridload.load(meta["grid"])
     data = gridload.read_json(meta["bisection"], "bisection file") if meta.get("bisection") else None

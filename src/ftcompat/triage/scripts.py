@@ -15,7 +15,6 @@ from ftcompat.env.build import find_uv
 
 def run_script(path: Path, timeout: int = 1800) -> tuple[int, str]:
     """Run a generated script with ``uv run`` from an empty folder, as someone without ftcompat would."""
-
     uv = find_uv()
     if not uv:
         raise InputError("uv is needed to run the script (pip install uv)")

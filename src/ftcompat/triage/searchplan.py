@@ -79,7 +79,6 @@ def below_minor(version: str) -> str:
 
 def issue_ranges(issues: Iterable, columns: Sequence[str]) -> list[tuple[str, str, str, str]]:
     """(package, specifier, issue id, url) of every known issue covering one of ``columns``, for avoiding up-front."""
-
     out = []
     for issue in issues:
         if any(match_column(sel, col) for sel in issue.cells for col in columns):
