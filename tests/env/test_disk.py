@@ -7,7 +7,7 @@ import pytest
 
 from ftcompat.env import disk, inodes
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _file(path: Path, size: int) -> Path:

@@ -12,7 +12,7 @@ from ftcompat.env.venv import AdhocVenv, NoxVenv, StepVenv
 from ftcompat.flows.tasks import FLOWS, VIEWS
 
 KINDS = (NoxVenv, AdhocVenv, StepVenv, Existing, DeviceSite)
-CLI = Path(__file__).resolve().parents[1] / "src" / "ftcompat" / "cli"
+CLI = Path(__file__).resolve().parents[2] / "src" / "ftcompat" / "cli"
 
 
 def _commands() -> set[str]:

@@ -16,7 +16,7 @@ from ftcompat.env import device as site
 from ftcompat.flows import device as dc
 from ftcompat.results import gridload
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "device-check"
 
 

@@ -411,6 +411,7 @@ runner.run(NoxVenv(root, combo, venv, ("c",)),
 '''
 
 
+@pytest.mark.e2e  # two real harness runs, about 20 s
 def test_two_real_runs_of_one_combo_take_turns_and_both_cells_survive(tmp_path, fake_uv, monkeypatch):
     """Two processes run the same combo at once (the real harness); the second waits, nothing is lost."""
     import os
