@@ -16,7 +16,7 @@ import zipfile
 
 import pytest
 from conftest import ROOT
-from test_target import fingerprint
+from helpers import fingerprint
 
 pytestmark = pytest.mark.e2e
 

@@ -5,6 +5,7 @@ import textwrap
 import pytest
 import yaml
 from conftest import ROOT
+from helpers import CASE, PINS, project
 
 from ftcompat.cli import main
 from ftcompat.cli.common import config_path, root_of
@@ -12,27 +13,6 @@ from ftcompat.config.cases import cases_of
 from ftcompat.config.checks import MatrixError
 from ftcompat.config.library import builtin_matrix, library_dir
 from ftcompat.config.matrix import load
-
-PINS = {"torch": "2.13.0", "transformers": "5.23.0", "trl": "1.16.0", "peft": "0.21.2", "bitsandbytes": "0.50.2",
-        "accelerate": "1.15.0"}
-CASE = '''"""Mine: a case of the project's own."""
-
-
-def test_plain(model):
-    assert model.path
-'''
-
-
-def project(tmp_path, **data):
-    """Write ftcompat.yaml (one combo unless given) and a case folder with ``mine.py``; return the file."""
-    body = {"version": 1, "extends": "builtin", "builtin_cases": ["api_surface"], "case_dirs": ["my_cases"],
-            "combos": [{"id": "prod", "python": "3.11", "pins": PINS}],
-            "cases": {"mine": {"models": ["tiny-llama"]}}, **data}
-    (tmp_path / "my_cases").mkdir(exist_ok=True)
-    (tmp_path / "my_cases" / "mine.py").write_text(CASE)
-    path = tmp_path / "ftcompat.yaml"
-    path.write_text(yaml.safe_dump(body, sort_keys=False))
-    return path
 
 
 def problems_of(path):

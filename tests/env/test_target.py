@@ -3,15 +3,14 @@
 Needs uv and the package index (the test runner is fetched into ftcompat's own folder, once).
 """
 
-import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
+from helpers import fingerprint
 
 pytestmark = pytest.mark.e2e
 
@@ -29,17 +28,6 @@ def test_plain():
     with step("look around"):
         record(six=six.__version__, prefix=sys.prefix, pytest_from=pytest.__file__)
 '''
-
-
-def fingerprint(venv):
-    """Every file of the env (path and bytes) and what `uv pip freeze` says: one hash, one list."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in venv.rglob("*") if p.is_file() or p.is_symlink()):
-        h.update(str(path.relative_to(venv)).encode() + b"\0")
-        h.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
-    freeze = subprocess.run([shutil.which("uv") or "uv", "pip", "freeze", "--python", str(venv / "bin" / "python")],
-                            capture_output=True, text=True, check=True).stdout
-    return h.hexdigest(), freeze
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def test_nox_lists_a_projects_combos_through_the_packaged_noxfile(tmp_path):
     import subprocess
     import sys
 
-    from test_project import project
+    from helpers import project
 
     path = project(tmp_path)
     env = noxdrive.environment(path, tmp_path, None)
@@ -70,7 +70,7 @@ def test_a_bad_project_file_stops_nox_with_exit_2_and_its_name(tmp_path):
     import subprocess
     import sys
 
-    from test_project import project
+    from helpers import project
 
     path = project(tmp_path, builtin_cases=["nope"])
     env = noxdrive.environment(path, tmp_path, None)
