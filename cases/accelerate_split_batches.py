@@ -1,23 +1,16 @@
 """Accelerator(split_batches=True): the setting must take effect, not be accepted and dropped.
 
-accelerate 0.28 moved ``split_batches``, ``dispatch_batches``, ``even_batches`` and
-``use_seedable_sampler`` into ``DataLoaderConfiguration``
-(https://github.com/huggingface/accelerate/pull/2441). accelerate 1.0 removed three of them from
-``Accelerator.__init__`` (passing them raises ``TypeError``, see ``trainer_compute_loss``'s
-``dispatch_batches`` finding) but kept ``split_batches`` in the signature with nothing reading it, so
-``Accelerator(split_batches=True)`` is accepted and batches are silently not split
-(https://github.com/huggingface/accelerate/issues/3177). A multi-GPU user then trains with N times the
-batch they asked for.
-
+accelerate 1.0 kept ``split_batches`` in ``Accelerator.__init__`` (moved to ``DataLoaderConfiguration`` in 0.28) with
+nothing reading it, so ``Accelerator(split_batches=True)`` is accepted and batches are silently not split
+(https://github.com/huggingface/accelerate/issues/3177): a multi-GPU user trains with N times the batch asked for.
 Variants, each building an ``Accelerator`` on CPU and preparing a DataLoader of batch size 4:
 * ``init_kwarg``: ``Accelerator(split_batches=True)``, the idiom of accelerate < 0.28;
 * ``dataloader_config``: the twin, ``Accelerator(dataloader_config=DataLoaderConfiguration(split_batches=True))``.
-
-A pass means the accelerator reports ``split_batches`` true and that a process of a two-process run
-would see half the batch. This machine runs one process, so the second check calls accelerate's own
-``prepare_data_loader`` for process 0 of 2 with the accelerator's ``split_batches`` and dispatch
-settings, as ``Accelerator.prepare_data_loader`` passes them in a real two-process run; only the process
-count is stood in for. Boundaries, each run on both sides: docs/findings/accelerate_split_batches.md.
+Pass: the accelerator reports ``split_batches`` true and a process of a two-process run would see half the batch.
+Emulation: this machine runs one process, so the check calls accelerate's own ``prepare_data_loader`` for process 0 of 2
+with the accelerator's ``split_batches`` and dispatch settings, as ``Accelerator.prepare_data_loader`` passes them in a
+real two-process run; only the process count is stood in for. Boundaries and upstream links:
+docs/findings/accelerate_split_batches.md.
 """
 
 from ftcompat.harness import record, setup, step

@@ -1,27 +1,19 @@
 """API surface: idioms in user fine-tuning code that break across releases, one variant each.
 
-Each variant runs exactly one idiom with no feature detection for it (the idiom is the test; this case
-must not use ``ftcompat.harness.compat``, which renames; from ``ftcompat.harness.kit`` it takes only setup
-that leaves the idiom as written) and fails with the real exception where the combo no longer accepts it.
-Everything that is not the idiom goes in ``setup(...)``. The config and import variants take no model;
-the Trainer/SFTTrainer ones use the tiny model in fp32.
-
-Variants, each passing only if the value it passes really lands:
-* ``sftconfig_max_seq_length``: ``SFTConfig(max_seq_length=77)`` and 77 reaches the config
-  (https://github.com/huggingface/trl/pull/3704, https://github.com/huggingface/course/issues/1171).
-* ``sfttrainer_tokenizer``: ``SFTTrainer(tokenizer=tok)`` and the trainer holds it
-  (https://github.com/huggingface/trl/pull/2162, https://github.com/huggingface/trl/issues/2968).
-* ``trainingarguments_evaluation_strategy``: ``TrainingArguments(evaluation_strategy="steps")``
-  (https://github.com/huggingface/transformers/pull/36946).
-* ``trainer_tokenizer``: ``Trainer(tokenizer=tok)`` (https://github.com/huggingface/transformers/pull/41128).
-* ``import_datacollatorforcompletiononlylm``: ``from trl import DataCollatorForCompletionOnlyLM``
-  (https://github.com/huggingface/trl/issues/3827).
-* ``import_peft``: ``import peft`` beside this combo's transformers
-  (https://github.com/huggingface/transformers/issues/44351).
-* ``trainer_train_one_step``: ``Trainer(...)`` and a one-step ``Trainer.train()`` with this combo's
-  accelerate (https://github.com/huggingface/transformers/pull/38339).
-
-Boundaries, each run on both sides, and why they moved: docs/findings/api_surface.md.
+Each variant runs exactly one idiom with no feature detection for it (the idiom is the test: no
+``ftcompat.harness.compat``, which renames; from ``ftcompat.harness.kit`` only setup that leaves the idiom as written)
+and fails with the real exception where the combo no longer accepts it; all else goes in ``setup(...)``. Config and
+import variants take no model; Trainer/SFTTrainer ones use the tiny model in fp32. Each passes only if the value it
+passes really lands:
+* ``sftconfig_max_seq_length``: ``SFTConfig(max_seq_length=77)`` and 77 reaches the config.
+* ``sfttrainer_tokenizer`` / ``trainer_tokenizer``: ``SFTTrainer(tokenizer=tok)`` / ``Trainer(tokenizer=tok)`` and the
+  trainer holds it.
+* ``trainingarguments_evaluation_strategy``: ``TrainingArguments(evaluation_strategy="steps")``.
+* ``import_datacollatorforcompletiononlylm``: ``from trl import DataCollatorForCompletionOnlyLM``.
+* ``import_peft``: ``import peft`` beside this combo's transformers.
+* ``trainer_train_one_step``: ``Trainer(...)`` and a one-step ``Trainer.train()`` with this combo's accelerate.
+Boundaries, why they moved, and upstream links (e.g. https://github.com/huggingface/trl/pull/3704):
+docs/findings/api_surface.md.
 """
 
 from ftcompat.harness import kit, record, setup, step

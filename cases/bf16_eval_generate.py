@@ -1,25 +1,17 @@
 """QLoRA + bf16 SFTTrainer: model.generate() inside an evaluation callback raises a dtype error.
 
-Symptom (field report shared/seeds/004_*.txt): with ``bf16=True``, LoRA and a 4-bit base, every
-``model.generate()`` from an ``on_evaluate`` callback raises ``RuntimeError: expected scalar type
-Float but found BFloat16``; the same generate outside the trainer works.
-
-Variants: ``plain`` (the report's code before its fix), ``autocast_off`` (the report's workaround,
-``torch.amp.autocast(<device>, enabled=False)`` around generate) and ``autocast_bf16`` (the
-maintainers' advice in trl#1398: an enabled bf16 autocast).
-
-Pass: two bf16 QLoRA steps train, evaluation runs, and the callback's ``generate`` on the model it is
-handed returns new tokens. A raise in the callback is re-raised as the cell's exception. Each cell
-records ``autocast_in_callback`` and the dtype layout the trainer left (``dtypes``).
-
-Emulation (CPU for CUDA): TRL <= 0.25 skips the casts that build the failing layout when the 4-bit
-weights sit on cpu, so as in ``qlora_sft_trainable`` the trainer is built under
-``ftcompat.harness.trlpath.GpuViewOfDeviceCheck`` (recorded as ``device_check_patched``). Not yet
-checked against a GPU; which op the report's Qwen3 hit on CUDA is not known.
-
-Upstream: https://github.com/huggingface/peft/issues/1515, https://github.com/huggingface/trl/issues/1398,
-https://github.com/huggingface/transformers/pull/29974; fix https://github.com/huggingface/trl/pull/4577.
-What really happens (the report's diagnosis is wrong) and the measured range:
+Symptom (field report shared/seeds/004_*.txt, https://github.com/huggingface/peft/issues/1515): with ``bf16=True``, LoRA
+and a 4-bit base, every ``model.generate()`` from an ``on_evaluate`` callback raises ``RuntimeError: expected scalar
+type Float but found BFloat16``; the same generate outside the trainer works. Variants: ``plain`` (the report's code
+before its fix), ``autocast_off`` (the report's workaround, ``torch.amp.autocast(<device>, enabled=False)`` around
+generate) and ``autocast_bf16`` (the maintainers' advice in trl#1398: an enabled bf16 autocast). Pass: two bf16 QLoRA
+steps train, evaluation runs, and the callback's ``generate`` on the model it is handed returns new tokens; a raise in
+the callback is re-raised as the cell's exception. Cells record ``autocast_in_callback`` and the dtype layout the
+trainer left (``dtypes``).
+Emulation (CPU for CUDA): TRL <= 0.25 skips the casts that build the failing layout when the 4-bit weights sit on cpu,
+so as in ``qlora_sft_trainable`` the trainer is built under ``ftcompat.harness.trlpath.GpuViewOfDeviceCheck`` (recorded
+as ``device_check_patched``). Not yet checked against a GPU; which op the report's Qwen3 hit on CUDA is not known. What
+really happens (the report's diagnosis is wrong), the measured range and upstream links:
 docs/findings/bf16_eval_generate.md.
 """
 
@@ -141,9 +133,8 @@ def test_plain(model, device, tmp_path):
 
 def test_autocast_off(model, device, tmp_path):
     """The report's workaround: generate inside torch.amp.autocast(<device>, enabled=False)."""
-    # The report wrote autocast('cuda', enabled=False). We pass the device at hand ("cuda" on GPU, the
-    # report's exact call; "cpu" on CPU, where a 'cuda' context would not even touch CPU autocast),
-    # so the workaround gets its best chance to matter on either device.
+    # The report wrote autocast('cuda', enabled=False); the device at hand gives the workaround its best chance
+    # on either device ("cuda" is the report's call; on CPU a 'cuda' context would not touch CPU autocast).
     import torch
 
     _run(model, device, tmp_path, lambda: torch.amp.autocast(device, enabled=False))

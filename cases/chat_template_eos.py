@@ -1,22 +1,16 @@
 """Chat-template SFT: does every turn SFTTrainer trains on end in exactly one EOS?
 
-Symptom (field report shared/seeds/003_*.txt, issue 3): a TinyLlama chat fine-tune trained on a
-malformed turn format and every answer degraded; the fix was the Zephyr format
-``<|system|>\\n{sys}</s>\\n<|user|>\\n{q}</s>\\n<|assistant|>\\n{a}</s>``. The case hands SFTTrainer a
-conversational dataset (``messages``) with the tiny llama2-chat tokenizer, whose template closes every
-turn with ``</s>\\n`` and whose ``pad_token`` is ``</s>`` (as TinyLlama-Chat's), and reads what the
-trainer really feeds the model: one collated batch from ``trainer.get_train_dataloader()``.
-
-Variants, and what passes:
-* ``input_ids``: in every sequence, the ids between consecutive EOS ids hold exactly one turn header
-  and some content: no turn without its EOS, none doubled (``</s>\\n</s>``).
-* ``labels``: every turn-closing EOS is also a training target (label not -100), so the model is
-  taught to stop (default loss on all tokens).
-
-Upstream: https://github.com/huggingface/trl/issues/3318 (doubled EOS), fix
-https://github.com/huggingface/trl/pull/3328; https://github.com/huggingface/trl/issues/1623 and
-https://github.com/huggingface/transformers/issues/23530 (EOS masked as padding).
-Causes and measured ranges: docs/findings/chat_template_eos.md.
+Symptom (field report shared/seeds/003_*.txt, issue 3): a TinyLlama chat fine-tune trained on a malformed turn format
+and every answer degraded; the fix was the Zephyr format
+``<|system|>\\n{sys}</s>\\n<|user|>\\n{q}</s>\\n<|assistant|>\\n{a}</s>``. The case hands SFTTrainer a conversational
+dataset (``messages``) with the tiny llama2-chat tokenizer, whose template closes every turn with ``</s>\\n`` and whose
+``pad_token`` is ``</s>`` (as TinyLlama-Chat's), and reads what the trainer really feeds the model: one collated batch
+from ``trainer.get_train_dataloader()``. Variants, and what passes:
+* ``input_ids``: in every sequence, the ids between consecutive EOS ids hold exactly one turn header and some content:
+  no turn without its EOS, none doubled (``</s>\\n</s>``).
+* ``labels``: every turn-closing EOS is also a training target (label not -100), so the model is taught to stop.
+Upstream: https://github.com/huggingface/trl/issues/3318 (doubled EOS), trl#1623 (EOS masked as padding). Fixes, causes
+and measured ranges: docs/findings/chat_template_eos.md.
 """
 
 from __future__ import annotations

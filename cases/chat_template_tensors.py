@@ -1,32 +1,23 @@
 """``apply_chat_template(tokenize=True)`` returns a ``BatchEncoding`` in transformers 5.
 
-Symptom: transformers 5 changed ``apply_chat_template``'s ``return_dict`` default to ``True``
-(https://github.com/huggingface/transformers/pull/41626, https://github.com/huggingface/transformers/issues/42567),
-so ``ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True, return_tensors="pt")``
-followed by ``model.generate(ids)`` no longer gets a tensor: ``generate`` raises ``AttributeError`` (it reads
-``inputs_tensor.shape`` on a ``BatchEncoding``). Code that takes ``len()`` of the result counts its keys (2)
-instead of its tokens, which is how TRL's SFTTrainer built a prompt/completion ``completion_mask`` that
-marks almost the whole sequence, prompt included, as completion
-(https://github.com/huggingface/trl/issues/4448, fix https://github.com/huggingface/trl/pull/4880).
-
-Variants (tiny Llama, Zephyr-style chat template):
-* ``generate_positional``: ``model.generate(apply_chat_template(..., tokenize=True, return_tensors="pt"))``,
-  the 4.x idiom; passes when 4 new tokens are generated.
-* ``generate_dict``: the twin, ``enc = apply_chat_template(..., return_dict=True, return_tensors="pt")``
-  and ``model.generate(**enc)``; passes on the same terms.
-* ``sft_completion_mask``: SFTTrainer on a conversational prompt/completion dataset; passes when every
-  tokenized example's ``completion_mask`` (or, in TRL releases that write it there, its ``labels`` other
-  than -100) has ones, and the tokens it marks decode to the completion only (the answer, no
-  ``<|user|>`` turn, no prompt text). A TRL whose SFTTrainer makes neither column skips with the
-  columns it made.
-
-Emulation: the tiny tokenizer is a generic fast tokenizer, whose default ``model_input_names`` add
-``token_type_ids`` on transformers 4.x, which Llama's ``generate`` refuses; setup gives it Llama's
-``["input_ids", "attention_mask"]``, as a real Llama/TinyLlama tokenizer has. For the two generate
-variants setup also drops the tiny template's ``{% generation %}`` markers (TinyLlama's own template has
-none; transformers 4.39.3 cannot parse them: TemplateSyntaxError); the rendered text is the same.
-
-Boundaries, each run on both sides: docs/findings/chat_template_tensors.md.
+Symptom: transformers 5 made ``apply_chat_template``'s ``return_dict`` default ``True``
+(https://github.com/huggingface/transformers/pull/41626), so ``model.generate(tok.apply_chat_template(msgs,
+add_generation_prompt=True, tokenize=True, return_tensors="pt"))`` no longer gets a tensor and raises
+``AttributeError``. Code taking ``len()`` of the result counts its keys (2): so TRL's SFTTrainer built a
+``completion_mask`` marking almost the whole sequence, prompt included, as completion. Variants (tiny Llama,
+Zephyr-style chat template):
+* ``generate_positional``: the 4.x idiom ``model.generate(apply_chat_template(..., tokenize=True,
+  return_tensors="pt"))``; passes when 4 new tokens are generated.
+* ``generate_dict``: the twin, ``model.generate(**apply_chat_template(..., return_dict=True, return_tensors="pt"))``.
+* ``sft_completion_mask``: SFTTrainer on a conversational prompt/completion dataset; passes when every tokenized
+  example's ``completion_mask`` (or its ``labels`` other than -100, where TRL writes it there) has ones and the tokens
+  it marks decode to the completion only (no ``<|user|>`` turn, no prompt text); a TRL that makes neither column skips
+  with the columns it made.
+Emulation: setup gives the tiny generic fast tokenizer Llama's ``["input_ids", "attention_mask"]`` as
+``model_input_names`` (on 4.x its default adds ``token_type_ids``, which Llama's ``generate`` refuses), and for the
+generate variants drops the tiny template's ``{% generation %}`` markers (TinyLlama's own has none; transformers 4.39.3
+cannot parse them); the rendered text is the same. Boundaries and upstream links:
+docs/findings/chat_template_tensors.md.
 """
 
 from __future__ import annotations
@@ -52,8 +43,7 @@ def _model_and_tokenizer(model_ref, device, plain_template=False):
     record(tokenizer_class=type(tok).__name__, model_input_names_saved=list(tok.model_input_names))
     tok.model_input_names = ["input_ids", "attention_mask"]  # what Llama's tokenizer class declares
     if plain_template and "{% generation %}" in (tok.chat_template or ""):
-        # Zephyr's own template has no {% generation %} markers; the tiny one has them for
-        # assistant-mask cases, and older transformers (4.39.3 run) cannot parse them. Same text rendered.
+        # The tiny template's {% generation %} markers (for assistant-mask cases; Zephyr's has none) break 4.39.3.
         tok.chat_template = tok.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
         record(generation_tags_removed=True)
     lm = AutoModelForCausalLM.from_pretrained(model_ref.path).to(device).eval()

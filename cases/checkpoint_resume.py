@@ -1,34 +1,21 @@
 """Trainer resume from a checkpoint under torch's ``weights_only=True`` default (torch >= 2.6).
 
-torch 2.6 made ``torch.load`` default to ``weights_only=True``. A Trainer checkpoint's
-``rng_state.pth`` holds numpy's RNG state, a numpy array, which the weights-only unpickler refuses
-unless numpy's globals are allowlisted, so ``trainer.train(resume_from_checkpoint=...)`` fails in
-``Trainer._load_rng_state`` with ``_pickle.UnpicklingError: Weights only load failed ... Unsupported
-global: GLOBAL numpy.core.multiarray._reconstruct`` (https://github.com/huggingface/transformers/issues/34631;
-the fix, https://github.com/huggingface/transformers/pull/34632, allowlists numpy's globals around
-that load). The allowlist names the *running* numpy's module, while a pickle names the module of the
-numpy that wrote it: numpy 2 renamed ``numpy.core`` to ``numpy._core``. So a checkpoint written under
-one numpy major and resumed under the other can be refused again
-(https://github.com/huggingface/transformers/issues/40500).
-
-Variants, each training the tiny model for 2 optimizer steps on CPU with ``save_steps=1`` and then
-resuming a fresh Trainer from ``checkpoint-2`` with ``max_steps=3``:
-* ``resume_same_env``: the checkpoint exactly as this environment wrote it.
-* ``resume_other_numpy_checkpoint``: ``rng_state.pth`` as the *other* numpy major writes it: under
-  numpy 2, as numpy 1.x writes it (``_reconstruct`` from ``numpy.core.multiarray``); under numpy 1.x,
-  as numpy 2 writes it (``numpy._core.multiarray``). The cell records which.
-
-Emulation: a case runs in one environment, so the cross-version variant re-pickles the RNG state
-this environment wrote and names the other numpy's module for ``_reconstruct``. Real
-``rng_state.pth`` files written under numpy 1.26.4 and 2.4.6 differ in exactly that one global, and
-resuming a real foreign checkpoint behaved as the emulated one did in every environment compared
-(docs/findings/checkpoint_resume.md). What the emulation cannot show: a checkpoint whose other files
-(optimizer, scheduler, weights) were written by another torch or transformers.
-
-A pass means ``train()`` reaches global step 3 with exactly one optimizer step run after resuming,
-and numpy's RNG state is the checkpoint's when that step begins (so the RNG state was really
-loaded). Each cell records the steps reached, the checkpoint's files, the numpy version, which
-module the checkpoint names, and what ``torch.load`` raised.
+torch 2.6's ``torch.load`` defaults to ``weights_only=True``, which refuses the numpy RNG state in a Trainer
+checkpoint's ``rng_state.pth`` unless numpy's globals are allowlisted, so ``trainer.train(resume_from_checkpoint=...)``
+fails in ``Trainer._load_rng_state`` (https://github.com/huggingface/transformers/issues/34631). The fix's allowlist
+names the *running* numpy's module while a pickle names the writer's (numpy 2 renamed ``numpy.core`` to
+``numpy._core``), so a checkpoint written under one numpy major can be refused under the other. Variants, each training
+the tiny model 2 optimizer steps on CPU with ``save_steps=1``, then resuming a fresh Trainer from ``checkpoint-2`` with
+``max_steps=3``:
+* ``resume_same_env``: the twin, the checkpoint exactly as this environment wrote it.
+* ``resume_other_numpy_checkpoint``: ``rng_state.pth`` as the *other* numpy major writes it (``_reconstruct`` from
+  ``numpy.core.multiarray`` under numpy 2, from ``numpy._core.multiarray`` under 1.x); the cell records which.
+Emulation: a case runs in one environment, so that variant re-pickles this environment's RNG state naming the other
+numpy's module (real files differ in exactly that global; real foreign checkpoints behaved the same, see the findings).
+It cannot show a checkpoint whose other files (optimizer, scheduler, weights) another torch or transformers wrote. Pass:
+``train()`` reaches global step 3 with one optimizer step after resuming, and numpy's RNG state is the checkpoint's when
+that step begins (so it was really loaded). Boundaries, exact errors and upstream links:
+docs/findings/checkpoint_resume.md.
 """
 
 from ftcompat.harness import kit, record, setup, step

@@ -1,25 +1,18 @@
 """QLoRA training worker on a local Llama-3.2 directory: ``'dict' object has no attribute 'model_type'``.
 
-Symptom (field report shared/seeds/002_*.txt): a training worker loads a local download of
-``meta-llama/Llama-3.2-3B`` the usual QLoRA way (config through ``CONFIG_MAPPING["llama"]`` /
-``AutoConfig``, ``AutoModelForCausalLM.from_pretrained(path, config=..., quantization_config=4-bit)``,
-then the tokenizer and a processor from the same directory) and fails with ``'dict' object has no
-attribute 'model_type'`` on transformers 4.57.2. The author blamed 4-bit quantization; the steps of
-each cell show which call really raises.
-
-Variants, each passing when every call in it succeeds:
+Symptom (field report shared/seeds/002_*.txt, https://github.com/huggingface/transformers/issues/42374): a worker loads
+a local download of ``meta-llama/Llama-3.2-3B`` the usual QLoRA way (config through ``CONFIG_MAPPING["llama"]`` /
+``AutoConfig``, ``AutoModelForCausalLM.from_pretrained(path, config=..., quantization_config=4-bit)``, then the
+tokenizer and a processor from the same directory) and fails with that error on transformers 4.57.2. The author blamed
+4-bit quantization; each cell's steps show which call really raises. Variants, each passing when every call in it
+succeeds:
 * ``qlora_worker_flow``: the report's flow, 4-bit (skipped where this combo cannot run 4-bit here).
 * ``unquantized_worker_flow``: the same without quantization.
 * ``processor_alone``: ``AutoProcessor.from_pretrained(path)``.
-* ``tokenizer_without_config_json``: the same tokenizer files from a directory without
-  ``config.json`` (the control).
-
-The tiny model's ``config.json`` is restamped with the real checkpoint's ``transformers_version``
-(``4.45.0.dev0``) and its tokenizer has a Llama-3-sized vocabulary: the failing check reads both.
-
-Upstream: https://github.com/huggingface/transformers/issues/42374, fix
-https://github.com/huggingface/transformers/pull/42389. Cause and measured range:
-docs/findings/dict_config_load.md.
+* ``tokenizer_without_config_json``: the control, the same tokenizer files from a directory without ``config.json``.
+Emulation: the tiny model's ``config.json`` is restamped with the real checkpoint's ``transformers_version``
+(``4.45.0.dev0``) and its tokenizer has a Llama-3-sized vocabulary: the failing check reads both. Fix, cause and
+measured range: docs/findings/dict_config_load.md.
 """
 
 from __future__ import annotations
@@ -30,9 +23,8 @@ from pathlib import Path
 
 from ftcompat.harness import record, setup, step
 
-# What a local download of meta-llama/Llama-3.2-3B has in config.json, where it matters to the bug:
-# the transformers version the checkpoint was saved with (Llama 3.2 was released saved by a 4.45
-# dev build) and the model type. The shapes stay the tiny model's.
+# What a local meta-llama/Llama-3.2-3B download's config.json has where it matters to the bug: the transformers
+# version it was saved with (Llama 3.2 was released saved by a 4.45 dev build) and the model type; shapes stay tiny.
 LLAMA32_CONFIG_FIELDS = {
     "architectures": ["LlamaForCausalLM"],
     "model_type": "llama",
@@ -43,8 +35,7 @@ LLAMA32_CONFIG_FIELDS = {
 def _local_llama32_dir(model, tmp_path: Path, monkeypatch) -> str:
     """Lay out ``data/models/meta-llama/Llama-3.2-3B`` like a local download of the real model.
 
-    Returns the path relative to the working directory, as the report's worker passes it; that
-    also keeps messages that quote the path the same from run to run.
+    Returns it relative to the working directory, as the report's worker passes it (messages quoting it stay stable).
     """
     src = Path(model.path)
     monkeypatch.chdir(tmp_path)

@@ -1,35 +1,20 @@
 """DPOTrainer trains a tiny policy, and the DPO idioms that broke between TRL releases.
 
-Preference tuning with ``trl.DPOTrainer`` is as common as SFT, and its constructor is the part of
-TRL that moved most. Code written for one release fails on another at ``DPOTrainer(...)`` or
-``DPOConfig(...)`` with ``TypeError: ... got an unexpected keyword argument``:
-
-* ``DPOTrainer(beta=, max_length=, max_prompt_length=)``: the loss and length settings moved into
-  ``DPOConfig`` and the trainer stopped taking them (users hit it as
-  https://github.com/huggingface/trl/issues/2853 and https://github.com/RLHFlow/Online-RLHF/issues/32);
-* ``DPOTrainer(tokenizer=)``: renamed ``processing_class`` (https://github.com/huggingface/trl/pull/2162),
-  then removed (``got an unexpected keyword argument 'tokenizer'``; the reverse,
-  https://github.com/huggingface/trl/issues/2226, hits code written for the new name on an old TRL);
-* ``DPOConfig(max_prompt_length=)``: deprecated (https://github.com/huggingface/trl/pull/4969) and
-  removed with the DPO rewrite, as https://github.com/huggingface/trl/pull/4847 did to GRPOConfig;
-* ``DPOTrainer(ref_model="<path>")``: a reference model given by name, which the rewritten trainer
-  no longer loads.
-
-Every variant trains the tiny policy for two optimizer steps on CPU (four prompt/chosen/rejected
-rows, batch 2) and passes only when ``train()`` ran both steps, the training loss is finite, the
-policy's parameters moved, and the trainer logged the chosen/rejected margin (``rewards/margins``,
-recorded with ``logps/chosen`` and ``logps/rejected``).
-
-* ``dpo_train``: the trainer trains; setup picks each argument's home by feature detection, so this
-  passes on every TRL whose DPOTrainer works.
-* ``trainer_tokenizer`` / ``processing_class``: ``DPOTrainer(tokenizer=tok)`` and its twin.
-* ``trainer_beta`` / ``config_beta``: ``DPOTrainer(beta=, max_length=, max_prompt_length=)`` and its
-  twin ``DPOConfig(beta=, max_length=)``.
-* ``config_max_prompt_length``: ``DPOConfig(beta=, max_length=, max_prompt_length=)`` (twin: ``config_beta``).
-* ``ref_model_path`` / ``ref_model_object``: ``DPOTrainer(ref_model=<path string>)`` and its twin,
-  a loaded model.
-
-Boundaries, each run on both sides: docs/findings/dpo_step.md.
+``DPOTrainer``'s constructor is the part of TRL that moved most: code written for one release fails on another at
+``DPOTrainer(...)`` or ``DPOConfig(...)`` with ``TypeError: ... got an unexpected keyword argument`` (e.g.
+https://github.com/huggingface/trl/issues/2853). Every variant trains the tiny policy two optimizer steps on CPU (four
+prompt/chosen/rejected rows, batch 2) and passes only when ``train()`` ran both steps, the loss is finite, the policy's
+parameters moved, and the trainer logged ``rewards/margins`` (recorded with ``logps/chosen`` and ``logps/rejected``).
+* ``dpo_train``: the trainer trains; setup picks each argument's home by feature detection, so this passes on every TRL
+  whose DPOTrainer works.
+* ``trainer_tokenizer`` / ``processing_class``: ``DPOTrainer(tokenizer=tok)`` (renamed, then removed) and its twin.
+* ``trainer_beta`` / ``config_beta``: ``DPOTrainer(beta=, max_length=, max_prompt_length=)`` (settings that moved into
+  ``DPOConfig``) and its twin ``DPOConfig(beta=, max_length=)``.
+* ``config_max_prompt_length``: ``DPOConfig(beta=, max_length=, max_prompt_length=)``, removed with the DPO rewrite
+  (twin: ``config_beta``).
+* ``ref_model_path`` / ``ref_model_object``: ``DPOTrainer(ref_model=<path string>)``, which the rewritten trainer no
+  longer loads, and its twin, a loaded model.
+Boundaries and upstream links: docs/findings/dpo_step.md.
 """
 
 from ftcompat.harness import kit, record, setup, step

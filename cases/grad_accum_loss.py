@@ -1,34 +1,20 @@
 """Gradient accumulation: the logged loss and the gradient equal those of the same batch taken at once.
 
-Symptom (silent, nothing raises): with the same data and seed, ``per_device_train_batch_size=4,
-gradient_accumulation_steps=1`` and ``per_device_train_batch_size=1, gradient_accumulation_steps=4``
-should be the same optimizer step. On padded sequences of different lengths the Trainer instead
-averaged per-micro-batch means (a loss and a gradient that weight short sequences up), then after
-the fix (https://github.com/huggingface/transformers/pull/34191, issue
-https://github.com/huggingface/transformers/issues/34263) logged a loss or stepped with a gradient
-off by the accumulation factor (https://github.com/huggingface/transformers/pull/35438,
-https://github.com/huggingface/transformers/issues/35651); models without ``**kwargs`` in
-``forward`` still lose the token count (https://github.com/huggingface/transformers/issues/37766).
-
-Setup: four examples of 3 to 17 tokens, right-padded by an explicit collator (labels ``-100`` on
-padding, as ``DataCollatorForLanguageModeling(mlm=False)`` does), the tiny model in float32 with its
-output embeddings scaled so that per-token losses vary (otherwise a random model's loss is ln(V) on
-every token and no averaging error shows). One optimizer step of the plain ``Trainer`` at learning
-rate 0 with ``max_grad_norm=1e9`` (the norm is computed, nothing is clipped). Order within the step
-cannot matter: the dataset is exactly the four examples. The reference is computed independently:
-one forward of the four padded examples, the sum of token cross-entropy over every non-masked
-shifted target divided by their count, and the norm of that loss's gradient. The gradient norm the
-case compares is the one the optimizer receives (read by a step pre-hook on the torch optimizer);
-the ``grad_norm`` the Trainer logs is recorded beside it where the release logs one.
-
-Variants (relative tolerance 1e-3; every cell records both runs' logged losses and gradient norms,
-the reference loss and norm, and their ratios):
+Symptom (silent): with the same data and seed, ``per_device_train_batch_size=4, gradient_accumulation_steps=1`` and ``1
+x 4`` should be the same optimizer step, but on padded sequences of different lengths the Trainer averaged
+per-micro-batch means (https://github.com/huggingface/transformers/issues/34263), and after the fix logged a loss or
+stepped with a gradient off by the accumulation factor or the token count. Setup: four right-padded examples of 3 to 17
+tokens (labels ``-100`` on padding), the tiny model in float32 with output embeddings scaled so per-token losses vary
+(else every token's loss is ln(V) and no averaging error shows); one plain ``Trainer`` step at learning rate 0,
+``max_grad_norm=1e9`` (nothing clipped). The reference, computed independently, is the token-mean cross-entropy over the
+non-masked shifted targets of one forward of the four examples, and its gradient norm; the compared norm is the one the
+optimizer receives (the logged ``grad_norm`` is recorded beside it). Variants (relative tolerance 1e-3; cells record
+losses, norms and ratios):
 * ``accum_loss``: with ``bs=1, ga=4`` the logged loss equals the reference and the ``bs=4, ga=1`` log.
 * ``accum_grad_norm``: with ``bs=1, ga=4`` the optimizer's gradient norm equals the reference's.
 * ``single_batch_loss`` / ``single_batch_grad_norm``: the twins, ``bs=4, ga=1`` against the reference.
-
-A pass means the Trainer trains on (and reports) the token-mean loss of the whole batch. Measured
-ranges: docs/findings/grad_accum_loss.md.
+A pass means the Trainer trains on (and reports) the token-mean loss of the whole batch. Measured ranges and upstream
+links: docs/findings/grad_accum_loss.md.
 """
 
 import functools

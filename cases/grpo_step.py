@@ -1,33 +1,17 @@
 """GRPOTrainer trains a tiny policy with a reward function, and the GRPO idioms that broke between TRL releases.
 
-``trl.GRPOTrainer`` (first in TRL 0.14) samples
-``num_generations`` completions per prompt, scores them with reward functions and takes a policy
-gradient step. Code written for one release fails on another:
-
-* ``GRPOConfig(max_prompt_length=)``: deprecated (https://github.com/huggingface/trl/pull/4300), then
-  removed (https://github.com/huggingface/trl/pull/4847): ``TypeError: GRPOConfig.__init__() got an
-  unexpected keyword argument 'max_prompt_length'`` (hit by e.g.
-  https://github.com/axolotl-ai-cloud/axolotl/pull/3390);
-* ``per_device_train_batch_size=1`` with ``num_generations=2`` and gradient accumulation: what the
-  batch size counts (prompts, then completions) and which product must be divisible by
-  ``num_generations`` changed (https://github.com/huggingface/trl/pull/2776, questions in
-  https://github.com/huggingface/trl/issues/2858), so a config valid on one release raises
-  ``ValueError: The global train batch size (1 x 1) must be evenly divisible by the number of
-  generations per prompt (2)`` on another.
-
-Every variant trains the tiny policy for two optimizer steps on CPU (four short prompts,
-``num_generations=2``, ``max_completion_length=8``, no vLLM) with a reward function written here,
-and passes only when ``train()`` ran both steps, the training loss is finite, the reward was logged
-and the policy's parameters moved. On TRL without ``GRPOTrainer`` (< 0.14) every cell is an
-``error`` at setup saying so, never a pass; so is every cell where ``from trl import GRPOTrainer``
-itself fails (TRL 0.28.0 - 1.14.1 import the undeclared ``requests``, absent beside transformers 5).
-
-* ``grpo_train``: the trainer trains (batch 2 = one group of 2; setup leaves out what a release lacks).
+``trl.GRPOTrainer`` (TRL >= 0.14) samples ``num_generations`` completions per prompt, scores them with reward functions
+and takes a policy gradient step. Code written for one release fails on another: ``GRPOConfig`` lost
+``max_prompt_length=`` (https://github.com/huggingface/trl/pull/4847), and what the batch size counts and which product
+``num_generations`` must divide changed. Every variant trains the tiny policy two optimizer steps on CPU (four short
+prompts, ``num_generations=2``, ``max_completion_length=8``, no vLLM) with a reward function written here, and passes
+only when ``train()`` ran both steps, the loss is finite, the reward was logged and the policy's parameters moved. Where
+``from trl import GRPOTrainer`` fails (TRL < 0.14 has none; 0.28.0 to 1.14.1 import the undeclared ``requests``, absent
+beside transformers 5) every cell is an ``error`` at setup saying so, never a pass.
+* ``grpo_train``: the twin, the trainer trains (batch 2 = one group of 2; setup leaves out what a release lacks).
 * ``config_max_prompt_length``: ``GRPOConfig(max_prompt_length=32)`` (no detection for it).
-* ``batch1_accum2``: ``per_device_train_batch_size=1, gradient_accumulation_steps=2,
-  num_generations=2`` (no detection for it).
-
-Boundaries, each run on both sides: docs/findings/grpo_step.md.
+* ``batch1_accum2``: ``per_device_train_batch_size=1, gradient_accumulation_steps=2, num_generations=2`` (no detection).
+Boundaries, exact errors and upstream links: docs/findings/grpo_step.md.
 """
 
 from ftcompat.harness import kit, record, setup, step
@@ -38,8 +22,7 @@ _PROMPTS = ["The cat sat on the", "One two three", "Red green blue", "Once upon 
 def _reward(completions, **kwargs):
     """A deterministic pseudo-reward in [0, 1): the CRC-32 of the completion's text.
 
-    It means nothing, but any two different completions get different rewards, so no group has a
-    zero advantage and the policy gradient cannot be zero by accident of ties.
+    Meaningless, but different completions get different rewards, so no group's advantage is zero by a tie.
     """
     import zlib
 

@@ -1,26 +1,20 @@
 """Import skew: peft or TRL, installed beside a transformers it was not written for, cannot be imported.
 
-Neither package declares the transformers it needs, so pip and uv install pairs that fail at the
-first import. ``import peft`` (peft >= 0.14) on an older transformers raises ``ImportError: cannot
-import name 'EncoderDecoderCache' from 'transformers'`` (https://github.com/huggingface/peft/issues/2292);
-``import trl`` (TRL <= 0.7.x) on a newer transformers raises ``ImportError: cannot import name
-'top_k_top_p_filtering' from 'transformers'`` (https://github.com/huggingface/trl/issues/1409, fixed
-by https://github.com/huggingface/trl/pull/1415). The mirror image, peft < 0.18 on transformers 5
-(``HybridCache``), is ``api_surface[import_peft]``, which only imports; these variants do what users
-do right after installing, so a pass proves the package works, not just that it imports.
-
-Variants (the import is the idiom: no feature detection for it; each step names the call that raised):
-* ``peft_lora_wrap``: ``from peft import LoraConfig, get_peft_model``, wrap the tiny model with LoRA
-  (q_proj, v_proj); passes when LoRA weights are the only trainable ones and one forward/backward
-  gives a finite loss and a non-zero gradient on them.
-* ``import_trl``: ``import trl`` then ``from trl import SFTTrainer`` (TRL >= 0.8 imports lazily, so
-  ``import trl`` alone proves nothing there); passes when both imports succeed.
-* ``trl_sft_one_step``: the same imports, then ``SFTTrainer`` on the tiny model trains one optimizer
-  step with a finite loss (setup adapts to SFTConfig/TrainingArguments by feature detection).
-
-An import skew has no in-code twin: the twin of each variant is the same variant in the neighbouring
-combo (the last peft before 0.14 on the same transformers; the first TRL with its own copy of
-``top_k_top_p_filtering`` on the same transformers). Boundaries, each run on both sides:
+Neither package declares the transformers it needs, so pip and uv install pairs that fail at the first import: ``import
+peft`` (peft >= 0.14) on an older transformers (``EncoderDecoderCache``,
+https://github.com/huggingface/peft/issues/2292), ``import trl`` (TRL <= 0.7.x) on a newer one
+(``top_k_top_p_filtering``). peft < 0.18 on transformers 5 is ``api_surface[import_peft]``, which only imports; these
+variants do what users do next, so a pass proves the package works. No feature detection for the import (the idiom);
+each step names the call that raised.
+* ``peft_lora_wrap``: ``from peft import LoraConfig, get_peft_model``, LoRA (q_proj, v_proj) on the tiny model; passes
+  when LoRA weights are the only trainable ones and a forward/backward gives a finite loss and non-zero gradients on
+  them.
+* ``import_trl``: ``import trl`` then ``from trl import SFTTrainer`` (TRL >= 0.8 imports lazily); passes when both
+  succeed.
+* ``trl_sft_one_step``: the same imports, then ``SFTTrainer`` trains the tiny model one step with a finite loss (setup
+  adapts to SFTConfig/TrainingArguments by feature detection).
+No in-code twin: each variant's twin is the same variant in the neighbouring combo (the last peft before 0.14; the first
+TRL with its own ``top_k_top_p_filtering``; same transformers). Boundaries, exact errors and upstream links:
 docs/findings/import_skew.md.
 """
 

@@ -1,21 +1,13 @@
 """QLoRA SFT learns something: the training loss falls and the gradients are non-zero.
 
-Symptom (field report shared/seeds/001_*.txt): "validation loss stays exactly flat (3.289622 ->
-3.289622)" after QLoRA SFT with TRL. The legacy pattern behind it is ``qlora_sft_trainable``; this
-case checks the end-to-end outcome of the recommended pattern: does QLoRA SFT learn in this combo?
-
-Variant ``recommended``: a tiny model in real bitsandbytes nf4 (skipped where this combo cannot run
-4-bit here), ``SFTTrainer(model=base, peft_config=LoraConfig(all-linear, r=8))`` on three sentences
-repeated 16 times, seed 0, ``STEPS`` = 24 steps, batch 8, learning rate 5e-3, constant schedule.
-
-Pass: the mean training loss of the first ``K`` = 4 logged steps minus that of the last 4 is at least
-``MIN_DROP`` = 0.3 nats, and every logged ``grad_norm`` is finite with the largest > 0. The margin's
-calibration (about 0.8 nats learning, 0.0016 frozen) is in docs/findings/learns_something.md.
-
-Emulation (CPU for CUDA): the trainer is built under ``GpuViewOfDeviceCheck`` as in
-``qlora_sft_trainable`` (recorded as ``device_check_patched``); not yet checked against a GPU.
-
-Upstream: https://github.com/huggingface/trl/issues/3926.
+Symptom (field report shared/seeds/001_*.txt, https://github.com/huggingface/trl/issues/3926): "validation loss stays
+exactly flat (3.289622 -> 3.289622)" after QLoRA SFT with TRL. The legacy pattern behind it is ``qlora_sft_trainable``;
+this case checks the outcome of the recommended pattern. Variant ``recommended``: a tiny model in real bitsandbytes nf4
+(skipped where this combo cannot run 4-bit here), ``SFTTrainer(model=base, peft_config=LoraConfig(all-linear, r=8))``,
+``STEPS`` = 24 steps on three repeated sentences. Pass: the mean training loss of the first ``K`` = 4 logged steps minus
+that of the last 4 is at least ``MIN_DROP`` = 0.3 nats, and every logged ``grad_norm`` is finite with the largest > 0.
+Emulation (CPU for CUDA): the trainer is built under ``GpuViewOfDeviceCheck`` as in ``qlora_sft_trainable`` (recorded as
+``device_check_patched``); not yet checked against a GPU. The margin's calibration: docs/findings/learns_something.md.
 """
 
 from ftcompat.harness import kit, record, setup, step

@@ -1,30 +1,16 @@
 """On-the-fly bitsandbytes 4-bit loading must peak near the quantized size, not the full-precision one.
 
-Symptom (field report shared/seeds/003_*.txt, issue 1b): on transformers 5.x a 3.8B Phi-3 loaded with
-``BitsAndBytesConfig(load_in_4bit=True)`` ran out of memory on a 4 GB GPU, "materializing in fp16",
-although it fits at 4-bit (fine on 4.x).
-
-Variants: ``default`` (what users run) and ``sync_load`` (``HF_DEACTIVATE_ASYNC_LOAD=1``, the
-workaround).
-
-Setup: a random Llama of ~100M parameters (6 layers, hidden 1024, intermediate 4096, vocab 1024),
-built with a fixed seed and saved in bf16 once per session. Each measurement is a fresh
-``sys.executable`` process that notes its memory, loads the model with the usual nf4 config and
-``device_map={"": device}``, and reports the peak above that baseline: on CUDA
-``torch.cuda.max_memory_allocated`` (load dtype bf16); on CPU the peak ``RssAnon`` sampled every 2 ms
-with ``MALLOC_MMAP_THRESHOLD_=65536`` (load dtype float32, because a bf16-to-bf16 CPU load is a
-zero-copy view of the mmap'd file and cannot show the pile-up). The ``model`` parameter only feeds the
-4-bit capability probe (``require_4bit``).
-
-Pass: peak above baseline < 0.5 x the full-precision size of all weights at the load dtype
-(``peak_ratio``; a fixed load peaks near the 4-bit footprint, ~0.3x; the pile-up reaches ~1x).
-
-Emulation limit: the CPU measurement shows the async loader's pile-up only through the float32 cast;
-the CUDA branch has not been run yet (``scripts/device-check`` does when a GPU is lent).
-
-Upstream: https://github.com/huggingface/transformers/issues/43032,
-https://github.com/huggingface/transformers/issues/44387; fix
-https://github.com/huggingface/transformers/pull/44576. Cause and measured ratios:
+Symptom (field report shared/seeds/003_*.txt, issue 1b; https://github.com/huggingface/transformers/issues/43032): on
+transformers 5.x a 3.8B Phi-3 loaded with ``BitsAndBytesConfig(load_in_4bit=True)`` ran out of memory on a 4 GB GPU,
+"materializing in fp16", although it fits at 4-bit (fine on 4.x). Variants: ``default`` (what users run) and its twin
+``sync_load`` (``HF_DEACTIVATE_ASYNC_LOAD=1``, the workaround). Each measurement is a fresh ``sys.executable`` process
+loading a random ~100M-parameter Llama (saved in bf16 once per session) with the usual nf4 config and ``device_map={"":
+device}``, reporting the peak above its starting memory: on CUDA ``torch.cuda.max_memory_allocated`` (load dtype bf16);
+on CPU the peak ``RssAnon`` sampled every 2 ms (load dtype float32: a bf16-to-bf16 CPU load is a zero-copy view of the
+mmap'd file and cannot show the pile-up). ``model`` only feeds the ``require_4bit`` probe.
+Pass: peak < 0.5 x the full-precision size of all weights at the load dtype (``peak_ratio``; fixed: ~0.3x; the pile-up:
+~1x). Emulation limit: on CPU the async loader's pile-up shows only through the float32 cast; the CUDA branch has not
+been run yet (``scripts/device-check`` does when a GPU is lent). Cause, measured ratios and upstream links:
 docs/findings/load_memory_4bit.md.
 """
 
@@ -128,8 +114,7 @@ def _measure(model, device, tmp_path_factory, tmp_path, extra_env):
     )
     assert facts["params4bit"] > 0, "no weight was quantized to 4-bit"
     assert device == "cuda" or facts["samples"] > 10, f"memory sampled only {facts['samples']} times"
-    # One decimal in the message keeps the signature the same from run to run; the exact figures
-    # (peak, baseline, full-precision and 4-bit sizes) are in the cell's details.
+    # One decimal keeps the signature stable across runs; the exact figures are in the cell's details.
     assert ratio < PASS_RATIO, (
         f"4-bit load peaked at {ratio:.1f}x the full-precision weight size above baseline "
         f"(limit {PASS_RATIO}x; the 4-bit weights are {facts['footprint_bytes'] / facts['full_precision_bytes']:.2f}x)"

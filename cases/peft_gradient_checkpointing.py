@@ -1,26 +1,17 @@
 """LoRA + gradient checkpointing in ``Trainer``: do the adapters get gradients?
 
-Symptom: a ``get_peft_model`` LoRA model trained with ``TrainingArguments(gradient_checkpointing=True)``
-fails at the first backward with ``RuntimeError: element 0 of tensors does not require grad and does not
-have a grad_fn`` (https://github.com/huggingface/transformers/issues/42489, reported against a
-transformers 5.0 dev build; the GRPO form https://github.com/huggingface/trl/issues/3089). With the base
-model frozen, the embedding output does not require grad, and *reentrant* checkpointing
-(``torch.utils.checkpoint(use_reentrant=True)``) then returns block outputs without a ``grad_fn``; the
-usual remedies are ``gradient_checkpointing_kwargs={"use_reentrant": False}`` or
-``model.enable_input_require_grads()`` (https://github.com/huggingface/transformers/pull/25846).
-
-Variants, each two optimizer steps of ``Trainer.train()`` on the tiny Llama with LoRA (q/v, r=8) and
-``gradient_checkpointing=True``:
+Symptom: a ``get_peft_model`` LoRA model trained with ``TrainingArguments(gradient_checkpointing=True)`` fails at the
+first backward with ``RuntimeError: element 0 of tensors does not require grad and does not have a grad_fn``
+(https://github.com/huggingface/transformers/issues/42489): with the base frozen, the embedding output does not require
+grad, and *reentrant* checkpointing returns block outputs without a ``grad_fn``. Variants, each two optimizer steps of
+``Trainer.train()`` on the tiny Llama with LoRA (q/v, r=8) and ``gradient_checkpointing=True``:
 * ``trainer_default``: no ``gradient_checkpointing_kwargs`` (the issue's reproduction);
 * ``trainer_reentrant``: ``gradient_checkpointing_kwargs={"use_reentrant": True}`` set explicitly;
 * ``non_reentrant``: the twin, ``{"use_reentrant": False}``;
-* ``input_require_grads``: the other twin, ``model.enable_input_require_grads()`` before the Trainer,
-  with ``{"use_reentrant": True}``.
-
-Pass: training runs, every logged grad norm is finite and > 0, and every LoRA tensor changed. The cell
-records which ``use_reentrant`` the checkpointed layers ended up with.
-
-Boundaries, each run on both sides: docs/findings/peft_gradient_checkpointing.md.
+* ``input_require_grads``: the other twin, ``model.enable_input_require_grads()`` before the Trainer, with
+  ``{"use_reentrant": True}``.
+Pass: training runs, every logged grad norm is finite and > 0, and every LoRA tensor changed (the cell records the
+layers' ``use_reentrant``). Boundaries and upstream links: docs/findings/peft_gradient_checkpointing.md.
 """
 
 from __future__ import annotations

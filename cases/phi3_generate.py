@@ -1,31 +1,22 @@
 """Phi-3 generation with the KV cache: transformers' own Phi-3 vs. the hub repo's remote code.
 
-Symptom (field report shared/seeds/000_*.txt, transformers 4.56.2 + torch 2.8.0): every
-``model.generate()`` of microsoft/Phi-3-mini-4k-instruct loaded with ``trust_remote_code=True``
-raised ``AttributeError: 'DynamicCache' object has no attribute 'seen_tokens'``; loading it with
-``trust_remote_code=False`` fixed it.
-
-Variants (each loads, generates 8 tokens greedily with ``use_cache=True`` and without):
-- ``native``: ``trust_remote_code=False``.
-- ``remote_code``: the repo as its users load it, ``trust_remote_code=True``: on the real checkpoint
-  (GPU/Hub lane) the repo's own ``configuration_phi3.py`` and ``modeling_phi3.py`` at the pinned
-  revision; on the tiny model ftcompat's stand-in for them (``ftcompat.harness.standins``), a
-  whole Phi-3 that touches transformers' API as the hub file does, beside a config.json shaped
-  like the repo's (``rope_scaling: null``, ``sliding_window: 2047``, ``auto_map``). The cell
-  records which code ran (``remote_code``). The stand-in's module docstring says where it cannot
-  match the hub file (flash and SDPA attention, the classification heads: none is reached here).
-- ``remote_seen_tokens``: the same remote code with the ``get_max_length()`` call removed from its
-  ``prepare_inputs_for_generation`` (the first patch users made), so the cell answers "does this
-  release still have ``DynamicCache.seen_tokens``, and does the rest of the hub code run?".
-
-A pass means all of: the model loads and holds the checkpoint's tensors unchanged, generation with
-the KV cache makes 8 tokens, the returned cache holds every position but the last, the tokens equal
-a ``use_cache=False`` run, and (remote variants) they equal the native model's tokens on the same
-checkpoint. A load that silently overwrites weights is a ``fail`` with the numbers.
-
-Upstream: https://github.com/huggingface/transformers/issues/32855 (``seen_tokens``),
-https://github.com/huggingface/transformers/issues/36071 (``get_max_length``, Phi-3 remote code).
-What the grid shows across releases: docs/findings/phi3_generate.md.
+Symptom (field report shared/seeds/000_*.txt, transformers 4.56.2 + torch 2.8.0): ``model.generate()`` of
+microsoft/Phi-3-mini-4k-instruct with ``trust_remote_code=True`` raised ``AttributeError: 'DynamicCache' object has no
+attribute 'seen_tokens'`` (https://github.com/huggingface/transformers/issues/32855); ``trust_remote_code=False`` fixed
+it. Variants (each loads, generates 8 tokens greedily with ``use_cache=True`` and without):
+- ``native``: the twin, ``trust_remote_code=False``.
+- ``remote_code``: ``trust_remote_code=True``: on the real checkpoint (GPU/Hub lane) the repo's
+  ``configuration_phi3.py`` and ``modeling_phi3.py`` at the pinned revision; on the tiny model ftcompat's stand-in
+  (``ftcompat.harness.standins``), a whole Phi-3 touching transformers' API as the hub file does, beside a repo-shaped
+  config.json (``rope_scaling: null``, ``sliding_window: 2047``, ``auto_map``). The cell records which ran
+  (``remote_code``); the stand-in's docstring says where it cannot match the hub file (flash and SDPA attention,
+  classification heads: none reached here).
+- ``remote_seen_tokens``: that remote code without its ``get_max_length()`` call (the users' first patch): does this
+  release still have ``DynamicCache.seen_tokens``, and does the rest of the hub code run?
+Pass: the model loads holding the checkpoint's tensors unchanged (silently overwritten weights are a ``fail`` with the
+numbers), KV-cache generation makes 8 tokens, the returned cache holds every position but the last, and the tokens equal
+a ``use_cache=False`` run and (remote variants) the native model's. More links and the grid across releases:
+docs/findings/phi3_generate.md.
 """
 
 from __future__ import annotations

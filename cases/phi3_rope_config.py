@@ -1,39 +1,30 @@
 """Phi-3 hub remote code on a config.json with ``"rope_scaling": null``: does the model still load?
 
-Symptom (field report shared/seeds/003_*.txt, issue 1a): loading microsoft/Phi-3-mini with
-``trust_remote_code=True`` on a new transformers raised ``KeyError: 'type'`` from the hub's
-``modeling_phi3.py`` (``self.config.rope_scaling["type"]``). The report blamed a changed config
-format, but the repo's config.json says ``"rope_scaling": null`` and the hub code reads
-``["type"]`` only when ``rope_scaling is not None``: the question is what transformers makes of
-that null.
-
-This case checks **loading only**, where the rope decision is made: ``AutoConfig.from_pretrained``
-(the cell records what ``config.rope_scaling`` looks like after it), then
-``AutoModelForCausalLM.from_pretrained`` (each attention layer's rotary set-up), then that the
-loaded model holds the checkpoint's tensors unchanged. A pass means the model loads with its
-weights; whether it then generates is ``phi3_generate``'s ``remote_code`` column. Variants:
-- ``native``: control, transformers' own Phi-3 (``trust_remote_code=False``) on the same folder.
-- ``remote_loads``: the repo as published, remote ``configuration_phi3.py`` and ``modeling_phi3.py``
-  (the real ones at the pinned revision on the GPU/Hub lane; ftcompat's stand-in on the tiny
-  model, see ``ftcompat.harness.standins``). The cell records which code ran.
-- ``remote_native_config_loads``: the same with transformers' own ``Phi3Config`` under the hub
-  file's name, as some forks ship: does swapping the config class avoid the break?
-- ``remote_rope_fix_loads``: the repo's code with the field report's own fix appended (read
-  ``type``, else ``rope_type``, and take ``default`` as plain rotary): once the ``KeyError`` is
-  gone, does the model load with the checkpoint's weights?
-
-Upstream: transformers v5 made ``rope_scaling`` an alias of the always-filled ``rope_parameters``
-(MIGRATION_GUIDE_V5); the same break in other remote-code consumers:
-https://github.com/sgl-project/sglang/pull/14772, https://github.com/huggingface/transformers/pull/42390.
-What the grid shows across releases: docs/findings/phi3_rope_config.md.
+Symptom (field report shared/seeds/003_*.txt, issue 1a): loading microsoft/Phi-3-mini with ``trust_remote_code=True`` on
+a new transformers raised ``KeyError: 'type'`` from the hub's ``modeling_phi3.py``
+(``self.config.rope_scaling["type"]``), which it reads only when ``rope_scaling is not None``, and the repo's
+config.json says ``null``: what does transformers make of that null (v5 made ``rope_scaling`` an alias of the
+always-filled ``rope_parameters``)? The case checks **loading only**: ``AutoConfig.from_pretrained`` (the cell records
+``config.rope_scaling``), ``AutoModelForCausalLM.from_pretrained`` (the rotary set-up), then that the model holds the
+checkpoint's tensors unchanged; pass: it loads with its weights (generating is ``phi3_generate``'s ``remote_code``).
+Variants:
+- ``native``: the control, transformers' own Phi-3 (``trust_remote_code=False``) on the same folder.
+- ``remote_loads``: the repo's remote ``configuration_phi3.py`` and ``modeling_phi3.py`` (the real ones at the pinned
+  revision on the GPU/Hub lane; on the tiny model ftcompat's stand-in, ``ftcompat.harness.standins``); the cell records
+  which ran.
+- ``remote_native_config_loads``: the same with transformers' own ``Phi3Config`` under the hub file's name, as some
+  forks ship.
+- ``remote_rope_fix_loads``: the repo's code with the report's own fix appended (read ``type``, else ``rope_type``;
+  ``default`` is plain rotary): without the ``KeyError``, does it load with its weights?
+Same break elsewhere (e.g. https://github.com/sgl-project/sglang/pull/14772), more links, the grid:
+docs/findings/phi3_rope_config.md.
 """
 
 from __future__ import annotations
 
 from ftcompat.harness import record, setup, step
 
-# Field report 003's fix, as its author applied it to the cached modeling file, written for
-# ftcompat and appended to whichever remote code runs (the hub's or the stand-in).
+# Field report 003's fix as its author applied it to the cached modeling file, appended to the remote code that runs.
 REPORT_ROPE_FIX = """
 
 def _ftcompat_report_003_init_rope(self):
@@ -86,8 +77,7 @@ def _folder(model, tmp_path, variant: str, configuration: str = "hub", append: s
 
     own = not model.is_tiny
     with setup("write the repo's model folder"):
-        # One folder name per variant: transformers names the remote module after the folder, and two
-        # variants' different code under one name would share a module in a worker process.
+        # One folder per variant: the remote module is named after the folder, so two variants' code would share one.
         folder = standins.phi3_folder(model.path, tmp_path / f"phi3_rope_{variant}", own_code=own,
                                       configuration=configuration, modeling_append=append)
     record(remote_code=standins.remote_code_origin(own, (model.spec or {}).get("revision")))

@@ -1,26 +1,19 @@
 """``tokenizer=`` became ``processing_class=`` on Trainer, SFTTrainer and DPOTrainer.
 
-transformers 4.46 renamed ``Trainer(tokenizer=)`` to ``processing_class=`` and TRL 0.12 followed for its
-trainers. Code written for one side fails on the other with ``TypeError: ... __init__() got an unexpected
-keyword argument 'processing_class'`` (https://github.com/huggingface/trl/issues/2226) or ``... 'tokenizer'``.
-The rename also splits TRL from transformers: a TRL that passes ``processing_class=`` to transformers'
-``Trainer`` fails inside ``SFTTrainer``/``DPOTrainer`` with ``TypeError: Trainer.__init__() got an
-unexpected keyword argument 'processing_class'`` over an older transformers, which happens when a newer TRL
-is installed with ``pip install --no-deps`` as notebook recipes do
-(https://github.com/huggingface/trl/issues/2207, https://github.com/huggingface/trl/pull/2162).
-
-Variants, each building the trainer on the tiny model (no training) and passing only when the trainer
-holds the tokenizer it was given; none detects which keyword the release takes:
-* ``trainer_processing_class``: transformers ``Trainer(processing_class=tok)`` (the ``tokenizer=`` side
-  is ``api_surface[trainer_tokenizer]``).
-* ``sfttrainer_processing_class``: ``SFTTrainer(processing_class=tok)`` (the ``tokenizer=`` side is
+transformers 4.46 renamed ``Trainer(tokenizer=)`` to ``processing_class=`` and TRL 0.12 followed, so code written for
+one side fails on the other with ``TypeError: ... got an unexpected keyword argument`` (e.g.
+https://github.com/huggingface/trl/issues/2226); a TRL that passes ``processing_class=`` also fails inside its trainers
+over an older transformers (a newer TRL installed with ``pip install --no-deps``, as notebook recipes do). Variants
+build the trainer on the tiny model (no training) and pass only when it holds the tokenizer it was given; none detects
+which keyword the release takes:
+* ``trainer_processing_class``: ``Trainer(processing_class=tok)`` (``tokenizer=``: ``api_surface[trainer_tokenizer]``).
+* ``sfttrainer_processing_class``: ``SFTTrainer(processing_class=tok)`` (``tokenizer=``:
   ``api_surface[sfttrainer_tokenizer]``).
-* ``dpotrainer_tokenizer`` and ``dpotrainer_processing_class``: ``DPOTrainer(tokenizer=tok)`` and its
-  twin, on a two-row preference dataset with a reference model.
-The config each TRL trainer gets (``SFTConfig``/``DPOConfig``, ``TrainingArguments`` on TRL 0.8.6,
-the length field's name) is setup and found by feature detection.
-
-Boundaries, each run on both sides, including the --no-deps skews: docs/findings/processing_class.md.
+* ``dpotrainer_tokenizer`` and ``dpotrainer_processing_class``: ``DPOTrainer(tokenizer=tok)`` and its twin, on a two-row
+  preference dataset with a reference model.
+Each TRL trainer's config (``SFTConfig``/``DPOConfig``, ``TrainingArguments`` on TRL 0.8.6, the length field's name) is
+setup, by feature detection. Boundaries, exact errors and upstream links (--no-deps skews included):
+docs/findings/processing_class.md.
 """
 
 from ftcompat.harness import kit, record, setup, step
@@ -91,8 +84,7 @@ def _dpo(model, device, tmp_path, keyword):
         names = kit.accepted(DPOConfig)
         lengths = {"max_length": 32, "max_prompt_length": 16}
         cfg = kit.supported(DPOConfig, lengths)
-        # TRL 0.8.6 (no DPOConfig) takes the lengths as trainer kwargs; a DPOConfig without a field
-        # (TRL 1.x has no max_prompt_length) just leaves it out.
+        # TRL 0.8.6 (no DPOConfig) takes the lengths as trainer kwargs; a DPOConfig lacking one (1.x) leaves it out.
         extra = {k: v for k, v in lengths.items() if k not in names} if DPOConfig is TrainingArguments else {}
         args = kit.training_args(DPOConfig, tmp_path, device, report_to="none", max_steps=1,
                                  remove_unused_columns=False, per_device_train_batch_size=2, **cfg)

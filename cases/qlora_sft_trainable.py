@@ -1,24 +1,18 @@
 """QLoRA + SFTTrainer: are the LoRA adapters still trainable once the trainer is built?
 
-Symptom (field report shared/seeds/001_*.txt): a 4-bit model prepared the legacy way and handed to
-``SFTTrainer`` as a ``PeftModel`` without ``peft_config`` shows ``trainable params: 0`` and a flat loss.
-
-Variants:
+Symptom (field report shared/seeds/001_*.txt, https://github.com/huggingface/trl/issues/3926): a 4-bit model prepared
+the legacy way and handed to ``SFTTrainer`` as a ``PeftModel`` without ``peft_config`` shows ``trainable params: 0`` and
+a flat loss. Variants:
 * ``legacy``: prepare_model_for_kbit_training -> get_peft_model -> SFTTrainer(model=peft_model).
-* ``recommended``: SFTTrainer(model=base_4bit_model, peft_config=LoraConfig(...)).
-
-Pass: right after ``SFTTrainer(...)`` the ``requires_grad`` parameters of ``trainer.model`` are exactly
-its LoRA parameters (counted by name), and after two optimizer steps every LoRA tensor changed. The
-model is real bitsandbytes nf4; a combo that cannot run 4-bit here skips with the reason.
-
-Emulation (CPU for CUDA): TRL 0.12-0.25 tells sharded QLoRA from single-GPU QLoRA by the device of the
-packed 4-bit weights, which on CPU takes the branch no GPU user takes. On CPU only, while the trainer is
-built, ``ftcompat.harness.trlpath.GpuViewOfDeviceCheck`` makes that one test see what a CUDA tensor
-gives (recorded as ``device_check_patched``); where it cannot (TRL <= 0.14) the cell skips. It has not
-been checked against a GPU yet (``scripts/device-check``).
-
-Upstream: https://github.com/huggingface/trl/issues/3926, fix https://github.com/huggingface/trl/pull/4081.
-Why it fails, the measured range and the emulation in full: docs/findings/qlora_sft_trainable.md.
+* ``recommended``: the twin, SFTTrainer(model=base_4bit_model, peft_config=LoraConfig(...)).
+Pass: right after ``SFTTrainer(...)`` the ``requires_grad`` parameters of ``trainer.model`` are exactly its LoRA
+parameters (by name), and after two optimizer steps every LoRA tensor changed. The model is real bitsandbytes nf4; a
+combo that cannot run 4-bit here skips with the reason. Emulation (CPU for CUDA): TRL 0.12-0.25 tells sharded from
+single-GPU QLoRA by the device of the packed 4-bit weights, which on CPU takes the branch no GPU user takes; on CPU
+only, while the trainer is built, ``ftcompat.harness.trlpath.GpuViewOfDeviceCheck`` makes that one test see what a CUDA
+tensor gives (``device_check_patched``); where it cannot (TRL <= 0.14) the cell skips. Not yet checked against a GPU
+(``scripts/device-check``). Why it fails, the range, the fix and the emulation in full:
+docs/findings/qlora_sft_trainable.md.
 """
 
 from ftcompat.harness import kit, record, setup, step

@@ -1,24 +1,17 @@
 """bitsandbytes loading through ``from_pretrained(load_in_4bit=True)`` / ``load_in_8bit=True``.
 
-Symptom: QLoRA recipes written for transformers 4.x pass ``load_in_4bit=True`` (or ``load_in_8bit=True``)
-straight to ``AutoModelForCausalLM.from_pretrained``. transformers 4.x accepted it with a deprecation
-warning; transformers 5 removed the two arguments (https://github.com/huggingface/transformers/pull/41287,
-reported downstream in https://github.com/huggingface/trl/issues/4262), so the keyword falls through to
-the model's ``__init__`` and the load raises ``TypeError: LlamaForCausalLM.__init__() got an unexpected
-keyword argument 'load_in_4bit'``. The working idiom is ``quantization_config=BitsAndBytesConfig(...)``.
-
-Variants (tiny Llama, ``device_map={"": device}``), each loading, then one forward pass:
-* ``kwarg_4bit``: ``from_pretrained(path, load_in_4bit=True)``;
-* ``config_4bit``: the twin, ``quantization_config=BitsAndBytesConfig(load_in_4bit=True)``;
-* ``kwarg_8bit``: ``from_pretrained(path, load_in_8bit=True)``;
-* ``config_8bit``: the twin, ``quantization_config=BitsAndBytesConfig(load_in_8bit=True)``.
-
-Pass: the model loads, at least one weight is really quantized (``Params4bit`` / ``Int8Params``; a
-keyword silently ignored would leave none), and the forward pass gives finite logits. Where this combo
-cannot run bitsandbytes 4-bit (resp. 8-bit) on this device at all, found by doing it with the twin
-idiom, the cells skip with that reason (``require_4bit``; the 8-bit probe is in this file).
-
-Boundaries, each run on both sides: docs/findings/quantized_load_kwargs.md.
+Symptom: QLoRA recipes for transformers 4.x pass ``load_in_4bit=True`` (or ``load_in_8bit=True``) straight to
+``AutoModelForCausalLM.from_pretrained``; 4.x accepted it with a deprecation warning, 5 removed the two arguments
+(https://github.com/huggingface/transformers/pull/41287), so the keyword reaches the model's ``__init__`` and the load
+raises ``TypeError``. The working idiom is ``quantization_config=BitsAndBytesConfig(...)``. Variants (tiny Llama,
+``device_map={"": device}``), each loading, then one forward pass:
+* ``kwarg_4bit``: ``from_pretrained(path, load_in_4bit=True)``; twin ``config_4bit``:
+  ``quantization_config=BitsAndBytesConfig(load_in_4bit=True)``.
+* ``kwarg_8bit`` and its twin ``config_8bit``: the same with ``load_in_8bit=True``.
+Pass: the model loads, at least one weight is really quantized (``Params4bit`` / ``Int8Params``; a keyword silently
+ignored would leave none), and the forward gives finite logits. Where this combo cannot run bitsandbytes 4-bit (resp.
+8-bit) here at all, found by doing it with the twin idiom, the cells skip with that reason (``require_4bit``; the 8-bit
+probe is in this file). Boundaries, exact error, upstream links: docs/findings/quantized_load_kwargs.md.
 """
 
 from __future__ import annotations

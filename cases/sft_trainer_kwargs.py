@@ -1,28 +1,23 @@
 """SFTTrainer settings passed to the trainer itself (``dataset_text_field=``, ``packing=``, ...).
 
-Older SFT recipes, notebooks and tutorials configure the dataset handling on the trainer:
-``SFTTrainer(model, train_dataset=ds, dataset_text_field="text", packing=True, max_seq_length=512,
-dataset_num_proc=2, ...)``. TRL moved those settings into ``SFTConfig`` (first as deprecated
-duplicates that override the config, then removed from the constructor), so that code fails with
-``TypeError: SFTTrainer.__init__() got an unexpected keyword argument 'dataset_text_field'``
-(https://github.com/huggingface/trl/issues/1530, https://github.com/unslothai/unsloth/issues/1264).
-
-Variants, one per moved setting, each building an ``SFTTrainer`` on the tiny model (no training):
-* ``trainer_dataset_text_field``: ``SFTTrainer(dataset_text_field="content")`` on a dataset whose only
-  column is ``content``; passes when the tokenized rows hold that column's text.
-* ``trainer_packing``: ``SFTTrainer(packing=True)``; passes when the dataset was packed (fewer rows than
-  examples, a row longer than any one example).
-* ``trainer_max_seq_length``: ``SFTTrainer(max_seq_length=16)`` on a long example; passes when no
-  tokenized row is longer than 16 and the long example was cut to 16.
-* ``trainer_dataset_num_proc``: ``SFTTrainer(dataset_num_proc=2)``; passes when TRL's ``Dataset.map``
-  calls received ``num_proc=2``.
-* ``config_*``: the twins, the same setting through ``SFTConfig`` under this TRL's name for it
-  (``max_length``, ``max_seq_length`` before TRL 0.16; found by feature detection), checked the same way.
-  On a TRL without ``SFTConfig`` (TRL 0.8.6) the twins skip with that reason.
-
-Settings that are not the variant's own (the text field and the length for the packing variant, the
-tokenizer's keyword) go where this TRL takes them (the config where it has the field), so a variant
-fails only on its own idiom. Boundaries, each run on both sides: docs/findings/sft_trainer_kwargs.md.
+Older SFT recipes configure the dataset handling on the trainer (``SFTTrainer(model, train_dataset=ds,
+dataset_text_field="text", packing=True, max_seq_length=512, dataset_num_proc=2, ...)``); TRL moved those settings into
+``SFTConfig`` (first as overriding deprecated duplicates, then removed), so that code fails with ``TypeError``
+(https://github.com/huggingface/trl/issues/1530). Variants, one per moved setting, each building an ``SFTTrainer`` on
+the tiny model (no training):
+* ``trainer_dataset_text_field``: ``SFTTrainer(dataset_text_field="content")`` on a dataset whose only column is
+  ``content``; passes when the tokenized rows hold its text.
+* ``trainer_packing``: ``SFTTrainer(packing=True)``; passes when the dataset was packed (fewer rows than examples, a row
+  longer than any example).
+* ``trainer_max_seq_length``: ``SFTTrainer(max_seq_length=16)``; passes when no tokenized row exceeds 16 and the long
+  example was cut to 16.
+* ``trainer_dataset_num_proc``: ``SFTTrainer(dataset_num_proc=2)``; passes when TRL's ``Dataset.map`` calls got
+  ``num_proc=2``.
+* ``config_*``: the twins, the same setting through ``SFTConfig`` under this TRL's name for it (``max_length``,
+  ``max_seq_length`` before TRL 0.16; feature detection), checked the same way; on TRL 0.8.6 (no SFTConfig) they skip.
+Settings not the variant's own (text field and length for packing, the tokenizer's keyword) go where this TRL takes
+them, so a variant fails only on its own idiom. Boundaries, exact error, upstream links:
+docs/findings/sft_trainer_kwargs.md.
 """
 
 import pytest
@@ -55,9 +50,8 @@ def _length_name(config_cls) -> str:
 def _build(model, device, tmp_path, rows, *, trainer_kwargs=None, config_kwargs=None, needs=None):
     """Build an SFTTrainer with the variant's own setting in trainer_kwargs or config_kwargs.
 
-    ``needs`` are settings the variant does not check (e.g. the text field); they go into the
-    config where it has the field, else to the trainer (TRL 0.8.6 has no SFTConfig).
-    Returns the trainer and the tokenizer; the construction itself is the variant's step.
+    ``needs`` (settings the variant does not check, e.g. the text field) go into the config where it has the field,
+    else to the trainer (TRL 0.8.6 has no SFTConfig). Returns (trainer, tokenizer); construction is the variant's step.
     """
     with setup("import trl, tiny model, dataset, config"):
         from datasets import Dataset

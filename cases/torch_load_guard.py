@@ -1,29 +1,20 @@
 """transformers refuses ``torch.load`` on torch < 2.6 (CVE-2025-32434): .bin weights and Trainer resume.
 
-``torch.load(..., weights_only=True)`` can still run code from a crafted file on torch <= 2.5.1
-(CVE-2025-32434, https://nvd.nist.gov/vuln/detail/CVE-2025-32434). transformers answered by refusing
-every ``torch.load`` it makes without an explicit ``weights_only=False`` unless torch is >= 2.6
-(``check_torch_load_is_safe``, https://github.com/huggingface/transformers/pull/37785): on an older
-torch, ``from_pretrained`` of a ``pytorch_model.bin`` folder and ``trainer.train(resume_from_checkpoint=...)``
-(whose ``optimizer.pt``, ``scheduler.pt`` and ``rng_state.pth`` are torch pickles) raise ``ValueError:
-Due to a serious vulnerability issue in `torch.load`, even with `weights_only=True`, we now require
-users to upgrade torch to at least v2.6 ...``. safetensors files are not affected. Users meet it as
-"my torch 2.5 stack cannot resume any more" after upgrading transformers alone.
-
-Variants (tiny model, CPU):
-* ``bin_from_pretrained``: a folder holding ``pytorch_model.bin`` (written by ``save_pretrained(
-  safe_serialization=False)``; where ``save_pretrained`` no longer takes that argument, transformers 5,
-  by ``torch.save`` of the state dict beside ``config.json``), loaded with ``from_pretrained``.
-* ``safetensors_from_pretrained``: the twin, the same model saved as safetensors.
-* ``trainer_resume``: 2 optimizer steps with ``save_steps=1``, then a fresh Trainer resumes from
-  ``checkpoint-2`` (weights as safetensors; ``optimizer.pt``, ``scheduler.pt``, ``rng_state.pth``) to step 3.
-* ``trainer_resume_no_pickles``: the twin, the same checkpoint with those three torch pickles
-  removed (weights and ``trainer_state.json`` only), which resumes without ``torch.load``.
-
-A pass means the load gives the saved weights exactly, or the resumed run reaches global step 3
-with one optimizer step after resuming. Cells record the files present, torch's version and the
-exception raised; the guard shows only on torch < 2.6, so these cells matter in combos with torch
-2.5.1 (measured boundaries: docs/findings/torch_load_guard.md).
+``torch.load(..., weights_only=True)`` can still run code from a crafted file on torch <= 2.5.1, so transformers refuses
+every ``torch.load`` it makes without an explicit ``weights_only=False`` unless torch >= 2.6
+(``check_torch_load_is_safe``, https://github.com/huggingface/transformers/pull/37785): on an older torch,
+``from_pretrained`` of a ``pytorch_model.bin`` folder and ``trainer.train(resume_from_checkpoint=...)``
+(``optimizer.pt``, ``scheduler.pt``, ``rng_state.pth`` are torch pickles) raise ``ValueError``; safetensors are not
+affected. Variants (tiny model, CPU):
+* ``bin_from_pretrained``: ``from_pretrained`` of a folder holding ``pytorch_model.bin``
+  (``save_pretrained(safe_serialization=False)``, or on transformers 5, which lacks that argument, ``torch.save`` of the
+  state dict beside ``config.json``); twin ``safetensors_from_pretrained``: the model saved as safetensors.
+* ``trainer_resume``: 2 optimizer steps with ``save_steps=1``, then a fresh Trainer resumes from ``checkpoint-2`` to
+  step 3; twin ``trainer_resume_no_pickles``: the same checkpoint without the three pickles, which resumes without
+  ``torch.load``.
+Pass: the load gives the saved weights exactly, or the resumed run reaches step 3 with one optimizer step after
+resuming. Cells record the files present, torch's version and the exception; the guard shows only on torch < 2.6 (combos
+with torch 2.5.1). Boundaries, exact error, the CVE and upstream links: docs/findings/torch_load_guard.md.
 """
 
 from ftcompat.harness import kit, record, setup, step

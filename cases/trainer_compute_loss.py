@@ -1,20 +1,16 @@
 """Trainer.compute_loss override: a subclass written before ``num_items_in_batch`` still trains.
 
-Fine-tuning code often subclasses ``Trainer`` and overrides ``compute_loss(self, model, inputs,
-return_outputs=False)``. When the Trainer started passing ``num_items_in_batch`` to it (the
-gradient-accumulation loss fix, https://github.com/huggingface/transformers/pull/34191), such an
-override fails in ``training_step`` with ``TypeError: ... compute_loss() got an unexpected keyword
-argument 'num_items_in_batch'`` (https://github.com/huggingface/transformers/issues/36331). It is a
-lasting change of the method's signature, not a bug awaiting a fix: the idiom that keeps working
-takes ``**kwargs``.
-
-Variants, each training the tiny model for two optimizer steps on CPU with the override in place:
-* ``legacy_signature``: ``compute_loss(self, model, inputs, return_outputs=False)``; passes when
-  ``Trainer.train()`` runs and the override computed every step's loss.
-* ``kwargs_signature``: the twin, ``compute_loss(self, model, inputs, return_outputs=False, **kwargs)``;
-  passes on the same terms and records which keyword arguments the Trainer passed.
-
-Boundaries, each run on both sides: docs/findings/trainer_compute_loss.md.
+Fine-tuning code often overrides ``Trainer.compute_loss(self, model, inputs, return_outputs=False)``. Since the Trainer
+passes ``num_items_in_batch`` to it (the gradient-accumulation loss fix), such an override fails in ``training_step``
+with ``TypeError: ... compute_loss() got an unexpected keyword argument 'num_items_in_batch'``
+(https://github.com/huggingface/transformers/issues/36331): a lasting signature change, not a bug awaiting a fix; the
+idiom that keeps working takes ``**kwargs``. Variants, each training the tiny model two optimizer steps on CPU with the
+override in place:
+* ``legacy_signature``: ``compute_loss(self, model, inputs, return_outputs=False)``; passes when ``Trainer.train()``
+  runs and the override computed every step's loss.
+* ``kwargs_signature``: the twin, with ``**kwargs``; passes on the same terms and records the keywords the Trainer
+  passed.
+Boundaries and upstream links: docs/findings/trainer_compute_loss.md.
 """
 
 from ftcompat.harness import kit, record, setup, step

@@ -1,24 +1,16 @@
 """Truncated completions: does SFTTrainer silently train on an example whose answer was cut away?
 
-Symptom (field report shared/seeds/003_*.txt, "Truncation at 512 tokens (system prompt takes ~400
-tokens itself!)"): with a ~400-token system prompt and ``max_length=512``, a long question pushes the
-whole assistant answer past the limit. With assistant-only / completion-only loss such an example has
-no target token left (every label -100): wasted compute at best, a 0/0 loss for a batch of only such
-examples.
-
-Setup: the tiny llama2-chat tokenizer (Zephyr template with ``{% generation %}`` around assistant
-turns); three conversations that fit in 512 tokens and one whose prompt alone exceeds it. Loss on the
-answer only, the way the release offers it: ``SFTConfig(assistant_only_loss=True)`` where it exists
-(TRL >= 0.19), else ``DataCollatorForCompletionOnlyLM`` with the ``<|assistant|>\\n`` template
-(``loss_mode`` is recorded).
-
-Pass: no example reaches the collator with zero target tokens silently; dropping it or warning about
-it is fine. ``behaviour`` says which happened: ``dropped``, ``warned``, ``kept with targets`` or
-``trained on zero targets silently`` (the failure), with ``zero_target_loss`` for the last.
-
-Upstream: https://github.com/huggingface/trl/issues/3927, https://github.com/huggingface/trl/issues/6668;
-fix https://github.com/huggingface/trl/pull/6320. Causes and measured ranges:
-docs/findings/truncated_completion.md.
+Symptom (field report shared/seeds/003_*.txt, "Truncation at 512 tokens (system prompt takes ~400 tokens itself!)"):
+with a ~400-token system prompt and ``max_length=512``, a long question pushes the whole answer past the limit; with
+assistant-only / completion-only loss the example has no target left (every label -100): wasted compute at best, a 0/0
+loss for a batch of only such examples (https://github.com/huggingface/trl/issues/3927). Setup: the tiny llama2-chat
+tokenizer (Zephyr template, ``{% generation %}`` around assistant turns); three conversations within 512 tokens, one
+whose prompt alone exceeds it; loss on the answer only the way the release offers it:
+``SFTConfig(assistant_only_loss=True)`` (TRL >= 0.19), else ``DataCollatorForCompletionOnlyLM`` with the
+``<|assistant|>\\n`` template (``loss_mode`` is recorded).
+Pass: no example reaches the collator with zero target tokens silently (dropping or warning is fine); ``behaviour`` says
+which happened: ``dropped``, ``warned``, ``kept with targets`` or ``trained on zero targets silently`` (the failure,
+with ``zero_target_loss``). Causes, the fix, ranges and upstream links: docs/findings/truncated_completion.md.
 """
 
 from __future__ import annotations
