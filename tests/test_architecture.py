@@ -114,6 +114,16 @@ def test_no_ftcompat_import_hides_inside_a_function():
     assert [f"{m}:{line} imports {t}" for m, edges in EDGES.items() for t, line, nested in edges if nested] == []
 
 
+def test_no_module_takes_a_private_name_of_another():
+    taken = []
+    for m, p in MODULES.items():
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ftcompat"):
+                taken += [f"{m} takes {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert taken == []
+
+
 def _references(path: Path, name: str) -> list[int]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return [n.lineno for n in ast.walk(tree)

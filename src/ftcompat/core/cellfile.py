@@ -39,7 +39,7 @@ def atomic_write(path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as exc:
-        raise _failed(path, exc) from exc
+        raise write_failed(path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             # mkstemp makes the file private (0600); results are for sharing, so keep the old
@@ -53,11 +53,11 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise _failed(path, exc) from exc
+            raise write_failed(path, exc) from exc
         raise
 
 
-def _failed(path: Path, exc: OSError) -> WriteFailed:
+def write_failed(path: Path, exc: OSError) -> WriteFailed:
     """The error to show: what happened, to which file, and that the old file is intact."""
     kept = f"the previous {path} is unchanged" if path.exists() else f"{path} was not created"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):

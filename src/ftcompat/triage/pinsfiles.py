@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ftcompat.core.cellfile import _failed
+from ftcompat.core.cellfile import write_failed
 from ftcompat.core.domain import RECORDED, STACK
 from ftcompat.core.outcome import first_line
 from ftcompat.core.record import Record
@@ -38,7 +38,7 @@ def write_all(folder: Path, files: Mapping[str, str]) -> None:
     except OSError as exc:
         for tmp in temps.values():
             Path(tmp).unlink(missing_ok=True)
-        raise _failed(folder / next(iter(files)), exc) from exc
+        raise write_failed(folder / next(iter(files)), exc) from exc
     for dest, tmp in temps.items():
         os.replace(tmp, dest)
 
