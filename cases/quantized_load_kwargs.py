@@ -10,57 +10,14 @@ raises ``TypeError``. The working idiom is ``quantization_config=BitsAndBytesCon
 * ``kwarg_8bit`` and its twin ``config_8bit``: the same with ``load_in_8bit=True``.
 Pass: the model loads, at least one weight is really quantized (``Params4bit`` / ``Int8Params``; a keyword silently
 ignored would leave none), and the forward gives finite logits. Where this combo cannot run bitsandbytes 4-bit (resp.
-8-bit) here at all, found by doing it with the twin idiom, the cells skip with that reason (``require_4bit``; the 8-bit
-probe is in this file). Boundaries, exact error, upstream links: docs/findings/quantized_load_kwargs.md.
+8-bit) here at all, found by doing it with the twin idiom, the cells skip with that reason (``require_4bit``,
+``require_8bit``). Boundaries, exact error, upstream links: docs/findings/quantized_load_kwargs.md.
 """
 
 from __future__ import annotations
 
-import functools
-
 from ftcompat.harness import record, setup, step
-from ftcompat.harness.quant import require_4bit
-
-_PARAM_CLASS = {4: "Params4bit", 8: "Int8Params"}
-
-
-@functools.cache
-def _why_no_8bit(model_path: str, device: str) -> str | None:
-    """Return why 8-bit cannot run here (asked by loading with BitsAndBytesConfig), or None."""
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-        model = AutoModelForCausalLM.from_pretrained(
-            model_path, quantization_config=BitsAndBytesConfig(load_in_8bit=True), device_map={"": device}
-        )
-        if not any(type(p).__name__ == "Int8Params" for p in model.parameters()):
-            return "the model loaded with BitsAndBytesConfig(load_in_8bit=True) but no weight is Int8Params"
-        with torch.no_grad():
-            model(torch.tensor([[1, 2, 3]], device=device))
-    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot run 8-bit here"
-        from ftcompat.core.outcome import root_cause
-        from ftcompat.harness.envinfo import versions
-
-        v = versions()
-        root = root_cause(exc)
-        first = str(root).strip().splitlines()[0][:200] if str(root).strip() else ""
-        return (
-            f"bitsandbytes {v['bitsandbytes']} with transformers {v['transformers']} cannot run "
-            f"8-bit on {device}: {type(root).__name__}: {first}"
-        )
-    return None
-
-
-def _require(bits: int, model, device) -> None:
-    import pytest
-
-    if bits == 4:
-        require_4bit(model.path)
-        return
-    reason = _why_no_8bit(str(model.path), device)
-    if reason:
-        pytest.skip(reason)
+from ftcompat.harness.quant import PARAM_CLASS, require_4bit, require_8bit
 
 
 def _load_and_check(bits: int, model, device, idiom: str, **kwargs) -> None:
@@ -69,7 +26,7 @@ def _load_and_check(bits: int, model, device, idiom: str, **kwargs) -> None:
 
     with step(idiom):
         lm = AutoModelForCausalLM.from_pretrained(model.path, device_map={"": device}, **kwargs)
-    want = _PARAM_CLASS[bits]
+    want = PARAM_CLASS[bits]
     quantized = sum(type(p).__name__ == want for p in lm.parameters())
     with step("forward pass on the loaded model"), torch.no_grad():
         logits = lm(torch.tensor([[1, 2, 3, 4]], device=device)).logits
@@ -85,13 +42,13 @@ def _load_and_check(bits: int, model, device, idiom: str, **kwargs) -> None:
 
 def test_kwarg_4bit(model, device):
     """from_pretrained(load_in_4bit=True): the 4.x keyword (removed in transformers 5)."""
-    _require(4, model, device)
+    require_4bit(model.path)
     _load_and_check(4, model, device, "from_pretrained(load_in_4bit=True)", load_in_4bit=True)
 
 
 def test_config_4bit(model, device):
     """The twin: from_pretrained(quantization_config=BitsAndBytesConfig(load_in_4bit=True))."""
-    _require(4, model, device)
+    require_4bit(model.path)
     with setup("BitsAndBytesConfig(load_in_4bit=True)"):
         from transformers import BitsAndBytesConfig
 
@@ -101,13 +58,13 @@ def test_config_4bit(model, device):
 
 def test_kwarg_8bit(model, device):
     """from_pretrained(load_in_8bit=True): the 4.x keyword (removed in transformers 5)."""
-    _require(8, model, device)
+    require_8bit(model.path, device)
     _load_and_check(8, model, device, "from_pretrained(load_in_8bit=True)", load_in_8bit=True)
 
 
 def test_config_8bit(model, device):
     """The twin: from_pretrained(quantization_config=BitsAndBytesConfig(load_in_8bit=True))."""
-    _require(8, model, device)
+    require_8bit(model.path, device)
     with setup("BitsAndBytesConfig(load_in_8bit=True)"):
         from transformers import BitsAndBytesConfig
 

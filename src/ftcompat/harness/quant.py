@@ -1,4 +1,4 @@
-"""Can this environment run bitsandbytes 4-bit on the device at hand? Asked by doing it.
+"""Can this environment run bitsandbytes 4-bit (or 8-bit) on the device at hand? Asked by doing it.
 
 Older bitsandbytes (< 0.46) and older transformers refuse 4-bit on CPU; that is a property of the
 combo on this machine, not a failure of the behaviour a case checks, so cases skip with the
@@ -11,6 +11,8 @@ import functools
 
 from ftcompat.core.outcome import root_cause
 from ftcompat.harness.envinfo import torch_device, versions
+
+PARAM_CLASS = {4: "Params4bit", 8: "Int8Params"}  # the class a quantized weight has, by bit width
 
 
 def bnb_config(**overrides):
@@ -30,30 +32,49 @@ def bnb_config(**overrides):
     return BitsAndBytesConfig(**kwargs)
 
 
-@functools.cache
-def why_no_4bit(model_path: str) -> str | None:
-    """Return why 4-bit cannot run here, or None when a tiny 4-bit load and forward works."""
-    device = torch_device()
+def _why_not(model_path: str, device: str, bits: int, config, unquantized: str) -> str | None:
+    """Return why loading with ``config()`` and one forward pass fails for ``bits``-bit on ``device``, or None."""
+    # One probe for both widths (the 8-bit one was a copy in cases/quantized_load_kwargs.py).
     try:
         import torch
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_pretrained(
-            model_path, quantization_config=bnb_config(), device_map={"": device}
+            model_path, quantization_config=config(), device_map={"": device}
         )
-        if not any(type(p).__name__ == "Params4bit" for p in model.parameters()):
-            return "the model loaded but no weight was quantized to 4-bit"
+        if not any(type(p).__name__ == PARAM_CLASS[bits] for p in model.parameters()):
+            return unquantized
         with torch.no_grad():
             model(torch.tensor([[1, 2, 3]], device=device))
-    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot run 4-bit here"
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot run it here"
         v = versions()
         root = root_cause(exc)
         first = str(root).strip().splitlines()[0][:200] if str(root).strip() else ""
         return (
             f"bitsandbytes {v['bitsandbytes']} with transformers {v['transformers']} cannot run "
-            f"4-bit on {device}: {type(root).__name__}: {first}"
+            f"{bits}-bit on {device}: {type(root).__name__}: {first}"
         )
     return None
+
+
+@functools.cache
+def why_no_4bit(model_path: str) -> str | None:
+    """Return why 4-bit cannot run here, or None when a tiny 4-bit load and forward works."""
+    return _why_not(model_path, torch_device(), 4, bnb_config, "the model loaded but no weight was quantized to 4-bit")
+
+
+def _bnb_8bit():
+    """Return ``BitsAndBytesConfig(load_in_8bit=True)``."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+@functools.cache
+def why_no_8bit(model_path: str, device: str) -> str | None:
+    """Return why 8-bit cannot run on ``device`` (asked by loading with BitsAndBytesConfig), or None."""
+    return _why_not(model_path, device, 8, _bnb_8bit,
+                    "the model loaded with BitsAndBytesConfig(load_in_8bit=True) but no weight is Int8Params")
 
 
 def require_4bit(model_path: str) -> None:
@@ -61,6 +82,15 @@ def require_4bit(model_path: str) -> None:
     import pytest
 
     reason = why_no_4bit(str(model_path))
+    if reason:
+        pytest.skip(reason)
+
+
+def require_8bit(model_path: str, device: str) -> None:
+    """Skip the running case, with the reason, when this combo cannot run 8-bit on ``device``."""
+    import pytest
+
+    reason = why_no_8bit(str(model_path), device)
     if reason:
         pytest.skip(reason)
 
