@@ -20,16 +20,7 @@ docs/findings/checkpoint_resume.md.
 
 from ftcompat.harness import kit, record, setup, step
 
-_TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green", "a b c d e f"]
 _MODULES = {1: "numpy.core.multiarray", 2: "numpy._core.multiarray"}
-
-
-def _parts(model, device, out_dir, max_steps):
-    """The tiny model, a tokenized list dataset, a collator and TrainingArguments (setup, not the idiom)."""
-    lm, tok, args, collator = kit.lm_training(model, device, out_dir, per_device_train_batch_size=2, seed=0,
-                                              max_steps=max_steps, save_strategy="steps", save_steps=1,
-                                              logging_steps=1, report_to=[])
-    return lm, [dict(tok(t)) for t in _TEXTS], args, collator
 
 
 def _callback(numpy_seen):
@@ -94,7 +85,7 @@ def _resume(model, device, tmp_path, numpy_major=None):
     from transformers import Trainer
 
     with setup("train 2 steps with save_steps=1"):
-        lm, ds, args, collator = _parts(model, device, tmp_path, max_steps=2)
+        lm, ds, args, collator = kit.checkpointing_run(model, device, tmp_path, max_steps=2)
         first = Trainer(model=lm, args=args, train_dataset=ds, data_collator=collator,
                         callbacks=[_callback([])])
         first.train()
@@ -106,7 +97,7 @@ def _resume(model, device, tmp_path, numpy_major=None):
         if numpy_major is not None:
             _rewrite_rng_state(rng_file, numpy_major)
     with setup("a fresh Trainer with max_steps=3"):
-        lm, ds, args, collator = _parts(model, device, tmp_path, max_steps=3)
+        lm, ds, args, collator = kit.checkpointing_run(model, device, tmp_path, max_steps=3)
         seen = []
         probe = _callback(seen)
         trainer = Trainer(model=lm, args=args, train_dataset=ds, data_collator=collator, callbacks=[probe])

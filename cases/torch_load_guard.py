@@ -19,7 +19,6 @@ with torch 2.5.1). Boundaries, exact error, the CVE and upstream links: docs/fin
 
 from ftcompat.harness import kit, record, setup, step
 
-_TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green", "a b c d e f"]
 _PICKLES = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
 
 
@@ -60,14 +59,6 @@ def _load(model, tmp_path, safetensors):
     assert not differ, f"{len(differ)} of {len(saved)} tensors differ from the saved model: {differ[:5]}"
 
 
-def _parts(model, device, out_dir, max_steps):
-    """The tiny model, a tokenized list dataset, a collator and TrainingArguments (setup, not the idiom)."""
-    lm, tok, args, collator = kit.lm_training(model, device, out_dir, per_device_train_batch_size=2, seed=0,
-                                              max_steps=max_steps, save_strategy="steps", save_steps=1,
-                                              logging_steps=1, report_to=[])
-    return lm, [dict(tok(t)) for t in _TEXTS], args, collator
-
-
 def _resume(model, device, tmp_path, drop_pickles):
     import os
 
@@ -81,7 +72,7 @@ def _resume(model, device, tmp_path, drop_pickles):
             type(self).steps += 1
 
     with setup("train 2 steps with save_steps=1"):
-        lm, ds, args, collator = _parts(model, device, tmp_path, max_steps=2)
+        lm, ds, args, collator = kit.checkpointing_run(model, device, tmp_path, max_steps=2)
         Trainer(model=lm, args=args, train_dataset=ds, data_collator=collator).train()
         ckpt = os.path.join(str(tmp_path), "checkpoint-2")
         missing = [f for f in _PICKLES if not os.path.isfile(os.path.join(ckpt, f))]
@@ -91,7 +82,7 @@ def _resume(model, device, tmp_path, drop_pickles):
                 os.remove(os.path.join(ckpt, f))
         files = sorted(os.listdir(ckpt))
     with setup("a fresh Trainer with max_steps=3"):
-        lm, ds, args, collator = _parts(model, device, tmp_path, max_steps=3)
+        lm, ds, args, collator = kit.checkpointing_run(model, device, tmp_path, max_steps=3)
         count = Count()
         trainer = Trainer(model=lm, args=args, train_dataset=ds, data_collator=collator, callbacks=[count])
     facts = dict(torch=torch.__version__, checkpoint_files=files)

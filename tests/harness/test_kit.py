@@ -61,6 +61,9 @@ def fake_transformers(monkeypatch):
         def __init__(self, pad):
             self.pad_token, self.eos_token = pad, "</s>"
 
+        def __call__(self, text):
+            return {"input_ids": text.split()}
+
     class AutoTokenizer:
         pad = None
 
@@ -130,6 +133,19 @@ def test_lm_training_builds_args_on_the_device_and_a_causal_collator(fake_transf
     lm, tok, args, collator = kit.lm_training(types.SimpleNamespace(path="/m"), "cpu", tmp_path, max_steps=3)
     assert (args.output_dir, args.no_cuda, args.max_steps) == (str(tmp_path), True, 3)
     assert collator.tokenizer is tok and collator.mlm is False
+
+
+def test_checkpointing_run_saves_every_step_on_four_tokenized_texts(fake_transformers, tmp_path):
+    class AnyArgs:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+
+    fake_transformers.TrainingArguments = AnyArgs
+    lm, ds, args, collator = kit.checkpointing_run(types.SimpleNamespace(path="/m"), "cpu", tmp_path, max_steps=2)
+    assert lm == "lm" and len(ds) == 4 and ds[0] == {"input_ids": ["the", "cat", "sat", "on", "the", "mat"]}
+    assert (args.output_dir, args.no_cuda, args.max_steps) == (str(tmp_path), True, 2)
+    assert (args.save_strategy, args.save_steps, args.per_device_train_batch_size) == ("steps", 1, 2)
+    assert collator.mlm is False
 
 
 def test_tokenizer_kwarg_and_held_tokenizer_follow_the_trainer():

@@ -27,8 +27,9 @@ from ftcompat.harness.api import record, setup, step
 from ftcompat.harness.compat import accepted, cpu_kwargs  # what a class takes: what a case can pass
 from ftcompat.harness.trlpath import GpuViewOfDeviceCheck
 
-__all__ = ["Trained", "accepted", "cpu_kwargs", "exception_summary", "gpu_view", "held_tokenizer", "lm_training",
-           "load", "snapshot", "supported", "tokenizer", "tokenizer_kwarg", "train", "training_args", "unchanged"]
+__all__ = ["Trained", "accepted", "checkpointing_run", "cpu_kwargs", "exception_summary", "gpu_view", "held_tokenizer",
+           "lm_training", "load", "snapshot", "supported", "tokenizer", "tokenizer_kwarg", "train", "training_args",
+           "unchanged"]
 
 
 def supported(cls, kwargs: dict) -> dict:
@@ -69,6 +70,19 @@ def lm_training(model_ref, device: str, output_dir, **args):
     lm, tok = load(model_ref)
     return lm, tok, training_args(TrainingArguments, output_dir, device, **args), DataCollatorForLanguageModeling(
         tok, mlm=False)
+
+
+# Four short texts, two batches of two: enough for the resume cases' 2 + 1 optimizer steps.
+_RESUME_TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green", "a b c d e f"]
+
+
+def checkpointing_run(model_ref, device: str, output_dir, max_steps: int):
+    """Return ``(model, tokenized list dataset, TrainingArguments saving every step, collator)`` for a resume case."""
+    # checkpoint_resume and torch_load_guard wrote this set-up out identically; it is set-up, not their idiom.
+    lm, tok, args, collator = lm_training(model_ref, device, output_dir, per_device_train_batch_size=2, seed=0,
+                                          max_steps=max_steps, save_strategy="steps", save_steps=1,
+                                          logging_steps=1, report_to=[])
+    return lm, [dict(tok(t)) for t in _RESUME_TEXTS], args, collator
 
 
 def tokenizer_kwarg(trainer_cls, tok) -> dict:
