@@ -410,3 +410,22 @@ def test_real_bisection_finds_transformers_4_54_0(tmp_path):
     assert middle["env"]["versions"]["transformers"] == "4.54.0" and len(middle["run_s"]) == 2
     assert SIG in middle["signature"]
     assert "first fails with transformers 4.54.0 (last good 4.53.3)" in proc.stdout
+
+
+def test_a_step_environment_counts_the_configs_combos_as_used_and_is_removed_after(fixture_matrix, tmp_path,
+                                                                                    monkeypatch):
+    # The disk cap evicts environments no combo uses first: a step must not make the matrix's look unused.
+    seen = []
+
+    def fake_run(environment, job, log):
+        seen.append((environment, job))
+        return bisect.runner.Outcome(refused="no such release")
+
+    monkeypatch.setattr(bisect.runner, "run", fake_run)
+    steps = bisect.EnvRunner(fixture_matrix, tmp_path, ("api",), "api[*]", tmp_path / "b", runs=2)
+    trial = steps({"torch": "2.13.0", "transformers": "4.47.0"})
+    env, job = seen[0]
+    assert env.kind == "bisect-step" and not env.keep
+    assert env.protected == tuple(c.id for c in fixture_matrix.combos)
+    assert [o.name for o in job.outs] == ["run1.json", "run2.json"] and job.cached is False
+    assert trial.reason == "no such release"

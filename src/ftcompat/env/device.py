@@ -7,6 +7,7 @@ harness's ``PYTHONPATH``; the device's torch, transformers, peft and accelerate 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import zipfile
@@ -80,7 +81,7 @@ class DeviceSite:
         log(f"{self.combo.id}: installing {' '.join(self.requirements)} into {shown}")
         install(self.combo, self.requirements, self.target, self.root / self.wheels)
         path = (str(self.target), str(self.root / "src"), self.pythonpath)
-        return Built(python=self.python, env={"PYTHONPATH": ":".join(p for p in path if p),
+        return Built(python=self.python, env={"PYTHONPATH": os.pathsep.join(p for p in path if p),
                                               "FTCOMPAT_WORKERS": str(self.workers)})
 
     def release(self) -> None:

@@ -37,7 +37,7 @@ class NoxVenv:
     root: Path
     combo: Combo
     venv: Path
-    protected: tuple[str, ...] = ()  # combos whose envs the disk cap never evicts (the matrix's)
+    protected: tuple[str, ...]  # the config's combos: their envs count as used when the disk cap evicts
 
     def prepare(self, log: Log) -> Built:
         """Install the pins (unless the env already holds them) and return the resolved versions."""

@@ -75,7 +75,9 @@ class EnvRunner:
             outs = tuple(step_dir / "cells" / f"run{k + 1}.json" for k in range(self.runs))
             # A machine failure (full disk, no index) is not an untestable release: it stops the
             # bisection (MachineError), where a release that cannot be installed is skipped.
-            outcome = runner.run(StepVenv(self.root, combo, step_dir / "venv", keep=self.keep_envs),
+            step_env = StepVenv(self.root, combo, step_dir / "venv", tuple(c.id for c in self.matrix.combos),
+                                self.keep_envs)
+            outcome = runner.run(step_env,
                                  runner.Job(self.root, matrix, cases_of(matrix), outs, cached=False, command=run),
                                  log)
         self._cleanup(combo.id)

@@ -55,8 +55,7 @@ def flow(matrix: Matrix | None, root: Path, ask: Ask, log: Callable[[str], None]
     if answer.pick is None:
         # Nothing is written: the folder keeps its last answer whole rather than half of a new one.
         raise NoAnswer(f"no combo qualifies; nothing written to {ask.out} (its files, if any, are an earlier answer)")
-    pinsfiles.write_all(ask.out, {"constraints.txt": pinsfiles.constraints_text(answer),
-                                  "requirements.txt": pinsfiles.requirements_text(answer), "PINS.md": report})
+    _write(ask.out, answer, report)
     log(f"wrote {ask.out / 'constraints.txt'} (use: pip install -c {ask.out / 'constraints.txt'} ...), "
         f"{ask.out / 'requirements.txt'} and {ask.out / 'PINS.md'}")
     return ask.out
@@ -82,8 +81,13 @@ def _search(matrix: Matrix, root: Path, ask: Ask, grid: Grid, keep: list[Keep], 
     log(report)
     ask.out.mkdir(parents=True, exist_ok=True)
     grid_mod.save(evidence, ask.out / "search-grid.json")
-    pinsfiles.write_all(ask.out, {"constraints.txt": pinsfiles.constraints_text(answer),
-                                  "requirements.txt": pinsfiles.requirements_text(answer), "PINS.md": report})
+    _write(ask.out, answer, report)
     log(f"wrote {ask.out / 'constraints.txt'}, {ask.out / 'requirements.txt'}, {ask.out / 'PINS.md'} and "
         f"{ask.out / 'search-grid.json'}")
     return ask.out
+
+
+def _write(out: Path, answer: pins.SafePins, report: str) -> None:
+    """constraints.txt, requirements.txt and PINS.md, all or none (``pinsfiles.write_all``)."""
+    pinsfiles.write_all(out, {"constraints.txt": pinsfiles.constraints_text(answer),
+                              "requirements.txt": pinsfiles.requirements_text(answer), "PINS.md": report})

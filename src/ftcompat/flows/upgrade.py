@@ -18,7 +18,6 @@ from ftcompat.core.domain import STACK, Matrix
 from ftcompat.core.errors import InputError, NotInstallable
 from ftcompat.core.selector import match_column
 from ftcompat.core.status import Status
-from ftcompat.env import target
 from ftcompat.flows import adhoc, here, search
 from ftcompat.results import grid as grid_mod
 from ftcompat.results import gridload
@@ -166,11 +165,7 @@ def current_grid(matrix: Matrix, root: Path, cases: Sequence[str], from_grid: st
     if not (python or venv):
         raise InputError("say which environment to upgrade: --python PATH, --venv DIR, or --from a grid "
                          "`ftcompat here` wrote")
-    interpreter = target.interpreter(python, venv)
-    described = target.describe(interpreter, root)
-    env = target.environment(interpreter, root, described["python"])
-    combo = here.current_combo(cases, described)
-    return here.run_here(matrix, root, combo, out / "current.json", python=str(interpreter), env=env)
+    return here.flow(matrix, root, cases, out / "current.json", python, venv)[1]
 
 
 def flow(matrix: Matrix, root: Path, before: Grid, to: Sequence[Keep], latest: bool, selectors: Sequence[str],
