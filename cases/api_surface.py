@@ -18,6 +18,9 @@ docs/findings/api_surface.md.
 
 from ftcompat.harness import kit, record, setup, step
 
+# The idioms are imports and calls across these four: one of them failing to import beside another is a verdict here.
+SUBJECT = ("accelerate", "peft", "transformers", "trl")
+
 _TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green"]
 
 

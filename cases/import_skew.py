@@ -20,6 +20,10 @@ docs/findings/import_skew.md.
 
 from ftcompat.harness import kit, record, setup, step
 
+# What this case checks: these three importing beside each other. Any other broken import (datasets on a pyarrow built
+# for NumPy 2, trl on an undeclared rich) is the environment's, and the cell says so instead of a verdict.
+SUBJECT = ("peft", "transformers", "trl")
+
 _TEXTS = ["the cat sat on the mat", "one two three four five", "red green blue red green", "a b c d e f"]
 
 

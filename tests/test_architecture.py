@@ -138,7 +138,9 @@ def test_only_the_runner_calls_the_build_and_run_stages():
     # harness, the other half, has prepare()s of its own that run inside the environment)
     callers = {m for m, p in MODULES.items() if _references(p, "prepare")
                and not m.startswith(("ftcompat.env.", "ftcompat.harness."))}
-    assert callers == {runner}
+    # a repair prepares the environment again, inside the runner's run (and only there)
+    assert callers == {runner, "ftcompat.runner.repairs"}
+    assert {m for m, p in MODULES.items() if _references(p, "repair_env")} == {runner}
     # installing pins happens only inside an environment kind
     installs = {m for m, p in MODULES.items() if "build" in {t.rsplit(".", 1)[-1] for t, _, _ in EDGES[m]}
                 and _references(p, "install")}

@@ -52,3 +52,34 @@ def test_read_case_on_file(tmp_path):
     p.write_text('"""Doc."""\ndef test_a(model):\n    """A."""\nasync def test_b():\n    pass\n')
     case = read_case(p)
     assert case.variants == ("a",)
+
+
+def test_every_case_takes_a_broken_import_outside_its_subject_for_the_environment():
+    """The same environment defect (datasets on a pyarrow built for NumPy 2) is error in every case, and a
+    case's subject names only stack packages, so only a skew among them can be its verdict."""
+    from ftcompat.config.cases import discover
+    from ftcompat.core.domain import STACK
+    from ftcompat.core.health import Defect, outside
+
+    arrow = Defect("datasets", "ImportError", "pyarrow requires NumPy 2.0 or newer, found 1.26.4", "pyarrow")
+    rich = Defect("trl", "ModuleNotFoundError", "No module named 'rich'", "trl", "rich")
+    cases = discover(ROOT / "cases")
+    assert len(cases) >= 20
+    for case in cases.values():
+        assert set(case.subject) <= set(STACK), case.id
+        assert outside(arrow, case.subject) and outside(rich, case.subject), case.id
+    assert {c.id for c in cases.values() if c.subject} == {"api_surface", "import_skew"}
+
+
+def test_a_subject_is_read_from_the_source_and_must_be_a_literal(tmp_path):
+    import pytest
+
+    from ftcompat.core.errors import InputError
+
+    path = tmp_path / "mine.py"
+    path.write_text('"""Doc."""\nSUBJECT = ("trl", "peft")\nNEEDS = ["sklearn"]\n\ndef test_x():\n    pass\n')
+    case = read_case(path)
+    assert (case.subject, case.needs) == (("trl", "peft"), ("sklearn",))
+    path.write_text('"""Doc."""\nSUBJECT = names()\n\ndef test_x():\n    pass\n')
+    with pytest.raises(InputError, match=r"mine.py:2: SUBJECT must be a literal tuple of names"):
+        read_case(path)

@@ -36,7 +36,7 @@ def test_harness_plan_carries_only_needed_models(fixture_matrix):
                                         "seed": 0, "needs": [], "config": {"hidden_size": 128}}
     assert plan["combo"]["pins"]["torch"] is None
     # no CUDA model on a cpu combo; the case's time limit from matrix.yaml
-    assert plan["cases"] == {"gen": {"models": ["tiny-a", "tiny-b"], "timeout": 120.0}}
+    assert plan["cases"] == {"gen": {"models": ["tiny-a", "tiny-b"], "timeout": 120.0, "subject": []}}
 
 
 def test_cuda_models_only_in_gpu_combos(fixture_matrix, fixture_cases):

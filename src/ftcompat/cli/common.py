@@ -32,3 +32,19 @@ def root_of(config: str | Path) -> Path:
     if is_builtin(config):
         return Path.cwd().resolve()
     return Path(config).resolve().parent
+
+
+REPAIRS = ("cap", "asof", "none")
+
+
+def add_repair(parser) -> None:
+    """``--repair``: how an environment ftcompat resolved itself is repaired when an import breaks in it."""
+    parser.add_argument("--repair", choices=REPAIRS, default="cap",
+                        help="when a package ftcompat chose breaks an import beside the pins: 'cap' it below its "
+                             "first release that fails (default), resolve everything unpinned 'asof' the pins' date, "
+                             "or 'none' (cells that need the broken import are error)")
+
+
+def repair_method(value: str | None) -> str | None:
+    """The runner's repair method for a ``--repair`` value (None: do not repair)."""
+    return None if value in (None, "none") else value

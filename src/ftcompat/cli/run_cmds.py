@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ftcompat.cli.common import root_of
+from ftcompat.cli.common import add_repair, repair_method, root_of
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.status import FAILING, NOT_CHECKED, Status
@@ -19,7 +19,7 @@ def cmd_adhoc(args) -> int:
     """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
     combo = adhoc.adhoc_combo(adhoc.parse_pins(args.pins), args.python, args.cases, args.floor, args.as_of, args.pre)
     out = Path(args.out or f"results/adhoc/{combo.id}.json")
-    grid = adhoc.flow(load(args.matrix), root_of(args.matrix), combo, out)
+    grid = adhoc.flow(load(args.matrix), root_of(args.matrix), combo, out, repair=repair_method(args.repair))
     print(render.terminal(grid))
     print(f"\nwrote {out}")
     refused = [c for c in grid.cells if c.status == Status.NOT_INSTALLABLE]
@@ -140,6 +140,7 @@ def register(sub) -> None:
     p.add_argument("--as-of", metavar="DATE", help="resolve as a plain install would have on DATE")
     p.add_argument("--pre", action="store_true",
                    help="unpinned stack packages take their newest pre-release (rc, dev) where one is newer")
+    add_repair(p)
     p.set_defaults(func=cmd_adhoc)
     p = sub.add_parser("here", help=cmd_here.__doc__)
     p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")

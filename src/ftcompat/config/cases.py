@@ -6,6 +6,8 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftcompat.core.errors import InputError
+
 
 @dataclass(frozen=True)
 class CaseFile:
@@ -16,6 +18,10 @@ class CaseFile:
     variants: tuple[str, ...]
     uses_model: tuple[bool, ...]
     doc: str
+    # The distributions whose failing to import beside each other is what the case checks (``SUBJECT``);
+    # any other import failure the health probe finds is the environment's, and such a cell is ``error``.
+    subject: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()  # modules the health probe imports for this case beside the stack's (``NEEDS``)
 
     @property
     def summary(self) -> str:
@@ -27,12 +33,32 @@ def read_case(path: Path) -> CaseFile:
     """Parse one case file; variants are its ``test_*`` functions, in source order."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
     variants, uses_model = [], []
+    declared: dict[str, tuple[str, ...]] = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
             variants.append(node.name.removeprefix("test_"))
             uses_model.append(any(a.arg == "model" for a in node.args.args))
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id in DECLARED:
+            declared[node.targets[0].id] = _names(node, path)
     return CaseFile(Path(path).stem, Path(path), tuple(variants), tuple(uses_model),
-                    ast.get_docstring(tree) or "")
+                    ast.get_docstring(tree) or "", declared.get("SUBJECT", ()), declared.get("NEEDS", ()))
+
+
+DECLARED = ("SUBJECT", "NEEDS")
+
+
+def _names(node: ast.Assign, path: Path) -> tuple[str, ...]:
+    """A case's ``SUBJECT = ("trl", "peft")``: a literal tuple or list of names, read without importing."""
+    name = node.targets[0].id  # type: ignore[attr-defined]
+    try:
+        value = ast.literal_eval(node.value)
+    except ValueError:
+        value = None
+    if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) and v for v in value):
+        raise InputError(f"{path}:{node.lineno}: {name} must be a literal tuple of names, e.g. "
+                         f"{name} = (\"trl\", \"peft\")")
+    return tuple(value)
 
 
 def discover(cases_dir: Path) -> dict[str, CaseFile]:

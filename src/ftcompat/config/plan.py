@@ -9,6 +9,7 @@ from pathlib import Path
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.errors import InputError
+from ftcompat.core.health import Health
 from ftcompat.core.hints import suggest
 from ftcompat.core.plan import Plan, PlannedCase, PlannedCombo
 from ftcompat.core.selector import match
@@ -61,11 +62,14 @@ def planned_cells(matrix: Matrix, combo: Combo, cases: Mapping[str, CaseFile]) -
     return cells
 
 
-def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path) -> Plan:
-    """Return the plan the harness reads inside the combo's environment."""
+def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path,
+                 cases: Mapping[str, CaseFile] | None = None, health: Health | None = None) -> Plan:
+    """Return the plan the harness reads inside the combo's environment (with what each case checks)."""
     case_ids = combo_cases(matrix, combo)
     models = {c: combo_models(matrix, combo, c) for c in case_ids}
     model_names = sorted({m for names in models.values() for m in names})
+    subject = {c: cases[c].subject if cases and c in cases else () for c in case_ids}
     return Plan(PlannedCombo(combo.id, combo.python, dict(combo.pins), tuple(combo.tags)),
-                {c: PlannedCase(tuple(models[c]), matrix.cases[c].timeout) for c in case_ids},
-                {m: matrix.models[m].to_plan() for m in model_names}, str(out), str(work_dir))
+                {c: PlannedCase(tuple(models[c]), matrix.cases[c].timeout, subject[c]) for c in case_ids},
+                {m: matrix.models[m].to_plan() for m in model_names}, str(out), str(work_dir),
+                health=health or Health())

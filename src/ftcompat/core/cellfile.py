@@ -7,7 +7,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ftcompat.core.clock import name_stamp
@@ -69,10 +69,21 @@ def write_failed(path: Path, exc: OSError) -> WriteFailed:
     return WriteFailed(exc.errno, f"{what} while writing {path}; {kept}; {hint}")
 
 
-def write_cells(path: Path, combo: str, cells: Iterable[Record]) -> None:
-    """Write one combo's cells, ordered by id."""
-    body = {"combo": combo, "cells": [c.to_dict() for c in sorted(cells, key=lambda c: c.id)]}
+def write_cells(path: Path, combo: str, cells: Iterable[Record], environment: Mapping | None = None) -> None:
+    """Write one combo's cells, ordered by id, with what the health probe and a repair said of its environment."""
+    body: dict = {"combo": combo, "cells": [c.to_dict() for c in sorted(cells, key=lambda c: c.id)]}
+    if environment is not None:
+        body["environment"] = environment
     atomic_write(Path(path), dumps(body))
+
+
+def read_environment(path: Path) -> dict | None:
+    """The ``environment`` a cell file carries (``core.health.EnvReport``'s JSON), or None."""
+    try:
+        found = json.loads(Path(path).read_text(encoding="utf-8")).get("environment")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def read_cells(path: Path, log=None) -> list[Record]:

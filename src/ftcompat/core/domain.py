@@ -40,6 +40,9 @@ class Combo:
     # Versions forced over what the other pins declare (uv's --override), as `pip install --no-deps`
     # recipes leave an environment: a skew no resolver would pick.
     overrides: Mapping[str, str] = field(default_factory=dict)
+    # Requirements a repair added beside the pins (``pyarrow<26.0.0``, an undeclared ``rich``): set by
+    # ftcompat for an environment it resolved itself, never by the matrix (``core.health.Repair``).
+    extra: tuple[str, ...] = ()
 
     @property
     def tracks_newest(self) -> bool:
@@ -52,8 +55,8 @@ class Combo:
         return tuple(sorted(p for p, v in self.pins.items() if v is None))
 
     def requirements(self) -> list[str]:
-        """Return pip requirement strings for the pins, in stable order."""
-        return [f"{p}=={v}" if v else p for p, v in sorted(self.pins.items())]
+        """Return pip requirement strings for the pins (and a repair's additions), in stable order."""
+        return [f"{p}=={v}" if v else p for p, v in sorted(self.pins.items())] + list(self.extra)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ftcompat.core.health import Health
+
 
 class PlanError(ValueError):
     """A plan file the harness cannot read: it names the key and what is wrong with it."""
@@ -32,6 +34,7 @@ class PlannedCase:
 
     models: tuple[str, ...] = ()
     timeout: float | None = None
+    subject: tuple[str, ...] = ()  # what the case checks among the imports (``core.health.outside``)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Plan:
     out: str | None = None  # the cell file (the harness's --ftcompat-out wins)
     work_dir: str | None = None  # tiny models and tokenizers are built here
     cache_keys: Mapping[str, str] = field(default_factory=dict)  # cell id -> its result-cache key
+    health: Health = Health()  # what the probe found before the cells ran
 
     def case(self, case_id: str) -> PlannedCase:
         """The planned case, or an empty one for a case outside the plan (pytest then makes no cell of it)."""
@@ -54,13 +58,16 @@ class Plan:
         out: dict[str, Any] = {
             "combo": {"id": self.combo.id, "python": self.combo.python, "pins": dict(self.combo.pins),
                       "tags": list(self.combo.tags)},
-            "cases": {c: {"models": list(p.models), "timeout": p.timeout} for c, p in self.cases.items()},
+            "cases": {c: {"models": list(p.models), "timeout": p.timeout, "subject": list(p.subject)}
+                      for c, p in self.cases.items()},
             "models": {m: dict(spec) for m, spec in self.models.items()},
             "out": self.out,
             "work_dir": self.work_dir,
         }
         if self.cache_keys:
             out["cache_keys"] = dict(self.cache_keys)
+        if self.health != Health():
+            out["health"] = self.health.to_json()
         return out
 
     @classmethod
@@ -70,14 +77,20 @@ class Plan:
         combo = _mapping(data.get("combo") or {}, "combo")
         cases = {str(c): PlannedCase(tuple(map(str, _list(_mapping(v, f"cases.{c}").get("models") or [],
                                                             f"cases.{c}.models"))),
-                                     _number(_mapping(v, f"cases.{c}").get("timeout"), f"cases.{c}.timeout"))
+                                     _number(_mapping(v, f"cases.{c}").get("timeout"), f"cases.{c}.timeout"),
+                                     tuple(map(str, _list(v.get("subject") or [], f"cases.{c}.subject"))))
                  for c, v in _mapping(data.get("cases") or {}, "cases").items()}
+        try:
+            health = Health.from_json(data["health"]) if data.get("health") else Health()
+        except ValueError as exc:
+            raise PlanError(f"health: {exc}") from None
         models = {str(m): _mapping(v, f"models.{m}") for m, v in _mapping(data.get("models") or {}, "models").items()}
         keys = {str(k): str(v) for k, v in _mapping(data.get("cache_keys") or {}, "cache_keys").items()}
         return cls(PlannedCombo(str(combo.get("id") or "adhoc"), combo.get("python"),
                                 dict(_mapping(combo.get("pins") or {}, "combo.pins")),
                                 tuple(map(str, _list(combo.get("tags") or [], "combo.tags")))),
-                   cases, models, _text(data.get("out"), "out"), _text(data.get("work_dir"), "work_dir"), keys)
+                   cases, models, _text(data.get("out"), "out"), _text(data.get("work_dir"), "work_dir"), keys,
+                   health)
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:

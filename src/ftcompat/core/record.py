@@ -22,9 +22,10 @@ ALWAYS = ("id", "combo", "case", "variant", "model", "status", "signature", "exc
           "details", "traceback", "duration_s", "finished_at", "env")
 # A record has these once something sets them: the harness (origin, log, cache_key), the result cache
 # (cached), the transient rerun (reruns, rerun_status, first_signature), a machine failure
-# (not_refreshed), the merge (known_issue, triage) and render (failing_since).
+# (not_refreshed), the merge (known_issue, triage), render (failing_since) and the harness when the health
+# probe's finding explains the failure (environment: the defect, ``core.health.Defect``'s JSON).
 OPTIONAL = ("origin", "log", "cache_key", "cached", "reruns", "rerun_status", "first_signature", "not_refreshed",
-            "known_issue", "triage", "failing_since")
+            "known_issue", "triage", "failing_since", "environment")
 
 
 def _plain(value):
@@ -66,6 +67,7 @@ class Record:
     known_issue: Mapping[str, Any] | None = None
     triage: Triage | None = None
     failing_since: str | None = None
+    environment: Mapping[str, Any] | None = None
     present: frozenset[str] = frozenset()  # the optional keys this record's JSON carries
 
     # ---- reading and writing ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Built:
     python: str  # the interpreter the harness is started with
     versions: Mapping[str, str | None] | None = None  # resolved versions; None: unknown, no cell is taken from cache
     env: Mapping[str, str] = field(default_factory=dict)  # variables every harness command gets (PYTHONPATH, ...)
+    fingerprint: str | None = None  # its exact content (the lock's hash); None: unknown, probed every time
 
 
 class Environment(Protocol):
@@ -45,6 +46,9 @@ class Environment(Protocol):
 
     kind: ClassVar[str]
     touches: ClassVar[Touches]
+    # True for a kind that resolved the unpinned packages itself (ad-hoc, a bisection step): a package it
+    # chose that breaks an import is its own mistake, repaired before any cell runs (``runner.repairs``).
+    repairs: ClassVar[bool]
 
     @property
     def combo(self) -> Combo:
@@ -57,4 +61,8 @@ class Environment(Protocol):
 
     def release(self) -> None:
         """Give back what ``prepare`` took that is not kept (a bisection step's folder)."""
+        ...
+
+    def with_combo(self, combo: Combo) -> Environment:
+        """The same kind and folder, to be prepared for ``combo`` (a repair adds requirements or a date to it)."""
         ...

@@ -19,6 +19,7 @@ is reused. Failures come out as ``NotInstallable`` (a verdict) or ``MachineError
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -69,6 +70,11 @@ def stamp_for(combo: Combo, environ: dict, root: Path | str = "") -> dict:
             "exclude_newer": combo.exclude_newer, "harness_tools": list(HARNESS_REQUIREMENTS),
             **({"prerelease": list(combo.prerelease)} if combo.prerelease else {}),
             **({"overrides": dict(combo.overrides)} if combo.overrides else {})}
+
+
+def fingerprint(python: str, lock: tuple[str, ...]) -> str:
+    """What an environment holds, as a short hash: its Python and its exact lock."""
+    return hashlib.sha256("\n".join([python, *sorted(lock)]).encode()).hexdigest()[:24]
 
 
 def read_stamp(venv: Path) -> dict:

@@ -64,6 +64,7 @@ class DeviceSite:
     """The device's interpreter with one combo's wheels in ``target``, first on ``PYTHONPATH``."""
 
     kind: ClassVar[str] = "device"
+    repairs: ClassVar[bool] = False  # the device's own packages are what the check is about
     touches: ClassVar[Touches] = Touches.OWN_FOLDER  # the site folder; the device's packages stay as they are
     root: Path
     combo: Combo
@@ -86,3 +87,7 @@ class DeviceSite:
 
     def release(self) -> None:
         """Nothing: the site stays for a rerun on the warm machine."""
+
+    def with_combo(self, combo: Combo):
+        """Itself: this kind is never repaired (``repairs`` is False)."""
+        return self

@@ -15,6 +15,7 @@ class Existing:
     """An interpreter and what it has installed; the harness reaches it through ``env`` (``target``), if at all."""
 
     kind: ClassVar[str] = "existing"
+    repairs: ClassVar[bool] = False  # never changed: a broken import there is reported (``doctor``)
     touches: ClassVar[Touches] = Touches.NOTHING
     combo: Combo  # pinned to what is installed there (``flows.here.current_combo``)
     python: str
@@ -29,3 +30,7 @@ class Existing:
 
     def release(self) -> None:
         """Nothing: the environment was never changed."""
+
+    def with_combo(self, combo: Combo):
+        """Itself: this kind is never repaired (``repairs`` is False)."""
+        return self

@@ -48,7 +48,7 @@ def fetch(package: str, index: str, timeout: float = 60.0) -> Mapping:
         return json.loads(response.read().decode("utf-8"))
 
 
-def _file_version(filename: str) -> str | None:
+def file_version(filename: str) -> str | None:
     """The version a wheel or sdist file belongs to, or None when its name cannot be read."""
     from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
@@ -64,7 +64,7 @@ def yanked_versions(files: Iterable[Mapping]) -> set[str]:
     """Versions all of whose files are yanked (PEP 592: a release is yanked when every file is)."""
     state: dict[str, bool] = {}
     for f in files:
-        version = _file_version(f.get("filename", ""))
+        version = file_version(f.get("filename", ""))
         if version is None:
             continue
         yanked = bool(f.get("yanked"))
@@ -80,7 +80,7 @@ def available(page: Mapping) -> list[str]:
     # PEP 700's ``versions`` lists releases even without files; older indexes only have the files.
     raw = page.get("versions")
     if raw is None:
-        raw = {v for v in (_file_version(f.get("filename", "")) for f in files) if v}
+        raw = {v for v in (file_version(f.get("filename", "")) for f in files) if v}
     yanked = yanked_versions(files)
     parsed = {}
     for text in raw:

@@ -6,6 +6,7 @@ creates the folder and whether it outlives the run.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class NoxVenv:
 
     kind: ClassVar[str] = "nox"
     touches: ClassVar[Touches] = Touches.OWN_FOLDER
+    repairs: ClassVar[bool] = False  # the matrix's pins are data: a broken import there is shown, not changed
     root: Path
     combo: Combo
     venv: Path
@@ -50,11 +52,18 @@ class NoxVenv:
         result = build.install(self.venv, self.combo, self.root, log=log)
         evict.touch(self.venv)
         log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
-        versions = build.read_stamp(self.venv).get("resolved") or resolved.resolved(self.venv)
-        return Built(python=str(self.venv / "bin" / "python"), versions=versions)
+        stamp = build.read_stamp(self.venv)
+        versions = stamp.get("resolved") or resolved.resolved(self.venv)
+        lock = result.lock or tuple(stamp.get("lock") or ())
+        return Built(python=str(self.venv / "bin" / "python"), versions=versions,
+                     fingerprint=build.fingerprint(self.combo.python, lock) if lock else None)
 
     def release(self) -> None:
         """Nothing: nox's env is kept for the next run."""
+
+    def with_combo(self, combo: Combo) -> NoxVenv:
+        """This environment's folder, to be prepared for ``combo``."""
+        return dataclasses.replace(self, combo=combo)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class AdhocVenv(NoxVenv):
     """A venv ftcompat creates itself (uv) for pins given on the command line; kept, so asking again is cheap."""
 
     kind: ClassVar[str] = "adhoc"
+    repairs: ClassVar[bool] = True
 
     def prepare(self, log: Log) -> Built:
         """Create the venv if it is missing, then install as nox's does."""

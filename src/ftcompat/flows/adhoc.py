@@ -69,13 +69,15 @@ def single(matrix: Matrix, combo: Combo) -> Matrix:
     return dataclasses.replace(matrix, combos=(combo,))
 
 
-def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) -> grid_mod.Grid:
-    """Install the ad-hoc combo in its own env, run its cases and write a one-row grid to ``out``."""
+def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print,
+              repair: str | None = "cap") -> grid_mod.Grid:
+    """Install the ad-hoc combo in its own env (repaired if an import breaks), run its cases, write ``out``."""
     base = root / WORK / "adhoc" / combo.id
     cases = cases_of(matrix)
     cells_dir = base / "cells"
     env = AdhocVenv(root, combo, base / "venv", tuple(c.id for c in matrix.combos))
-    outcome = runner.run(env, runner.Job(root, single(matrix, combo), cases, (cells_dir / f"{combo.id}.json",)), log)
+    job = runner.Job(root, single(matrix, combo), cases, (cells_dir / f"{combo.id}.json",), repair=repair)
+    outcome = runner.run(env, job, log)
     if outcome.refused:
         log(f"not-installable: {outcome.refused}")
     grid = grid_mod.merge(single(matrix, combo), cases, cells_dir, partial=True)
@@ -83,7 +85,8 @@ def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print) ->
     return grid
 
 
-def flow(matrix: Matrix, root: Path, combo: Combo, out: Path, log: Callable[[str], None] = print) -> grid_mod.Grid:
+def flow(matrix: Matrix, root: Path, combo: Combo, out: Path, log: Callable[[str], None] = print,
+         repair: str | None = "cap") -> grid_mod.Grid:
     """``ftcompat adhoc``: check the grid file can be written, then build, run and write it."""
     check_writable(out.parent, hint="pass --out to write the grid elsewhere")
-    return run_adhoc(matrix, root, combo, out, log)
+    return run_adhoc(matrix, root, combo, out, log, repair)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ftcompat.core import health, redact
 from ftcompat.core import outcome as oc
-from ftcompat.core import redact
 from ftcompat.core.cellfile import RESULTS_UNWRITABLE, WriteFailed, write_cells
 from ftcompat.core.clock import utc_now
 from ftcompat.core.domain import Cell
@@ -137,6 +137,17 @@ def pytest_runtest_makereport(item, call):
     elif rep.skipped and isinstance(rep.longrepr, tuple):
         skip_reason = rep.longrepr[2].removeprefix("Skipped: ")
     got = oc.classify(call.when, rep.outcome, exc_type, message, cause_type, cause_message, skip_reason)
+    defect = None
+    if rep.failed and call.excinfo is not None:
+        # The root cause is one the health probe found before any cell ran, outside what this case
+        # checks: the environment is broken, and the cell says so instead of a verdict.
+        root = oc.root_cause(call.excinfo.value)
+        plan = item.config._ftcompat_plan
+        defect = health.explains(plan.health, plan.case(Path(str(item.path)).stem).subject, type(root).__name__,
+                                 str(root))
+        if defect is not None:
+            text = health.broken_message(defect)
+            got = oc.Outcome(Status.ERROR, oc.signature_of(defect.exc_type, text), defect.exc_type, text)
     data = got.to_dict()
     data.update(
         phase=call.when,
@@ -145,6 +156,7 @@ def pytest_runtest_makereport(item, call):
         traceback=(full_tb or _traceback(rep)) if rep.failed else None,
         origin=origin,
         log=_log_tail(item, rep) if rep.failed else None,
+        environment=defect.to_json() if defect else None,
     )
     rep.user_properties.append((_KEY, json.dumps(data, default=str)))
     redact.scrub_report(rep)  # pytest's own report text reaches the terminal log
@@ -206,7 +218,8 @@ class _Recorder:
             duration_s=round(cell["duration_s"], 3), finished_at=utc_now(), env=self.env,
             origin=text["origin"], log=text["log"],
             cache_key=self.config._ftcompat_plan.cache_keys.get(cell_id),
-            present=frozenset({"origin", "log", "cache_key"}),
+            environment=self.portable.data(got.get("environment")),
+            present=frozenset({"origin", "log", "cache_key"} | ({"environment"} if got.get("environment") else set())),
         )
         self.cells[record.id] = record
         self._write()

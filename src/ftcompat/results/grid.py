@@ -13,7 +13,7 @@ from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.paths import Portable
 from ftcompat.core.record import Record
 from ftcompat.core.status import TRIAGED, Status, Triage
-from ftcompat.core.cellfile import atomic_write, dumps, read_cells
+from ftcompat.core.cellfile import read_environment, atomic_write, dumps, read_cells
 from ftcompat.results import emulation
 from ftcompat.config.plan import planned_cells
 
@@ -126,6 +126,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
             "python_resolved": env.get("python"), "ran": bool(records),
             "finished_at": max((r.finished_at or "" for r in records), default="") or None,
             "not_refreshed": kept,
+            "environment": read_environment(found) if found else None,
         })
     known = {c.id for c in matrix.combos}
     for path in sorted(p for d in dirs for p in d.glob("*.json") if p.name != "device.json"):
@@ -157,7 +158,9 @@ def triage(record: Record, issues) -> Record:
         covering = ([i for i in covering if i.signature and i.explains(sig)]
                     + [i for i in covering if not i.signature])
     issue = covering[0] if covering else None
-    if record.exc_type == "MachineError":  # the machine failed: nothing to triage about versions
+    # The machine failed, or the environment was broken (the health probe's finding, outside what the
+    # case checks): nothing to triage about the versions' behaviour.
+    if record.exc_type == "MachineError" or record.environment:
         return record.with_(known_issue=None, triage=None)
     if record.status in TRIAGED:
         verdict = Triage.KNOWN if issue else Triage.NEW

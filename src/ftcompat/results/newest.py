@@ -40,8 +40,10 @@ def newest_tested(grid: Grid) -> list[Newest]:
         mine = [c for c in seen if public(c.versions[package]) == top]
         counts: dict[str, int] = {}
         for c in mine:
-            counts[c.status.value] = counts.get(c.status.value, 0) + 1
-        bad = [c for c in mine if c.status in FAILING]
+            # A cell the broken environment stopped says nothing about the versions: counted apart.
+            word = BROKEN if c.environment else c.status.value
+            counts[word] = counts.get(word, 0) + 1
+        bad = [c for c in mine if c.status in FAILING and not c.environment]
         known = [c for c in bad if c.triage == Triage.KNOWN]
         unexplained = sorted(c.id for c in bad if c not in known)
         rows.append(Newest(package, top, tuple(sorted({c.combo for c in mine})), counts,
@@ -50,10 +52,13 @@ def newest_tested(grid: Grid) -> list[Newest]:
     return rows
 
 
+BROKEN = "environment broken"
+
+
 def result_text(row: Newest) -> str:
     """``23 pass, 11 fail; 9 of the failing explained by known issues, e.g. ...``: counts, most common first."""
     parts = [f"{n} {s}" for s, n in sorted(row.counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    failing = sum(n for s, n in row.counts.items() if Status(s) in FAILING)
+    failing = sum(n for s, n in row.counts.items() if s != BROKEN and Status(s) in FAILING)
     text = ", ".join(parts)
     if failing:
         text += f"; {row.known} of the {failing} failing explained by known issues"

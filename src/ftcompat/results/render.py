@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from tabulate import tabulate
 
 from ftcompat.core.domain import STACK
+from ftcompat.core.health import EnvReport
 from ftcompat.core.record import Record
 from ftcompat.core.status import FAILING, LOOK, TRIAGE_LOOK, TRIAGED, Status, Triage
 from ftcompat.results import newest
@@ -18,7 +19,9 @@ SYMBOLS = {s: f"{LOOK[s].emoji} {s.value}" for s in Status}
 WORDS = {s: s.value.upper() if s in FAILING else s.value for s in Status}
 TRIAGE_SYMBOLS = {t: f"{look.emoji} {t.value}" for t, look in TRIAGE_LOOK.items()}
 TRIAGE_WORDS = {t: t.value for t in TRIAGE_LOOK}
-SECTIONS = (
+BROKEN_ENV = "environment"  # the notes section of cells a broken environment stopped (``Record.environment``)
+SECTIONS: tuple[tuple[Status | Triage | str, str], ...] = (
+    (BROKEN_ENV, "Environment broken (not a verdict: an import outside what the case checks fails)"),
     (Triage.NEW, "New failures and errors"),
     (Status.CRASH, "Crashed: the case's process died"),
     (Status.TIMEOUT, "Timed out"),
@@ -42,8 +45,10 @@ def header(column: str, sep: str) -> str:
     return sep.join(p for p in (case, variant, f"@{model}" if model else None) if p)
 
 
-def section_of(record: Record) -> Status | Triage:
-    """Which notes section a cell belongs to: its triage (known, fixed?), new for other failures, else its status."""
+def section_of(record: Record) -> Status | Triage | str:
+    """Which notes section a cell belongs to: a broken environment, its triage (known, fixed?), new, else its status."""
+    if record.environment:
+        return BROKEN_ENV
     if record.triage in TRIAGE_LOOK:
         return record.triage
     if record.status in TRIAGED:
@@ -164,6 +169,18 @@ def _issue_line(issue: Mapping) -> str:
     return f"{issue['summary']} ({issue['url']}).{fix}"
 
 
+def environment_lines(grid: Grid) -> list[tuple[str, str]]:
+    """Each combo's environment notes (a repair made, an import still broken), as (combo id, line)."""
+    out = []
+    for combo in grid.combos:
+        try:
+            report = EnvReport.from_json(combo["environment"]) if combo.get("environment") else None
+        except ValueError:
+            continue  # a damaged note is not worth failing a render for; the cells still say what happened
+        out += [(combo["id"], line) for line in (report.lines() if report else [])]
+    return out
+
+
 def markdown(grid: Grid) -> str:
     """Return GRID.md: the grid, its notes by section, the legend and the resolved versions."""
     headers, rows, notes = _table(grid, SYMBOLS, TRIAGE_SYMBOLS, "<br>")
@@ -182,6 +199,12 @@ def markdown(grid: Grid) -> str:
         out += ["Not run in this grid (they need a machine this run did not have, or were not selected):"]
         out += [f"combos {', '.join(f'`{c}`' for c in idle_combos)}." if idle_combos else ""]
         out += [f"columns {', '.join(f'`{c}`' for c in idle)}." if idle else "", ""]
+    env = environment_lines(grid)
+    if env:
+        out += ["## Environments", "",
+                "What the health probe found before the cells ran, and how an environment ftcompat resolved itself was "
+                "repaired. A cell that failed on a broken import outside what its case checks is `error`, not a verdict.",
+                ""] + [f"- `{combo}`: {line}" for combo, line in env] + [""]
     for title, items in notes.by_section():
         out += [f"## {title}", ""]
         for n, info in items:
@@ -211,6 +234,9 @@ def terminal(grid: Grid) -> str:
     """Return the grid for a terminal: plain words, numbered notes by section, resolved versions."""
     headers, rows, notes = _table(grid, WORDS, TRIAGE_WORDS, "\n")
     out = [tabulate(rows, headers=headers, tablefmt="simple"), ""]
+    env = environment_lines(grid)
+    if env:
+        out += ["environments:"] + [f"  {combo}: {line}" for combo, line in env] + [""]
     for title, items in notes.by_section():
         out.append(f"{title}:")
         for n, info in items:

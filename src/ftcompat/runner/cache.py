@@ -77,6 +77,8 @@ def keys(cells: Iterable[Cell], case_paths: Mapping[str, Path], versions: Mappin
     """The cache key of every planned cell."""
     cases = {c: file_digest(p) for c, p in case_paths.items()}
     base = {"versions": dict(versions), "python": python, "harness": harness_digest(), "device": device()}
+    if plan.health.defects:  # a result in a broken environment never stands for one in a repaired one
+        base["broken"] = sorted(d.root for d in plan.health.roots())
     out = {}
     for cell in cells:
         model = plan.models.get(cell.model) if cell.model else None

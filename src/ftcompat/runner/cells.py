@@ -18,6 +18,7 @@ from ftcompat.config import plan
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.cellfile import RESULTS_UNWRITABLE, atomic_write, dumps, read_cells, write_cells
 from ftcompat.core.domain import Cell, Combo, Matrix
+from ftcompat.core.health import EnvReport
 from ftcompat.core.outcome import is_transient
 from ftcompat.core.paths import STAGED_CASES
 from ftcompat.core.record import Record
@@ -68,7 +69,7 @@ def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files:
 
 
 def run_cases(root: Path, matrix: Matrix, cases: Mapping[str, CaseFile], combo: Combo, built: Built,
-              out: Path, shell: Shell, cached: bool = True) -> list[Record]:
+              out: Path, shell: Shell, cached: bool = True, environment: EnvReport | None = None) -> list[Record]:
     """Run the combo's cells that have no current result and return its records (also on disk).
 
     The result cache needs the environment's resolved versions (``built.versions``): without them, or
@@ -86,7 +87,8 @@ def run_cases(root: Path, matrix: Matrix, cases: Mapping[str, CaseFile], combo: 
     kept = [r for r in previous if r.case not in ran]
     work = root / WORK / "work" / combo.id
     plan_file = root / WORK / "plans" / f"{combo.id}.json"
-    the_plan = plan.harness_plan(matrix, combo, out, work)
+    env_note = environment or EnvReport()
+    the_plan = plan.harness_plan(matrix, combo, out, work, cases, env_note.health)
     wanted = cache.keys(planned, {c: cases[c].path for c in ran}, versions, combo.python, the_plan) \
         if versions else {}
     atomic_write(plan_file, dumps(dataclasses.replace(the_plan, cache_keys=wanted).to_json()))
@@ -98,7 +100,7 @@ def run_cases(root: Path, matrix: Matrix, cases: Mapping[str, CaseFile], combo: 
     fresh = _run(root, cases, combo, built.python, plan_file, out, todo, shell, merged(previous, reused)) \
         if todo else []
     records = reused + fresh
-    write_cells(out, combo.id, records + kept)
+    write_cells(out, combo.id, records + kept, env_note.to_json() if environment else None)
     running.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     for r in records:

@@ -16,10 +16,11 @@ from pathlib import Path
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.domain import Matrix
 from ftcompat.core.errors import MachineError, NotInstallable
+from ftcompat.core.health import EnvReport
 from ftcompat.core.record import Record
-from ftcompat.env import locks
+from ftcompat.env import health, locks
 from ftcompat.env.base import Built, Environment, Log
-from ftcompat.runner import cells, setbacks
+from ftcompat.runner import cells, repairs, setbacks
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Job:
     cached: bool = True  # take unchanged cells from the result cache
     command: Callable[..., int | None] | None = None  # run commands another way (a bisection step's log)
     env: Mapping[str, str] = field(default_factory=dict)  # for every harness command, over the environment's
+    repair: str | None = "cap"  # how a kind that resolved the unpinned packages itself repairs a broken import
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Outcome:
     refused: str | None = None  # the installer's reason; the cells already say not-installable
     prepare_s: float = 0.0  # seconds the environment took to prepare (an install, or a reuse check)
     round_s: tuple[float, ...] = ()  # seconds each round's cells took
+    environment: EnvReport = EnvReport()  # the health probe's answer and the repair, if one was made
 
     @property
     def records(self) -> tuple[Record, ...]:
@@ -58,6 +61,7 @@ def run(environment: Environment, job: Job, log: Log = print) -> Outcome:
     machine failure keeps the earlier results, is written into the cells and raised as ``MachineError``.
     """
     combo = environment.combo
+    report = EnvReport()
     with locks.combo_lock(job.root, combo.id, log):
         started = time.monotonic()
         try:
@@ -70,14 +74,24 @@ def run(environment: Environment, job: Job, log: Log = print) -> Outcome:
             except MachineError as exc:
                 setbacks.machine_failure(job.matrix, dict(job.cases), combo, job.outs[0], exc, job.root, log)
                 raise
+            report = EnvReport(health.check(job.root, built, needs(job.cases), log))
+            if not report.health.ok and environment.repairs and job.repair:
+                environment, built, report = repairs.repair_env(environment, built, report.health, job.repair,
+                                                                job.root, needs(job.cases), log)
             prepare_s = time.monotonic() - started
             shell = cells.Shell(log=log, run=job.command, env=dict(job.env))
             rounds, round_s = [], []
             for out in job.outs:
                 t0 = time.monotonic()
-                rounds.append(tuple(cells.run_cases(job.root, job.matrix, job.cases, combo, built, out, shell,
-                                                    cached=job.cached)))
+                rounds.append(tuple(cells.run_cases(job.root, job.matrix, job.cases, environment.combo, built, out,
+                                                    shell, cached=job.cached, environment=report)))
                 round_s.append(time.monotonic() - t0)
         finally:
             environment.release()
-    return Outcome(built=built, rounds=tuple(rounds), prepare_s=prepare_s, round_s=tuple(round_s))
+    return Outcome(built=built, rounds=tuple(rounds), prepare_s=prepare_s, round_s=tuple(round_s),
+                   environment=report)
+
+
+def needs(cases: Mapping[str, CaseFile]) -> tuple[str, ...]:
+    """The modules the cases declare beside the stack's (``NEEDS``), for the health probe."""
+    return tuple(sorted({m for c in cases.values() for m in c.needs}))

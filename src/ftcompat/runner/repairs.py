@@ -1,0 +1,94 @@
+"""Repair an environment ftcompat resolved itself whose health probe found a broken import.
+
+Only packages ftcompat chose are changed: never a pinned one, and never an unpinned stack package
+(which version of trl comes with a pinned transformers is part of the question asked). Two methods:
+
+* ``cap`` (the default): a package missing altogether (imported, never declared) is added; a package
+  that raises is capped below its first release that fails beside the pins (``env.repair.newest_clean``),
+  and the environment is prepared again with that requirement beside the pins;
+* ``asof``: everything unpinned is resolved as of the day after the newest pinned release.
+
+The repaired environment is probed again; what is still broken stays in the report, and its cells
+say so. docs/findings/environment_health.md has the measurements behind the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from ftcompat.core.domain import Combo
+from ftcompat.core.health import Defect, EnvReport, Fix, Health, Repair, canonical
+from ftcompat.env import health, repair, resolved
+from ftcompat.env.base import Built, Environment, Log
+
+METHODS = ("cap", "asof")
+ROUNDS = 3  # a repair can uncover the next broken import; more than this is not a repair any more
+
+
+def fixable(defect: Defect, combo: Combo) -> str | None:
+    """The package a repair may change for this defect (one the pins leave to ftcompat), else None."""
+    chosen_by_user = {canonical(p) for p in combo.pins}
+    for dist in (defect.missing, defect.raised_by):
+        if dist and canonical(dist) not in chosen_by_user:
+            return canonical(dist)
+    return None
+
+
+def _fix(defect: Defect, package: str, built: Built, log: Log) -> tuple[Fix | None, int, str]:
+    """One fix for one root cause: add a missing package, or cap an installed one; with the probes it cost."""
+    installed = defect.versions.get(package)
+    if installed is None:
+        return Fix(package, package, defect.summary()), 0, ""
+    found = repair.newest_clean(built, package, installed, defect.module, log=log)
+    if found.kept is None:
+        return None, found.steps, f"no release of {package} older than {installed} imports {defect.module}"
+    return Fix(f"{package}<{found.first_bad}", package, defect.summary(), found.first_bad, found.kept), found.steps, ""
+
+
+def repair_env(environment: Environment, built: Built, broken: Health, method: str, root: Path,
+               modules: Iterable[str], log: Log = print) -> tuple[Environment, Built, EnvReport]:
+    """Repair a broken environment by ``method``, prepare it again and probe it; return all three."""
+    started, steps, fixes, notes = time.monotonic(), 0, [], []
+    before, found = broken.roots(), broken
+    combo = environment.combo
+    for _ in range(ROUNDS if method == "cap" else 1):
+        if found.ok:
+            break
+        if method == "asof":
+            day = repair.pins_date(combo.pins)
+            if day is None:
+                notes.append("the index gives no release date for the pins")
+                break
+            fixes.append(Fix(f"--exclude-newer {day}", "*", "; ".join(d.summary() for d in found.roots())))
+            combo = dataclasses.replace(combo, exclude_newer=day)
+        else:
+            added: list[str] = []
+            for defect in found.roots():
+                package = fixable(defect, combo)
+                if package is None:
+                    notes.append(f"{defect.summary()}: every package involved is pinned")
+                    continue
+                fix, cost, note = _fix(defect, package, built, log)
+                steps += cost
+                if fix is None:
+                    notes.append(note)
+                elif fix.requirement not in combo.extra + tuple(added):
+                    added.append(fix.requirement)
+                    fixes.append(fix)
+            if not added:
+                break
+            combo = dataclasses.replace(combo, extra=combo.extra + tuple(added))
+        log(f"repair: preparing {combo.id} again with " + (", ".join(combo.extra) or f"--exclude-newer "
+                                                            f"{combo.exclude_newer}"))
+        environment = environment.with_combo(combo)
+        built = environment.prepare(log)
+        found = health.check(root, built, modules, log)
+    held = resolved.resolved(Path(built.python).parent.parent, tuple(f.package for f in fixes if f.package != "*"))
+    fixes = [dataclasses.replace(f, kept=held.get(f.package) or f.kept) for f in fixes]
+    done = Repair(method, tuple(fixes), before, found.ok, steps, time.monotonic() - started, "; ".join(notes))
+    for line in EnvReport(found, done).lines():
+        log(line)
+    return environment, built, EnvReport(found, done)
