@@ -33,7 +33,8 @@ def test_each_flows_environment_kinds_exist_and_meet_the_protocol():
     kinds = {k.kind: k for k in KINDS}
     assert {e for f in FLOWS.values() for e in f.environments} <= set(kinds)
     for kind in KINDS:
-        assert {"combo", "prepare", "release"} <= set(dir(kind)) | set(kind.__dataclass_fields__)
+        assert {"combo", "prepare", "release", "with_combo"} <= set(dir(kind)) | set(kind.__dataclass_fields__)
+        assert isinstance(kind.repairs, bool)
         assert kind.touches is not None and callable(kind.prepare) and callable(kind.release)
     assert Environment.__name__ == "Environment"
 

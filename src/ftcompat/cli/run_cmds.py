@@ -11,7 +11,7 @@ from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.status import FAILING, NOT_CHECKED, Status
 from ftcompat.env import disk, evict, uvcache
 from ftcompat.env.inodes import human
-from ftcompat.flows import adhoc, here
+from ftcompat.flows import adhoc, doctor, here
 from ftcompat.results import render
 
 
@@ -36,6 +36,21 @@ def cmd_here(args) -> int:
     print("\n".join(here_summary(matrix, combo, grid)))
     print(f"\nwrote {out}")
     return 0
+
+
+def cmd_doctor(args) -> int:
+    """Check that every module of an environment imports beside the others, and say what fixes one that does not."""
+    found = doctor.flow(root_of(args.matrix), args.python, args.venv, args.verify, args.keep)
+    if args.format == "json":
+        print(json.dumps({"python": found.python, "health": found.health.to_json(), "fixed": found.fixed,
+                          "advice": [{"root": a.defect.root, "modules": list(a.modules), "package": a.package,
+                                      "change": a.change, "verified": a.verified, "kept": a.kept}
+                                     for a in found.advice]}, indent=2, sort_keys=True))
+    else:
+        print("\n".join(doctor.report(found)))
+    if found.health.error:
+        raise MachineError(f"the health probe could not run in {found.python}: {found.health.error}")
+    return 0 if found.ok else 1
 
 
 def here_summary(matrix, combo, grid) -> list[str]:
@@ -129,7 +144,7 @@ def cmd_clean(args) -> int:
 
 
 def register(sub) -> None:
-    """Add ``adhoc``, ``here``, ``disk`` and ``clean``."""
+    """Add ``adhoc``, ``here``, ``doctor``, ``disk`` and ``clean``."""
     p = sub.add_parser("adhoc", help=cmd_adhoc.__doc__)
     p.add_argument("pins", nargs="*", help="PACKAGE==VERSION pins, e.g. transformers==4.53.3 trl==0.19.1")
     p.add_argument("--python", default="3.11", help="Python version for the env (default 3.11)")
@@ -150,6 +165,16 @@ def register(sub) -> None:
                                                         "installed into it; default: this one)")
     where.add_argument("--venv", metavar="DIR", help="the virtual environment to check (its bin/python)")
     p.set_defaults(func=cmd_here)
+    p = sub.add_parser("doctor", help=cmd_doctor.__doc__)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--python", metavar="PATH", help="the interpreter of the environment to check (default: this "
+                                                        "one); nothing inside its environment is changed")
+    where.add_argument("--venv", metavar="DIR", help="the virtual environment to check (its bin/python)")
+    p.add_argument("--verify", action="store_true",
+                   help="check each fix in a copy of the environment (uv), finding the newest release that imports")
+    p.add_argument("--keep", action="store_true", help="keep the copy --verify made (under .ftcompat/doctor/)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_doctor)
     p = sub.add_parser("disk", help=cmd_disk.__doc__)
     p.add_argument("--no-uv-cache", action="store_true",
                    help="do not scan uv's cache (faster; 'shared with uv cache' is then unknown)")

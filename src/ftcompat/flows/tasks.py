@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ftcompat.flows import adhoc, bisect, combo, device, here, noxdrive, pins, render, upgrade
+from ftcompat.flows import adhoc, bisect, combo, device, doctor, here, noxdrive, pins, render, upgrade
 from ftcompat.triage import report
 
 
@@ -31,6 +31,7 @@ FLOWS: dict[str, Flow] = {
     "render": Flow(render.flow, (), "cells merged, failures triaged and dated, grid.json/GRID.md/index.html"),
     "adhoc": Flow(adhoc.flow, ("adhoc",), "pins from the command line in a venv of their own"),
     "here": Flow(here.flow, ("existing",), "an environment someone else owns, read and never written"),
+    "doctor": Flow(doctor.flow, (), "the health probe on an environment someone else owns; --verify in a copy"),
     "pins": Flow(pins.flow, ("adhoc",), "the grid's answer, else --search: candidates as ad-hoc venvs"),
     "upgrade": Flow(upgrade.flow, ("existing", "adhoc"), "the current environment beside a target"),
     "bisect": Flow(bisect.flow, ("bisect-step",), "one step venv per release until a cell flips"),
