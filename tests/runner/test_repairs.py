@@ -94,11 +94,14 @@ def test_a_break_between_pinned_packages_is_the_answer_not_repaired(world):
     assert report.health.defects == (TOPK,)
 
 
-def test_an_unpinned_stack_package_is_part_of_the_question(world):
-    answers, _ = world
-    # transformers left to resolve: which one comes with trl 0.7.11 is what the user asked
-    env, _, report = _repair(answers, {**PINS, "trl": "0.7.11", "transformers": None}, Health(defects=(TOPK,)))
-    assert env.combo.extra == () and not report.repair.healthy
+def test_an_unpinned_stack_package_is_ftcompats_choice_and_is_capped_too(world):
+    answers, searched = world
+    answers["transformers<26.0.0"] = Health(("trl",))  # the stub's search answers 26.0.0 for any package
+    env, _, report = _repair(answers, {**PINS, "trl": "0.7.11", "transformers": None},
+                             Health(defects=(dataclasses.replace(TOPK, versions={"trl": "0.7.11",
+                                                                                 "transformers": "4.57.3"}),)))
+    assert searched == [("transformers", "4.57.3", "trl")]
+    assert env.combo.extra == ("transformers<26.0.0",) and report.repair.healthy
 
 
 def test_a_repair_that_uncovers_the_next_break_goes_on(world):

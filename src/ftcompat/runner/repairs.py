@@ -1,7 +1,9 @@
 """Repair an environment ftcompat resolved itself whose health probe found a broken import.
 
-Only packages ftcompat chose are changed: never a pinned one, and never an unpinned stack package
-(which version of trl comes with a pinned transformers is part of the question asked). Two methods:
+Only packages ftcompat chose are changed, never a pinned one: the pins are the question asked, and
+"the others at their newest compatible release" means compatible at import too, which no package
+metadata promises (peft 0.21 installs beside transformers 4.39 and breaks ``transformers.trainer``;
+pyarrow 26 beside numpy 1.26). Two methods:
 
 * ``cap`` (the default): a package missing altogether (imported, never declared) is added; a package
   that raises is capped below its first release that fails beside the pins (``env.repair.newest_clean``),
@@ -30,7 +32,7 @@ ROUNDS = 3  # a repair can uncover the next broken import; more than this is not
 
 def fixable(defect: Defect, combo: Combo) -> str | None:
     """The package a repair may change for this defect (one the pins leave to ftcompat), else None."""
-    chosen_by_user = {canonical(p) for p in combo.pins}
+    chosen_by_user = {canonical(p) for p, v in combo.pins.items() if v}
     for dist in (defect.missing, defect.raised_by):
         if dist and canonical(dist) not in chosen_by_user:
             return canonical(dist)
