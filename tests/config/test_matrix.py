@@ -341,3 +341,25 @@ def test_a_case_can_name_the_combos_it_runs_in(matrix_data, fixture_cases):
     out = problems(matrix_data, fixture_cases)
     assert any("cases.gen.combos[0]: 'olld' selects no combo; did you mean 'old'?" in x for x in out)
     assert any("cases.gen.combos[1]: 'tag:gpuu' selects no combo" in x for x in out)
+
+
+ENV_ISSUE = {"id": "arrow-numpy", "environment": True, "signature": "requires NumPy 2.0", "url": "https://x/1",
+             "when": {"pyarrow": ">=26.0.0", "numpy": "<2"}, "summary": "pyarrow 26 needs NumPy 2, undeclared"}
+
+
+def test_an_environment_issue_names_no_cells_and_any_distribution(matrix_data, fixture_cases):
+    from ftcompat.config.matrix import parse
+
+    matrix_data["known_issues"].append(dict(ENV_ISSUE))
+    issue = parse(matrix_data, "matrix.yaml", fixture_cases).known_issues[-1]
+    assert issue.environment and issue.cells == ()
+    assert issue.matches("ImportError: pyarrow requires NumPy 2.0 or newer, found 1.26.4",
+                         {"pyarrow": "26.0.1", "numpy": "1.26.4"})
+    assert not issue.matches("ImportError: pyarrow requires NumPy 2.0 or newer", {"pyarrow": "26.0.1", "numpy": "2.0"})
+    assert not issue.covers("gen[remote@tiny-b]", {"pyarrow": "26.0.1", "numpy": "1.26.4"})
+    matrix_data["known_issues"][-1] = {**ENV_ISSUE, "cells": ["gen[*]"]}
+    matrix_data["known_issues"].append({**ENV_ISSUE, "id": "other", "environment": False})
+    out = problems(matrix_data, fixture_cases)
+    assert any("cells: an environment issue (environment: true) matches the health probe's findings" in x for x in out)
+    assert any("known_issues[4]: missing required key 'cells'" in x for x in out)
+    assert any("when.pyarrow: unknown package 'pyarrow'" in x for x in out)

@@ -110,3 +110,30 @@ def test_cells_of_the_device_check_merge_from_a_second_folder(tmp_path, fixture_
     (cells / "old.json").write_text(json.dumps(data))
     merged = grid_mod.merge(fixture_matrix, fixture_cases, (cells, gpu))
     assert merged.cell("old", "gen[remote@tiny-a]").status == Status.PASS
+
+
+def test_a_combos_environment_report_reaches_the_grid_with_its_known_issues(tmp_path, fixture_matrix, fixture_cases):
+    import dataclasses
+
+    from ftcompat.core.domain import KnownIssue
+    from ftcompat.core.health import Defect, EnvReport, Fix, Health, Repair
+    from ftcompat.results import render
+
+    arrow = Defect("datasets", "ImportError", "pyarrow requires NumPy 2.0 or newer, found 1.26.4", "pyarrow", None,
+                   {"pyarrow": "26.0.1", "numpy": "1.26.4"})
+    report = EnvReport(Health(("datasets",)), Repair("cap", (Fix("pyarrow<26.0.0", "pyarrow", arrow.summary(),
+                                                                 "26.0.0", "25.0.1"),), (arrow,), True))
+    data = json.loads((FIXTURES / "cells" / "old.json").read_text())
+    (tmp_path / "old.json").write_text(json.dumps({**data, "environment": report.to_json()}))
+    issue = KnownIssue("arrow-numpy", (), {"pyarrow": ">=26.0.0", "numpy": "<2"}, "https://x/1", "undeclared",
+                       signature="requires NumPy 2.0", environment=True)
+    matrix = dataclasses.replace(fixture_matrix, known_issues=(*fixture_matrix.known_issues, issue))
+    grid = grid_mod.merge(matrix, fixture_cases, tmp_path)
+    env = grid.combos[0]["environment"]
+    assert EnvReport.from_json(env) == report
+    assert [i["id"] for i in env["known_issues"]] == ["arrow-numpy"]
+    assert not any("arrow-numpy" in w for w in grid.warnings)  # it matched an environment: not stale
+    text = render.terminal(grid)
+    assert "old: repaired: pyarrow<26.0.0, now pyarrow 25.0.1 (before: import datasets fails" in text
+    assert "old: known issue arrow-numpy: undeclared (https://x/1)" in text
+    assert "## Environments" in render.markdown(grid)

@@ -23,7 +23,7 @@ from ftcompat.core.selector import match
 TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
 COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer",
               "prerelease", "overrides")
-ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature")
+ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature", "environment")
 RESOLUTIONS = ("highest", "lowest-direct")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
 HUB_KEYS = ("kind", "repo", "revision", "arch", "needs", "description", "gated")
@@ -137,9 +137,14 @@ class _Checker(Checker):
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
         path = f"known_issues[{i}]"
-        data = self.mapping(raw, path, ISSUE_KEYS, ("id", "cells", "url", "summary"))
+        environment = isinstance(raw, dict) and raw.get("environment") is True
+        # An environment issue is about what the health probe finds, not about cells: it names none.
+        data = self.mapping(raw, path, ISSUE_KEYS, ("id", "url", "summary") if environment
+                            else ("id", "cells", "url", "summary"))
         if not data:
             return None
+        if "environment" in data and not isinstance(data["environment"], bool):
+            self.add(f"{path}.environment", f"expected true or false, got {data['environment']!r}")
         iid = self.string(data.get("id"), f"{path}.id", ID_RE, "a lowercase id") if "id" in data else None
         if iid in seen:
             self.add(f"{path}.id", f"duplicate known issue id {iid!r}")
@@ -153,8 +158,11 @@ class _Checker(Checker):
         if not isinstance(when, dict):
             self.add(f"{path}.when", f"expected a mapping of package: specifier, got {when!r}")
             when = {}
+        if environment and data.get("cells"):
+            self.add(f"{path}.cells", "an environment issue (environment: true) matches the health probe's "
+                                      "findings, not cells; remove cells")
         for pkg, spec in when.items():
-            if pkg not in RECORDED:
+            if pkg not in RECORDED and not environment:
                 self.add(f"{path}.when.{pkg}", f"unknown package {pkg!r}{suggest(pkg, RECORDED)} (a known issue "
                                                f"matches the versions every cell records: {', '.join(RECORDED)})")
                 continue
@@ -172,7 +180,7 @@ class _Checker(Checker):
             return None
         return KnownIssue(iid, tuple(cells), frozen_map({k: str(v) for k, v in when.items()}), url,
                           summary.strip(), str(data.get("workaround", "")).strip(),
-                          str(data.get("signature", "")))
+                          str(data.get("signature", "")), environment=environment)
 
     def pins(self, raw, path: str) -> dict | None:
         data = self.mapping(raw, path, allowed=list(raw) if isinstance(raw, dict) else STACK)

@@ -87,9 +87,13 @@ def _mapping(data: dict, key: str, problems: list[Problem]) -> dict:
 
 
 def _issues_for(issues: list, included: set[str]) -> list:
-    """The built-in known issues about included cases, each narrowed to its selectors for them."""
+    """The built-in known issues about included cases, each narrowed to its selectors for them (and every
+    environment issue: any project's environments can have the defect)."""
     kept = []
     for issue in issues:
+        if issue.get("environment") is True:
+            kept.append(issue)
+            continue
         cells = [s for s in issue.get("cells", []) if any(match(s.split("[", 1)[0], c) for c in included)]
         if cells:
             kept.append({**issue, "cells": cells})

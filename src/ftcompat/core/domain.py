@@ -119,6 +119,9 @@ class KnownIssue:
     workaround: str = ""
     signature: str = ""
     inherited: bool = False  # from the built-in registry, in a project that extends it
+    # A defect of environments, not of a behaviour (an undeclared requirement: pyarrow 26 needs NumPy 2 but
+    # does not say so): matched against what the health probe found (``matches``), never against cells.
+    environment: bool = False
 
     def explains(self, signature: str) -> bool:
         """True when this issue's signature hint (if any) appears in a failing cell's signature."""
@@ -142,6 +145,19 @@ class KnownIssue:
             except InvalidVersion:
                 return False
         return True
+
+    def matches(self, root: str, versions: Mapping[str, str | None]) -> bool:
+        """True for an environment issue whose signature is in a probe's root cause and whose versions hold."""
+        from packaging.specifiers import SpecifierSet
+        from packaging.version import InvalidVersion, Version
+
+        if not self.environment or not self.explains(root):
+            return False
+        try:
+            return all((v := versions.get(p)) and Version(v) in SpecifierSet(s, prereleases=True)
+                       for p, s in self.when.items())
+        except InvalidVersion:
+            return False
 
     def to_dict(self) -> dict:
         """Return the JSON form carried by covered cells."""

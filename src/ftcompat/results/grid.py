@@ -13,6 +13,7 @@ from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.paths import Portable
 from ftcompat.core.record import Record
 from ftcompat.core.status import TRIAGED, Status, Triage
+from ftcompat.core.health import root_text
 from ftcompat.core.cellfile import read_environment, atomic_write, dumps, read_cells
 from ftcompat.results import emulation
 from ftcompat.config.plan import planned_cells
@@ -126,7 +127,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
             "python_resolved": env.get("python"), "ran": bool(records),
             "finished_at": max((r.finished_at or "" for r in records), default="") or None,
             "not_refreshed": kept,
-            "environment": read_environment(found) if found else None,
+            "environment": with_known(read_environment(found), matrix.known_issues) if found else None,
         })
     known = {c.id for c in matrix.combos}
     for path in sorted(p for d in dirs for p in d.glob("*.json") if p.name != "device.json"):
@@ -136,8 +137,9 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
     cells.sort(key=lambda r: r.id)
     # A stand-in that fails where the real code passes (or the other way round) is a finding.
     warnings += [p.text() for p in emulation.disagreements(cells)]
+    seen_in_envs = {i["id"] for c in combos for i in ((c.get("environment") or {}).get("known_issues") or [])}
     for issue in matrix.known_issues:
-        if any((r.known_issue or {}).get("id") == issue.id for r in cells):
+        if any((r.known_issue or {}).get("id") == issue.id for r in cells) or issue.id in seen_in_envs:
             continue
         # One environment's row says nothing about other versions' entries, nor a project's few combos
         # about the built-in registry's.
@@ -146,6 +148,18 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
     stamp = utc_now()
     portable = Portable(Path(matrix.source).resolve().parent)  # warnings name files: not by this machine's paths
     return Grid(tuple(cells), tuple(combos), tuple(columns), stamp, tuple(portable.text(w) for w in warnings))
+
+
+def with_known(environment: dict | None, issues) -> dict | None:
+    """A combo's environment report with the environment issues its probe's findings match (``known_issues``)."""
+    if not environment:
+        return environment
+    health = environment.get("health") or {}
+    repair = environment.get("repair") or {}
+    found = [d for d in [*(health.get("defects") or []), *(repair.get("before") or [])] if isinstance(d, dict)]
+    hits = [i.to_dict() for i in issues
+            if any(i.matches(root_text(str(d.get("exc_type")), d.get("message")), d.get("versions") or {}) for d in found)]
+    return {**environment, "known_issues": hits} if hits else environment
 
 
 def triage(record: Record, issues) -> Record:

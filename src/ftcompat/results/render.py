@@ -178,6 +178,8 @@ def environment_lines(grid: Grid) -> list[tuple[str, str]]:
         except ValueError:
             continue  # a damaged note is not worth failing a render for; the cells still say what happened
         out += [(combo["id"], line) for line in (report.lines() if report else [])]
+        out += [(combo["id"], f"known issue {i['id']}: {i['summary']} ({i['url']})")
+                for i in (combo.get("environment") or {}).get("known_issues") or []]
     return out
 
 
