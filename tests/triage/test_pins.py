@@ -243,3 +243,19 @@ def test_a_combo_that_ran_only_some_selected_columns_does_not_qualify():
     assert narrow.missing == ("sft[a]",) and not narrow.qualifies
     assert "1 selected column(s) not run there" in pinsfiles.report_text(sp)
     assert pins.safe_pins(g, ["resume"]).pick.combo == "narrow"
+
+
+def test_the_picked_environments_other_pins_and_repair_are_emitted_beside_the_stack():
+    import dataclasses
+
+    g = grid({"old": ({"transformers": "4.46.3"}, OK)})
+    combo = {**g.combos[0], "pins": {"torch": "2.13.0", "transformers": "4.46.3", "numpy": "1.26.4", "trl": None},
+             "environment": {"health": {}, "repair": {"method": "cap", "fixes": [
+                 {"requirement": "pyarrow<26.0.0", "package": "pyarrow", "why": "import datasets fails: ImportError: "
+                  "pyarrow requires NumPy 2.0 or newer, found 1.26.4 (raised by pyarrow 26.0.1)"}]}}}
+    sp = pins.safe_pins(dataclasses.replace(g, combos=(combo,)))
+    assert sp.pick.extra[0] == ("numpy==1.26.4", "pinned by the combo")
+    for text in (pinsfiles.constraints_text(sp), pinsfiles.requirements_text(sp)):
+        lines = text.splitlines()
+        assert "numpy==1.26.4  # pinned by the combo" in lines
+        assert any(line.startswith("pyarrow<26.0.0  # ftcompat's repair: import datasets fails") for line in lines)

@@ -135,6 +135,10 @@ def _version(combo: Mapping, pkg: str) -> str:
                 else f"as of {combo['exclude_newer']}" if combo.get("exclude_newer") else "newest")
         if pkg in (combo.get("prerelease") or ()):
             lane += ", pre-releases too"
+        capped = [f["requirement"] for f in ((combo.get("environment") or {}).get("repair") or {}).get("fixes") or []
+                  if isinstance(f, Mapping) and f.get("package") == pkg]
+        if capped:  # not the newest any more: the repair took it below a release that broke an import
+            lane = f"repaired: {', '.join(capped)}"
         return f"{got} ({lane})" if got else lane
     return got or (f"=={pin}" if pin else "")
 

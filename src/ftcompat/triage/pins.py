@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ftcompat.core.domain import STACK
+from ftcompat.core.domain import RECORDED, STACK
 from ftcompat.core.errors import InputError
 from ftcompat.core.hints import suggest
 from ftcompat.core.outcome import first_line
@@ -80,6 +80,9 @@ class ComboVerdict:
     python: tuple[str, ...] = ()  # the combo's Python as declared and as resolved
     outside: tuple[str, ...] = ()  # why the kept pins rule it out
     missing: tuple[str, ...] = ()  # selected columns other combos ran and this one did not
+    # What else made the environment: its pins beyond the recorded packages (numpy==1.26.4) and the
+    # requirements a repair added beside them (pyarrow<26.0.0), each with why.
+    extra: tuple[tuple[str, str], ...] = ()
 
     @property
     def qualifies(self) -> bool:
@@ -178,8 +181,19 @@ def judge(grid: Grid, cells: Sequence[Record], allow_known: bool,
         ran = {c.column for c in mine}
         verdicts.append(ComboVerdict(combo["id"], versions, len(mine), tuple(blockers), tuple(tolerated),
                                      python, outside(versions, python, keep),
-                                     tuple(c for c in wanted if c not in ran)))
+                                     tuple(c for c in wanted if c not in ran), environment_of(combo)))
     return tuple(verdicts)
+
+
+def environment_of(combo: Mapping) -> tuple[tuple[str, str], ...]:
+    """A grid combo's pins beyond the recorded packages, and its repair's requirements, each with why."""
+    out = [(f"{p}=={v}", "pinned by the combo") for p, v in sorted((combo.get("pins") or {}).items())
+           if v and p not in RECORDED]
+    repair = (combo.get("environment") or {}).get("repair") or {}
+    for fix in repair.get("fixes") or []:
+        if isinstance(fix, Mapping) and fix.get("requirement") and not str(fix["requirement"]).startswith("--"):
+            out.append((str(fix["requirement"]), f"ftcompat's repair: {fix.get('why', '')}"))
+    return tuple(out)
 
 
 def outside(versions: Mapping[str, str], python: Sequence[str], keep: Sequence[Keep]) -> tuple[str, ...]:

@@ -62,6 +62,7 @@ def constraints_text(sp: SafePins) -> str:
     for p in RECORDED:
         if sp.pick.versions.get(p):
             lines.append(f"{p}=={public(sp.pick.versions[p])}")
+    lines += _environment(sp.pick)
     avoid = [(a.package, a.version) for adv in sp.packages for a in adv.avoid]
     if avoid:
         lines.append("# versions the grid shows failing a selected case (see the report for which):")
@@ -80,7 +81,15 @@ def requirements_text(sp: SafePins) -> str:
         others = [v for v in adv.known_good if v != adv.picked]
         note = f"  # also good in this grid: {', '.join(others)}" if others else ""
         lines.append(f"{adv.package}=={adv.picked}{note}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _environment(sp.pick)) + "\n"
+
+
+def _environment(pick: ComboVerdict) -> list[str]:
+    """What else the picked environment held: the combo's other pins, and a repair's caps (with why)."""
+    if not pick.extra:
+        return []
+    return ["# the rest of the environment the cells passed in:"] + [
+        f"{req}  # {first_line(why, 200)}" for req, why in pick.extra]
 
 
 def report_text(sp: SafePins) -> str:
