@@ -49,3 +49,17 @@ def test_upload_day_and_the_pins_date():
     assert pins_date({"pyarrow": "25.0.1", "torch": "2.13.0", "trl": None}, {}, listing=pages.__getitem__) == \
         "2026-08-11"
     assert pins_date({"torch": "2.13.0"}, {}, listing=pages.__getitem__) is None
+
+
+def test_a_candidate_cures_its_own_defect_even_where_another_still_breaks_the_module():
+    from ftcompat.core.health import Defect, Health
+    from ftcompat.env.repair import cured
+
+    arrow = Defect("transformers.trainer", "ImportError", "pyarrow requires NumPy 2.0", "pyarrow")
+    peft = Defect("transformers.trainer", "ImportError", "cannot import name 'EncoderDecoderCache'", "peft",
+                  "transformers")
+    assert cured(Health(defects=(peft,)), "pyarrow", arrow.root)  # pyarrow's part is done; peft is the next fix
+    assert not cured(Health(defects=(arrow,)), "pyarrow", arrow.root)
+    other = Defect("datasets", "AttributeError", "module 'pyarrow' has no attribute 'x'", "pyarrow")
+    assert not cured(Health(defects=(other,)), "pyarrow", arrow.root)  # an older release that breaks otherwise
+    assert not cured(Health(error="probe died"), "pyarrow", arrow.root)

@@ -48,7 +48,7 @@ def world(monkeypatch):
     def check(root, built, modules, log):
         return answers[built.fingerprint]
 
-    def newest_clean(built, package, installed, module, log):
+    def newest_clean(built, package, installed, module, log, root):
         searched.append((package, installed, module))
         return Search("25.0.1", "26.0.0", 2)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from ftcompat.core.errors import MachineError, NotInstallable
+from ftcompat.core.health import Health
 from ftcompat.env import installer, releases
 from ftcompat.env.base import Built, Log
 from ftcompat.env.health import probe
@@ -96,9 +97,18 @@ def install_one(venv: Path, requirement: str, environ: Mapping[str, str], log: L
     return True
 
 
+def cured(found: Health, package: str, root: str | None) -> bool:
+    """True when the probe no longer shows the root cause, nor any failure that involves ``package``.
+
+    Not "the module imports": another defect (a peft too new beside the same transformers) can break the
+    same module, and is another fix's business.
+    """
+    return found.error is None and not any(d.root == root or package in d.culprits for d in found.defects)
+
+
 def newest_clean(built: Built, package: str, installed: str, module: str, environ: Mapping[str, str] | None = None,
-                 log: Log = print, listing: Callable[[str], Mapping] | None = None) -> Search:
-    """The newest release of ``package`` older than ``installed`` with which ``module`` imports, found by probing."""
+                 log: Log = print, listing: Callable[[str], Mapping] | None = None, root: str | None = None) -> Search:
+    """The newest release of ``package`` older than ``installed`` that cures the defect seen importing ``module``."""
     environ = dict(os.environ if environ is None else environ)
     venv = Path(built.python).parent.parent
     try:
@@ -112,8 +122,10 @@ def newest_clean(built: Built, package: str, installed: str, module: str, enviro
             log(f"  {package} {version}: cannot be installed here")
             return False
         found = probe(built, [module], only=True, environ=environ)
-        log(f"  {package} {version}: import {module} {'ok' if found.ok else 'fails'}")
-        return found.ok
+        ok = cured(found, package, root)
+        log(f"  {package} {version}: import {module} " + ("ok" if found.ok else "no longer fails on it" if ok else
+                                                          "fails: " + "; ".join(d.root for d in found.roots())))
+        return ok
 
     log(f"repair: looking for the newest {package} older than {installed} that imports beside the pins "
         f"({len(candidates)} older releases)")

@@ -121,12 +121,14 @@ def _check(built: Built, advice: Advice, environ: dict[str, str], log) -> Advice
     installed = advice.defect.versions.get(advice.package)
     if installed is None:
         ok = repair.install_one(venv, advice.package, environ, log)
-        return replace(advice, verified=ok and probe(built, advice.modules, only=True, environ=environ).ok)
-    found = repair.newest_clean(built, advice.package, installed, advice.modules[0], environ, log)
+        after = probe(built, advice.modules, only=True, environ=environ)
+        return replace(advice, verified=ok and repair.cured(after, advice.package, advice.defect.root))
+    found = repair.newest_clean(built, advice.package, installed, advice.modules[0], environ, log,
+                                root=advice.defect.root)
     if found.kept is None:
         return replace(advice, verified=False)
     repair.install_one(venv, f"{advice.package}=={found.kept}", environ, log)
-    ok = probe(built, advice.modules, only=True, environ=environ).ok
+    ok = repair.cured(probe(built, advice.modules, only=True, environ=environ), advice.package, advice.defect.root)
     return replace(advice, change=f"{advice.package}<{found.first_bad}", verified=ok, kept=found.kept)
 
 

@@ -44,7 +44,7 @@ def _fix(defect: Defect, package: str, built: Built, log: Log) -> tuple[Fix | No
     installed = defect.versions.get(package)
     if installed is None:
         return Fix(package, package, defect.summary()), 0, ""
-    found = repair.newest_clean(built, package, installed, defect.module, log=log)
+    found = repair.newest_clean(built, package, installed, defect.module, log=log, root=defect.root)
     if found.kept is None:
         return None, found.steps, f"no release of {package} older than {installed} imports {defect.module}"
     return Fix(f"{package}<{found.first_bad}", package, defect.summary(), found.first_bad, found.kept), found.steps, ""
