@@ -179,3 +179,16 @@ def test_the_script_reproduces_a_real_cell_from_a_clean_folder_with_uv(tmp_path)
     assert scripts.verdict(rc, output) == "REPRODUCED", output
     assert "'DynamicCache' object has no attribute 'seen_tokens'" in output
     assert "transformers': '4.54.1'" in output  # the versions its header pinned, not this machine's
+
+
+def test_a_cell_the_broken_environment_stopped_is_not_reported():
+    import pytest
+    from conftest import record
+
+    from ftcompat.results.grid import Grid
+    from ftcompat.triage.report import ReportError, find_cell
+
+    cell = record("c::case[v]", "error", message="environment broken: import datasets fails: ImportError: x",
+                  environment={"module": "datasets", "exc_type": "ImportError", "message": "x"})
+    with pytest.raises(ReportError, match="did not reach its check: environment broken: import datasets fails"):
+        find_cell(Grid((cell,), ({"id": "c"},), ("case[v]",), "t"), "c::case[v]")
