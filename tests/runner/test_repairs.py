@@ -111,3 +111,21 @@ def test_a_repair_that_uncovers_the_next_break_goes_on(world):
     env, _, report = _repair(answers, {**PINS, "trl": "0.8.0"}, Health(defects=(ARROW,)))
     assert env.combo.extra == ("pyarrow<26.0.0", "rich")
     assert report.repair.healthy and [f.requirement for f in report.repair.fixes] == ["pyarrow<26.0.0", "rich"]
+
+
+def test_a_repair_the_resolver_refuses_is_a_note_and_the_last_environment_stays(world, monkeypatch):
+    from ftcompat.core.errors import NotInstallable
+
+    answers, _ = world
+    answers[""] = Health(defects=(ARROW,))
+
+    def prepare(self, log):
+        if self.combo.extra:
+            raise NotInstallable("No solution found when resolving dependencies")
+        return Built(python="/venv/bin/python", versions={}, fingerprint="")
+
+    monkeypatch.setattr(FakeEnv, "prepare", prepare)
+    env, built, report = _repair(answers, PINS, Health(defects=(ARROW,)))
+    assert env.combo.extra == () and built.fingerprint == ""
+    assert report.repair.fixes == () and not report.repair.healthy
+    assert report.repair.note.startswith("pyarrow<26.0.0 cannot be installed beside the pins: No solution found")

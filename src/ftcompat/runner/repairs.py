@@ -19,9 +19,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftcompat.core.domain import Combo
+from ftcompat.core.errors import NotInstallable
 from ftcompat.core.health import Defect, EnvReport, Fix, Health, Repair, canonical
 from ftcompat.env import health, repair, resolved
 from ftcompat.env.base import Built, Environment, Log
@@ -50,47 +52,69 @@ def _fix(defect: Defect, package: str, built: Built, log: Log) -> tuple[Fix | No
     return Fix(f"{package}<{found.first_bad}", package, defect.summary(), found.first_bad, found.kept), found.steps, ""
 
 
+@dataclass
+class _Tally:
+    """What a repair has done so far."""
+
+    fixes: list[Fix] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    steps: int = 0
+
+
+def _next(method: str, combo: Combo, found: Health, built: Built, tally: _Tally, log: Log) -> Combo | None:
+    """The combo one round of ``method`` turns this one into, or None when it has nothing left to change."""
+    if method == "asof":
+        day = repair.pins_date(combo.pins)
+        if day is None:
+            tally.notes.append("the index gives no release date for the pins")
+            return None
+        tally.fixes.append(Fix(f"--exclude-newer {day}", "*", "; ".join(d.summary() for d in found.roots())))
+        return dataclasses.replace(combo, exclude_newer=day)
+    added: list[str] = []
+    for defect in found.roots():
+        package = fixable(defect, combo)
+        if package is None:
+            tally.notes.append(f"{defect.summary()}: every package involved is pinned")
+            continue
+        fix, cost, note = _fix(defect, package, built, log)
+        tally.steps += cost
+        if fix is None:
+            tally.notes.append(note)
+        elif fix.requirement not in combo.extra + tuple(added):
+            added.append(fix.requirement)
+            tally.fixes.append(fix)
+    return dataclasses.replace(combo, extra=combo.extra + tuple(added)) if added else None
+
+
 def repair_env(environment: Environment, built: Built, broken: Health, method: str, root: Path,
                modules: Iterable[str], log: Log = print) -> tuple[Environment, Built, EnvReport]:
-    """Repair a broken environment by ``method``, prepare it again and probe it; return all three."""
-    started, steps, fixes, notes = time.monotonic(), 0, [], []
-    before, found = broken.roots(), broken
-    combo = environment.combo
+    """Repair a broken environment by ``method``, prepare it again and probe it; return all three.
+
+    A repair the resolver refuses (a cap no release beside the pins meets) is a note, not a verdict:
+    the environment goes back to the last combo that installed, and its cells say what is broken.
+    """
+    started, tally, found = time.monotonic(), _Tally(), broken
     for _ in range(ROUNDS if method == "cap" else 1):
-        if found.ok:
+        kept = len(tally.fixes)
+        combo = None if found.ok else _next(method, environment.combo, found, built, tally, log)
+        if combo is None:
             break
-        if method == "asof":
-            day = repair.pins_date(combo.pins)
-            if day is None:
-                notes.append("the index gives no release date for the pins")
-                break
-            fixes.append(Fix(f"--exclude-newer {day}", "*", "; ".join(d.summary() for d in found.roots())))
-            combo = dataclasses.replace(combo, exclude_newer=day)
-        else:
-            added: list[str] = []
-            for defect in found.roots():
-                package = fixable(defect, combo)
-                if package is None:
-                    notes.append(f"{defect.summary()}: every package involved is pinned")
-                    continue
-                fix, cost, note = _fix(defect, package, built, log)
-                steps += cost
-                if fix is None:
-                    notes.append(note)
-                elif fix.requirement not in combo.extra + tuple(added):
-                    added.append(fix.requirement)
-                    fixes.append(fix)
-            if not added:
-                break
-            combo = dataclasses.replace(combo, extra=combo.extra + tuple(added))
         log(f"repair: preparing {combo.id} again with " + (", ".join(combo.extra) or f"--exclude-newer "
                                                             f"{combo.exclude_newer}"))
-        environment = environment.with_combo(combo)
-        built = environment.prepare(log)
+        try:
+            built, environment = environment.with_combo(combo).prepare(log), environment.with_combo(combo)
+        except NotInstallable as exc:
+            refused = ", ".join(f.requirement for f in tally.fixes[kept:])
+            tally.notes.append(f"{refused} cannot be installed beside the pins: {exc.message}")
+            del tally.fixes[kept:]
+            built = environment.prepare(log)
+            break
         found = health.check(root, built, modules, log)
-    held = resolved.resolved(Path(built.python).parent.parent, tuple(f.package for f in fixes if f.package != "*"))
-    fixes = [dataclasses.replace(f, kept=held.get(f.package) or f.kept) for f in fixes]
-    done = Repair(method, tuple(fixes), before, found.ok, steps, time.monotonic() - started, "; ".join(notes))
+    held = resolved.resolved(Path(built.python).parent.parent,
+                             tuple(f.package for f in tally.fixes if f.package != "*"))
+    fixes = tuple(dataclasses.replace(f, kept=held.get(f.package) or f.kept) for f in tally.fixes)
+    done = Repair(method, fixes, broken.roots(), found.ok, tally.steps, time.monotonic() - started,
+                  "; ".join(tally.notes))
     for line in EnvReport(found, done).lines():
         log(line)
     return environment, built, EnvReport(found, done)
