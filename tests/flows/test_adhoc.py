@@ -84,3 +84,39 @@ def test_here_runs_in_this_interpreter(tmp_path):
     hits = here.issues_affecting(matrix, {"trl": "0.20.0"})
     assert [i.id for i in hits] == ["old-trl"]
     assert here.issues_affecting(matrix, {}) == []
+
+
+@pytest.mark.parametrize("cases, why", [
+    (["mien"], r"--cases: 'mien' selects no case of .*ftcompat.yaml; did you mean 'mine'\?"),
+    # a built-in case the project's builtin_cases leaves out is not one of its cases
+    (["qlora_sft_trainable"], r"--cases: 'qlora_sft_trainable' selects no case"),
+])
+def test_cases_that_select_nothing_build_nothing_and_overwrite_no_grid(tmp_path, monkeypatch, capsys, cases, why):
+    from helpers import project
+
+    from ftcompat.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = project(tmp_path)
+    earlier = tmp_path / "results" / "adhoc" / "mine.json"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text('{"earlier": "good"}')
+    assert main(["--config", str(config), "adhoc", "trl==1.16.0", "--cases", *cases, "--out", str(earlier)]) == 2
+    assert __import__("re").search(why, capsys.readouterr().err)
+    assert earlier.read_text() == '{"earlier": "good"}'
+    assert not (tmp_path / ".ftcompat").exists()  # no environment was made
+    assert main(["--config", str(config), "here", "--cases", *cases, "--out", str(tmp_path / "h.json")]) == 2
+    assert not (tmp_path / "h.json").exists()
+
+
+def test_ftcompat_cases_that_select_nothing_is_bad_input_for_run(tmp_path, monkeypatch, capsys):
+    from helpers import project
+
+    from ftcompat.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = project(tmp_path)
+    monkeypatch.setenv("FTCOMPAT_CASES", "mien")
+    assert main(["--config", str(config), "run"]) == 2
+    assert "FTCOMPAT_CASES: 'mien' selects no case" in capsys.readouterr().err
+    assert not (tmp_path / ".nox").exists()

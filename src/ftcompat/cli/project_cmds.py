@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -39,7 +40,9 @@ def cmd_run(args) -> int:
     matrix = load(args.matrix)
     combos = noxdrive.select(matrix, args.combos)
     if args.cases:
-        case_selectors(",".join(args.cases), matrix)  # a typo is refused here, not in every session
+        case_selectors(",".join(args.cases), matrix, "--cases")  # a typo is refused here, not in every session
+    elif os.environ.get("FTCOMPAT_CASES") is not None:
+        case_selectors(os.environ["FTCOMPAT_CASES"], matrix)
     code = noxdrive.run(Path(args.matrix), root_of(args.matrix), combos, args.cases, render=not args.no_render,
                       extra=args.nox_args)
     if code:

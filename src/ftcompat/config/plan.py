@@ -27,15 +27,26 @@ def select_combos(matrix: Matrix, selectors=(), tags=()) -> list[Combo]:
     return picked
 
 
-def case_selectors(text: str, matrix: Matrix) -> tuple[str, ...]:
+def case_selectors(text: str, matrix: Matrix, flag: str = "FTCOMPAT_CASES") -> tuple[str, ...]:
     """Parse comma-separated case globs (FTCOMPAT_CASES); refuse one that selects no case of the matrix."""
     wanted = tuple(s.strip() for s in text.split(",") if s.strip())
     if not wanted:
-        raise InputError(f"FTCOMPAT_CASES={text!r} names no case; give case ids or globs, e.g. 'qlora*,phi3_generate'")
+        raise InputError(f"{flag}={text!r} names no case; give case ids or globs, e.g. 'qlora*,phi3_generate'")
     for sel in wanted:
         if not any(match(sel, c) for c in matrix.cases):
-            raise InputError(f"FTCOMPAT_CASES: {sel!r} selects no case of {matrix.source}{suggest(sel, matrix.cases)}")
+            raise InputError(f"{flag}: {sel!r} selects no case of {matrix.source}{suggest(sel, matrix.cases)}")
     return wanted
+
+
+def check_cases(matrix: Matrix, combo: Combo, flag: str = "--cases") -> None:
+    """Refuse case globs that select nothing before anything is built: each must name a case, and together
+    they must select one that runs in ``combo`` (a built-in case a project leaves out selects nothing)."""
+    if tuple(combo.cases) == ("*",):
+        return
+    case_selectors(",".join(combo.cases), matrix, flag)
+    if not combo_cases(matrix, combo):
+        raise InputError(f"{flag} {' '.join(combo.cases)}: selects no case that runs in {combo.id} "
+                         f"(cases of {matrix.source}: {', '.join(sorted(matrix.cases)) or 'none'})")
 
 
 def combo_cases(matrix: Matrix, combo: Combo) -> list[str]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ftcompat.config.cases import cases_of
+from ftcompat.config.plan import check_cases
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
 from ftcompat.core.errors import InputError
 from ftcompat.env.preflight import check_writable
@@ -87,6 +88,7 @@ def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print,
 
 def flow(matrix: Matrix, root: Path, combo: Combo, out: Path, log: Callable[[str], None] = print,
          repair: str | None = "cap") -> grid_mod.Grid:
-    """``ftcompat adhoc``: check the grid file can be written, then build, run and write it."""
+    """``ftcompat adhoc``: check the cases and that the grid file can be written, then build, run and write it."""
+    check_cases(single(matrix, combo), combo)  # a typo builds nothing and overwrites no earlier grid
     check_writable(out.parent, hint="pass --out to write the grid elsewhere")
     return run_adhoc(matrix, root, combo, out, log, repair)

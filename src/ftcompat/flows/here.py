@@ -10,6 +10,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ftcompat.config.cases import cases_of
+from ftcompat.config.plan import check_cases
 from ftcompat.core.domain import STACK, Combo, KnownIssue, Matrix, frozen_map
 from ftcompat.env import target
 from ftcompat.env.existing import Existing
@@ -60,6 +61,7 @@ def issues_affecting(matrix: Matrix, installed: Mapping[str, str | None]) -> lis
 def flow(matrix: Matrix, root: Path, cases: Sequence[str], out: Path, python: str | None = None,
          venv: str | None = None, log: Callable[[str], None] = print) -> tuple[Combo, grid_mod.Grid]:
     """``ftcompat here``: this interpreter's environment, or the one ``--python``/``--venv`` names, read and run."""
+    check_cases(single(matrix, current_combo(tuple(cases))), current_combo(tuple(cases)))
     interpreter = env = described = None
     if python or venv:
         interpreter = target.interpreter(python, venv)
