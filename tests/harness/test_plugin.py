@@ -304,3 +304,52 @@ def test_a_full_results_disk_stops_the_harness_with_one_line(tmp_path):
         assert "INTERNALERROR" not in proc.stdout + proc.stderr
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+BROKEN_AT_IMPORT = '''
+"""Fixture case whose module raises at import, with a token in the message."""
+import os
+
+raise ValueError("cannot read the config with " + os.environ["HF_TOKEN"])
+
+
+def test_never(model):
+    pass
+
+
+def test_never_either():
+    pass
+'''
+FINE = '''
+"""Fixture case that passes."""
+
+
+def test_fine():
+    assert True
+'''
+
+
+def test_a_case_that_raises_at_import_is_its_own_cells_and_the_other_cases_still_run(tmp_path):
+    from ftcompat.runner.cells import pytest_args
+
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "broken.py").write_text(textwrap.dedent(BROKEN_AT_IMPORT))
+    (tmp_path / "cases" / "fine.py").write_text(textwrap.dedent(FINE))
+    plan = {"combo": {"id": "c"}, "cases": {"broken": {"models": ["m1", "m2"], "timeout": 30},
+                                              "fine": {"timeout": 30}},
+            "models": {}, "work_dir": str(tmp_path / "work")}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    out = tmp_path / "cells.json"
+    cmd = pytest_args(sys.executable, tmp_path, tmp_path / "plan.json", out,
+                      [tmp_path / "cases" / "broken.py", tmp_path / "cases" / "fine.py"], "1")
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"), "HF_TOKEN": TOKEN})
+    assert TOKEN not in proc.stdout + proc.stderr
+    cells = {c["id"]: c for c in json.loads(out.read_text())["cells"]}
+    assert cells["c::fine[fine]"]["status"] == "pass"
+    broken = [cells[f"c::broken[never@{m}]"] for m in ("m1", "m2")] + [cells["c::broken[never_either]"]]
+    for cell in broken:
+        assert cell["status"] == "error" and cell["exc_type"] == "ValueError", cell
+        assert cell["message"].startswith("cannot read the config with hf_") and TOKEN not in json.dumps(cell)
+        assert cell["step"] == "import the case file"
+    assert len(cells) == 4

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ftcompat.config.cases import read_case
 from ftcompat.core import health, redact
 from ftcompat.core import outcome as oc
 from ftcompat.core.cellfile import RESULTS_UNWRITABLE, WriteFailed, write_cells
@@ -113,6 +114,32 @@ def pytest_runtest_protocol(item, nextitem):
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """Mask tokens in a case file's import error before it reaches the terminal or the controller."""
+    result = yield
+    rep = result.get_result()
+    if rep.failed:
+        redact.scrub_report(rep)
+
+
+_E_LINE = re.compile(r"^E\s+([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)?): ?(.*)$")
+
+
+def collect_error(longrepr) -> tuple[str, str]:
+    """The exception type and message of a collection error (pytest keeps it as text or a repr object)."""
+    crash = getattr(longrepr, "reprcrash", None)
+    text = getattr(crash, "message", None) or ""
+    m = re.match(r"^([A-Za-z_][\w.]*): ?(.*)$", text, re.DOTALL)
+    if m and not m.group(1).endswith("CollectError"):
+        return m.group(1).rsplit(".", 1)[-1], m.group(2)
+    found = [_E_LINE.match(line) for line in str(longrepr).splitlines()]
+    last = [f for f in found if f]
+    if last:
+        return last[-1].group(1).rsplit(".", 1)[-1], last[-1].group(2)
+    return "CollectError", oc.first_line(str(longrepr)) or "the case file could not be imported"
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Classify this phase and attach the outcome to the report so it crosses xdist workers."""
     result = yield
@@ -191,6 +218,30 @@ class _Recorder:
         self.env: dict | None = None
         self.portable = portable_for(config.rootpath)
         self.write_failed: str | None = None
+
+    def pytest_collectreport(self, report):
+        """A case file that raised at import: each of its planned cells is error with that exception; the
+        other cases run on (``--continue-on-collection-errors``), and their results are kept."""
+        path = Path(str(report.nodeid).split("::", 1)[0])
+        plan = self.config._ftcompat_plan
+        if not report.failed or path.suffix != ".py" or path.stem not in plan.cases:
+            return
+        try:
+            case = read_case(Path(str(self.config.rootpath)) / path)
+        except (OSError, SyntaxError, ValueError):  # unreadable: the controller fills its cells in
+            return
+        exc_type, message = collect_error(report.longrepr)
+        defect = health.explains(plan.health, plan.case(case.id).subject, exc_type, message)
+        if defect is not None:
+            message = health.broken_message(defect)
+        got = {"status": Status.ERROR.value, "signature": oc.signature_of(exc_type, message), "exc_type": exc_type,
+               "message": oc.first_line(message), "step": "import the case file", "details": {},
+               "traceback": oc.without_env_paths(str(report.longrepr))[-8000:], "log": None, "origin": None,
+               "environment": defect.to_json() if defect else None}
+        for variant, uses_model in zip(case.variants, case.uses_model, strict=True):
+            for model in (plan.case(case.id).models if uses_model else (None,)):
+                node = f"{path.as_posix()}::test_{variant}" + (f"[{model}]" if model else "")
+                self._finish(node, {"duration_s": 0.0, "phases": {"setup": got}})
 
     def pytest_runtest_logreport(self, report):
         """Fold each phase into its cell and flush the cell file when the cell is complete."""

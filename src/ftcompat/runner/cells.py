@@ -65,6 +65,9 @@ def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files:
             # Output goes to per-worker logs (the harness keeps each failing cell's tail); a crashed or
             # timed-out worker is replaced as often as it takes to finish the combo.
             "--capture=no", "--max-worker-restart", "1000",
+            # A case file that raises at import is that case's cells (the harness records them), not
+            # the end of the run for every other case.
+            "--continue-on-collection-errors",
             "--disable-warnings", *map(str, case_files)]
 
 
