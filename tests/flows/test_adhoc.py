@@ -120,3 +120,24 @@ def test_ftcompat_cases_that_select_nothing_is_bad_input_for_run(tmp_path, monke
     assert main(["--config", str(config), "run"]) == 2
     assert "FTCOMPAT_CASES: 'mien' selects no case" in capsys.readouterr().err
     assert not (tmp_path / ".nox").exists()
+
+
+def test_a_misspelt_package_is_bad_input_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from helpers import project
+
+    from ftcompat.cli import main
+    from ftcompat.env import preflight
+    from ftcompat.env.pkgindex import NotOnIndex
+
+    def lister(pkg):
+        if pkg == "torhc":
+            raise NotOnIndex(pkg)
+        return ["2.0.0"]
+
+    monkeypatch.setattr(preflight, "default_lister", lambda: lister)
+    monkeypatch.chdir(tmp_path)
+    config = project(tmp_path)
+    out = tmp_path / "g.json"
+    assert main(["--config", str(config), "adhoc", "torhc==2.0", "--out", str(out)]) == 2
+    assert "no package 'torhc' on the package index; did you mean 'torch'?" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / ".ftcompat").exists()

@@ -70,6 +70,23 @@ def check_combo(combo: Combo, lister: Lister, path: str = "pins") -> list[Proble
     return problems
 
 
+def unknown_packages(combo: Combo, lister: Lister | None = None) -> list[str]:
+    """The pinned packages the index does not have at all (a misspelt name), each with the closest names."""
+    lister = lister or default_lister()
+    where = getattr(lister, "where", "the package index")
+    out = []
+    for pkg, version in sorted(combo.pins.items()):
+        if version is None:
+            continue  # the stack's own names, left to resolve
+        try:
+            lister(pkg)
+        except NotOnIndex:
+            out.append(f"no package {pkg!r} on {where}{_close_packages(pkg)}")
+        except ListingError:
+            continue  # the installer will say what it finds
+    return out
+
+
 def is_listed(version: str, known: Iterable[str]) -> bool:
     """True when ``==version`` can match a listed release (``2.13.0`` matches ``2.13.0+cpu``)."""
     from packaging.version import InvalidVersion, Version

@@ -11,7 +11,7 @@ from ftcompat.config.cases import cases_of
 from ftcompat.config.plan import check_cases
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
 from ftcompat.core.errors import InputError
-from ftcompat.env.preflight import check_writable
+from ftcompat.env.preflight import check_writable, unknown_packages
 from ftcompat.env.releases import normalize
 from ftcompat.env.venv import AdhocVenv
 from ftcompat.results import grid as grid_mod
@@ -90,5 +90,8 @@ def flow(matrix: Matrix, root: Path, combo: Combo, out: Path, log: Callable[[str
          repair: str | None = "cap") -> grid_mod.Grid:
     """``ftcompat adhoc``: check the cases and that the grid file can be written, then build, run and write it."""
     check_cases(single(matrix, combo), combo)  # a typo builds nothing and overwrites no earlier grid
+    unknown = unknown_packages(combo)
+    if unknown:
+        raise InputError("; ".join(unknown))
     check_writable(out.parent, hint="pass --out to write the grid elsewhere")
     return run_adhoc(matrix, root, combo, out, log, repair)
