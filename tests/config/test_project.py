@@ -144,3 +144,14 @@ def test_the_example_case_uses_the_case_api_only():
     text = (ROOT / "src" / "ftcompat" / "templates" / "my_lora_step.py").read_text()
     assert "from ftcompat.harness import record, setup, step" in text
     assert textwrap.dedent(text).count("def test_") == 1
+
+
+def test_init_ignores_the_environments_and_work_folders_in_git_and_keeps_what_is_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".gitignore").write_text("*.pyc\n/.nox")  # one of the two already, no final newline
+    assert main(["init"]) == 0
+    lines = (tmp_path / ".gitignore").read_text().splitlines()
+    assert lines[:2] == ["*.pyc", "/.nox"] and ".ftcompat/" in lines and ".nox/" not in lines
+    (tmp_path / "ftcompat.yaml").unlink()
+    assert main(["init", "--force"]) == 0
+    assert (tmp_path / ".gitignore").read_text().count(".ftcompat/") == 1  # nothing added twice

@@ -30,9 +30,28 @@ def cmd_init(args) -> int:
     shutil.copyfile(TEMPLATES / FILE_NAME, config)
     shutil.copyfile(TEMPLATES / EXAMPLE_CASE, case)
     load(config)  # what init writes must validate as it stands
+    ignored = ignore_work_folders(folder)
+    if ignored:
+        print(f"added {', '.join(ignored)} to {folder / '.gitignore'} (environments and work, not results)")
     print(f"wrote {config} and {case}\n\nnext:\n  ftcompat validate\n  ftcompat run          "
           "# every combo that needs no GPU; --combos GLOB for some\n  cat results/GRID.md")
     return 0
+
+
+IGNORED = (".nox/", ".ftcompat/")
+
+
+def ignore_work_folders(folder: Path) -> list[str]:
+    """Add the environments' and work folders to ``.gitignore`` (made if missing); return the lines added."""
+    path = folder / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    have = {line.strip().rstrip("/") for line in text.splitlines()}
+    missing = [p for p in IGNORED if p.rstrip("/") not in have and f"/{p.rstrip('/')}" not in have]
+    if missing:
+        lead = "" if not text or text.endswith("\n") else "\n"
+        added = "# ftcompat: environments and work folders\n" + "".join(f"{m}\n" for m in missing)
+        path.write_text(text + lead + added, encoding="utf-8")
+    return missing
 
 
 def cmd_run(args) -> int:
