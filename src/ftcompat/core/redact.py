@@ -19,7 +19,10 @@ MASK = "hf_***"
 # older and test tokens without matching ordinary identifiers such as ``hf_hub_download``.
 TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{20,}")
 # ``https://user:secret@host``: a private index URL from PIP_INDEX_URL carries its password inline.
-URL_CREDENTIALS_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]+):(?P<secret>[^/\s@]+)@")
+# Every part is bounded: an unbounded scheme is tried from every letter of a long line, which made
+# masking a megabyte printed without a newline take minutes (quadratic); a scheme is a short word.
+URL_CREDENTIALS_RE = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)(?P<user>[^/\s:@]{1,256}):(?P<secret>[^/\s@]{1,1024})@")
 # Values shorter than this are not treated as secrets: masking "1" would wreck every number.
 MIN_SECRET = 8
 
@@ -39,8 +42,9 @@ def redact(text: str, secrets: Iterable[str] | None = None) -> str:
         # Also its JSON-escaped spelling, so a serialised file is cleaned as well as plain text.
         for form in {secret, json.dumps(secret)[1:-1]}:
             text = text.replace(form, MASK)
-    text = TOKEN_RE.sub(MASK, text)
-    return URL_CREDENTIALS_RE.sub(r"\g<scheme>\g<user>:***@", text)
+    if "hf_" in text:
+        text = TOKEN_RE.sub(MASK, text)
+    return URL_CREDENTIALS_RE.sub(r"\g<scheme>\g<user>:***@", text) if "://" in text else text
 
 
 def scrub_report(rep) -> None:
