@@ -83,3 +83,20 @@ def test_a_subject_is_read_from_the_source_and_must_be_a_literal(tmp_path):
     path.write_text('"""Doc."""\nSUBJECT = names()\n\ndef test_x():\n    pass\n')
     with pytest.raises(InputError, match=r"mine.py:2: SUBJECT must be a literal tuple of names"):
         read_case(path)
+
+
+def test_a_case_file_that_is_not_python_is_exit_2_naming_it_in_validate_run_and_cases(tmp_path, monkeypatch, capsys):
+    from helpers import project
+
+    from ftcompat.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = project(tmp_path)
+    case = tmp_path / "my_cases" / "mine.py"
+    for body, why in ((b'"""Doc."""\ndef test_x(:\n    pass\n', "mine.py:2: invalid syntax"),
+                      (b'"""Doc \xff."""\n', "mine.py: not UTF-8 text (byte 7 is 0xff)")):
+        case.write_bytes(body)
+        for command in (["validate"], ["cases"], ["run", "--combos", "prod"]):
+            assert main(["--config", str(config), *command]) == 2, command
+            assert why in capsys.readouterr().err, command
+    assert not (tmp_path / ".nox").exists()

@@ -30,8 +30,20 @@ class CaseFile:
 
 
 def read_case(path: Path) -> CaseFile:
-    """Parse one case file; variants are its ``test_*`` functions, in source order."""
-    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
+    """Parse one case file; variants are its ``test_*`` functions, in source order.
+
+    A file that is not UTF-8 or not valid Python is bad input (InputError naming the file and line),
+    never a traceback: ``validate``, ``run`` and ``cases`` all read cases through here.
+    """
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+                         "a case file is Python source") from None
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise InputError(f"{path}:{exc.lineno}: {exc.msg}; the case file is not valid Python") from None
     variants, uses_model = [], []
     declared: dict[str, tuple[str, ...]] = {}
     for node in tree.body:
