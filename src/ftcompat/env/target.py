@@ -51,10 +51,18 @@ def interpreter(python: str | None, venv: str | None) -> Path:
     return path.absolute()  # not resolved: a venv's python is a link to the base interpreter
 
 
+ANSWER_S = 120.0  # an interpreter that does not answer a one-line question in this long is not usable
+
+
 def _python(path: Path, code: str, env: dict | None = None) -> str:
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    proc = subprocess.run([str(path), "-c", code], capture_output=True, text=True, check=False,
-                          env={**clean, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})})
+    try:
+        proc = subprocess.run([str(path), "-c", code], capture_output=True, text=True, check=False,
+                              env={**clean, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}, timeout=ANSWER_S)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{path} did not answer within {ANSWER_S:g} s; is it a Python interpreter?") from None
+    except OSError as exc:  # not executable, a folder, a binary for another machine
+        raise InputError(f"{path} cannot be run: {exc.strerror or exc}; give a Python interpreter") from None
     if proc.returncode != 0:
         raise InputError(f"{path} does not run as a Python interpreter: {(proc.stderr or proc.stdout).strip()[-300:]}")
     return proc.stdout
@@ -65,7 +73,15 @@ def describe(path: Path, work: Path) -> dict:
     code = ("import json, sys; from ftcompat.harness.envinfo import versions; "
             "print(json.dumps({'python': '%d.%d' % sys.version_info[:2], 'prefix': sys.prefix, "
             "'versions': versions()}))")
-    return json.loads(_python(path, code, {"PYTHONPATH": str(overlay.harness_dir(work))}))
+    out = _python(path, code, {"PYTHONPATH": str(overlay.harness_dir(work))})
+    try:
+        found = json.loads(out.strip().splitlines()[-1]) if out.strip() else None
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not {"python", "prefix", "versions"} <= set(found):
+        raise InputError(f"{path} ran but did not answer like a Python interpreter (it printed "
+                         f"{out.strip()[-200:]!r}); give the environment's python")
+    return found
 
 
 def _top_level(folder: Path) -> set[str]:
