@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ftcompat.core.clock import utc_now
-from ftcompat.core.errors import Busy
+from ftcompat.core.errors import Busy, MachineError
 
 DEFAULT_WAIT = 3600.0
 
@@ -38,6 +38,11 @@ def wait_limit(environ=None) -> float:
         return DEFAULT_WAIT
 
 
+def busy_marker(root: Path, combo_id: str) -> Path:
+    """Where a nox session that gave up waiting for the combo's lock says so, for ``ftcompat run``'s exit code."""
+    return lock_path(root, combo_id).with_suffix(".busy")
+
+
 def holder(path: Path) -> str:
     """Who holds the lock, as its holder wrote it: ``pid 123 on host since 12:00:00``."""
     try:
@@ -54,7 +59,14 @@ def combo_lock(root: Path, combo_id: str, log: Callable[[str], None] = print, wa
     path = lock_path(root, combo_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     wait = wait_limit() if wait is None else wait
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        # Never through a symbolic link: someone could point the lock at a file it would overwrite.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        if path.is_symlink():
+            raise MachineError(f"{path} is a symbolic link; ftcompat writes its lock only to a plain file there "
+                               "(remove the link and run again)") from None
+        raise MachineError(f"cannot open the combo's lock {path}: {exc.strerror or exc}") from None
     try:
         deadline, said = time.monotonic() + wait, False
         while True:

@@ -18,11 +18,12 @@ from typing import Any
 from ftcompat.config import plan
 from ftcompat.config.cases import CaseFile, cases_of
 from ftcompat.config.matrix import load
+from ftcompat.core.cellfile import atomic_write
 from ftcompat.core.domain import Combo, Matrix
-from ftcompat.core.errors import FtcompatError, InputError
+from ftcompat.core.errors import Busy, FtcompatError, InputError
 from ftcompat.core.record import Record
 from ftcompat.core.selector import match
-from ftcompat.env import preflight
+from ftcompat.env import locks, preflight
 from ftcompat.env.venv import NoxVenv
 from ftcompat.flows.stages import execute
 from ftcompat.runner import run as runner
@@ -119,7 +120,10 @@ def nox_session(session: Any, combo_id: str, root: Path | None = None, config: P
         state = execute(COMBO, start)
     except InputError as exc:
         session.error(str(exc))
-    except FtcompatError as exc:  # the machine, a busy combo: one line, the earlier results unchanged
+    except Busy as exc:  # said to ``ftcompat run`` too, which then exits with Busy's code, not the machine's
+        atomic_write(locks.busy_marker(start.root, combo_id), str(exc))
+        session.error(f"{type(exc).__name__}: {exc}")
+    except FtcompatError as exc:  # the machine: one line, the earlier results unchanged
         session.error(f"{type(exc).__name__}: {exc}")
     if state.done:  # no case selected, or the pins cannot be installed: a result, not a failure
         session.skip(state.done)

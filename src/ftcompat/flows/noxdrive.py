@@ -15,8 +15,9 @@ from pathlib import Path
 
 from ftcompat.config.library import library_dir
 from ftcompat.core.domain import Matrix
-from ftcompat.core.errors import InputError
+from ftcompat.core.errors import Busy, InputError
 from ftcompat.core.hints import suggest
+from ftcompat.env import locks
 from ftcompat.flows.ciplan import matches, split_words
 from ftcompat.flows.sessions import CONFIG_ENV, WORK_ENV, default_combos
 
@@ -54,7 +55,21 @@ def command(work: Path, combos: list[str], render: bool = True, extra: Sequence[
 
 def run(config: Path, work: Path, combos: list[str], cases: list[str] | None, render: bool = True,
         extra: Sequence[str] = ()) -> int:
-    """Run nox and return its exit status (a failing cell is a result: nox fails only on errors)."""
+    """Run nox and return its exit status (a failing cell is a result: nox fails only on errors).
+
+    A session that gave up waiting for its combo's lock leaves a marker; it is raised as ``Busy`` here,
+    so the exit code says "busy", not "the machine failed".
+    """
+    markers = [locks.busy_marker(Path(work).resolve(), c) for c in combos]
+    for marker in markers:
+        marker.unlink(missing_ok=True)
     cmd = command(work, combos, render, extra)
     print(" ".join(cmd), flush=True)
-    return subprocess.run(cmd, env=environment(config, work, cases), check=False).returncode
+    code = subprocess.run(cmd, env=environment(config, work, cases), check=False).returncode
+    busy = [m for m in markers if m.is_file()]
+    if code and busy:
+        message = busy[0].read_text(encoding="utf-8").strip()
+        for marker in busy:
+            marker.unlink(missing_ok=True)
+        raise Busy(message)
+    return code
