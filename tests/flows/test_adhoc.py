@@ -141,3 +141,31 @@ def test_a_misspelt_package_is_bad_input_and_writes_nothing(tmp_path, monkeypatc
     assert main(["--config", str(config), "adhoc", "torhc==2.0", "--out", str(out)]) == 2
     assert "no package 'torhc' on the package index; did you mean 'torch'?" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / ".ftcompat").exists()
+
+
+@pytest.mark.parametrize("python, why", [("2.7", "Python 2.7 is not supported"), ("3.8", "Python 3.8 is not supported"),
+                                         ("three", "give a version like 3.11")])
+def test_an_unsupported_python_is_refused_by_adhoc_and_validate(tmp_path, monkeypatch, capsys, python, why):
+    from helpers import PINS, project
+
+    from ftcompat.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = project(tmp_path)
+    assert main(["--config", str(config), "adhoc", "trl==1.16.0", "--python", python]) == 2
+    assert why in capsys.readouterr().err
+    if python == "3.8":
+        project(tmp_path, combos=[{"id": "prod", "python": python, "pins": PINS}])
+        assert main(["--config", str(config), "validate"]) == 2
+        assert f"combos[0].python: {why}" in capsys.readouterr().err
+
+
+def test_a_combo_id_too_long_for_a_file_name_is_refused(tmp_path, monkeypatch, capsys):
+    from helpers import PINS, project
+
+    from ftcompat.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = project(tmp_path, combos=[{"id": "x" * 300, "python": "3.11", "pins": PINS}])
+    assert main(["--config", str(config), "validate"]) == 2
+    assert "is 300 characters; an id names files and folders, keep it to 100" in capsys.readouterr().err

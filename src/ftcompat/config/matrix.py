@@ -33,6 +33,17 @@ NEEDS = ("network", "cuda")
 TOKENIZERS = ("llama2-chat", "llama3")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PYTHON_RE = re.compile(r"^3\.\d{1,2}$")
+MIN_PYTHON = (3, 10)  # the harness (and transformers 5) need it; older ones would be fetched only to fail
+MAX_ID = 100  # a combo id names its cell file, environment folder and lock: well under a file name's 255 bytes
+
+
+def python_problem(version: str) -> str | None:
+    """Why a combo's Python cannot be used, or None."""
+    major, _, minor = version.partition(".")
+    if (int(major), int(minor or 0)) < MIN_PYTHON:
+        return (f"Python {version} is not supported: the harness runs on Python "
+                f"{'.'.join(map(str, MIN_PYTHON))} or newer")
+    return None
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 PKG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Besides the stack, the packages combos pin most (the ones every cell records); a near miss of one
@@ -60,6 +71,10 @@ class _Checker(Checker):
             return None
         cid = self.string(data.get("id"), f"{path}.id", ID_RE,
                           "a lowercase id (letters, digits, '.', '_', '-')") if "id" in data else None
+        if cid and len(cid) > MAX_ID:
+            self.add(f"{path}.id", f"{cid[:40]}... is {len(cid)} characters; an id names files and folders, "
+                                   f"keep it to {MAX_ID}")
+            cid = None
         if cid in seen:
             self.add(f"{path}.id", f"duplicate combo id {cid!r}")
         if cid in RESERVED_IDS or (cid or "").startswith(RESERVED_PREFIXES):
@@ -75,6 +90,10 @@ class _Checker(Checker):
             self.add(f"{path}.python", f"{data['python']!r} is a YAML number; quote it (\"3.11\")")
         elif "python" in data:
             python = self.string(python, f"{path}.python", PYTHON_RE, "a Python version like '3.11'")
+            why = python_problem(python) if python else None
+            if why:
+                self.add(f"{path}.python", why)
+                python = None
         pins = self.pins(data.get("pins", {}), f"{path}.pins") if "pins" in data else {}
         tags = self.str_list(data.get("tags", []), f"{path}.tags")
         for j, tag in enumerate(tags):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ftcompat.config.cases import cases_of
+from ftcompat.config.matrix import python_problem
 from ftcompat.config.plan import check_cases
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
 from ftcompat.core.errors import InputError
@@ -58,6 +59,11 @@ def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None, pre: b
 
 def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=False) -> Combo:
     """Build the combo the command line describes."""
+    if not re.match(r"^\d\.\d{1,2}$", python or ""):
+        raise InputError(f"--python {python!r}: give a version like 3.11")
+    why = python_problem(python)
+    if why:
+        raise InputError(f"--python {python}: {why}")
     if pre and floor:
         raise InputError("--pre takes the newest versions and --floor the lowest; choose one")
     prerelease = tuple(p for p in STACK if pins.get(p) is None) if pre else ()
