@@ -447,3 +447,39 @@ def test_two_real_runs_of_one_combo_take_turns_and_both_cells_survive(tmp_path, 
     assert "waiting for pid" in out2 and "to finish this combo" in out2, out2
     cells = json.loads((tmp_path / "results" / "cells" / "c.json").read_text())["cells"]
     assert {c["variant"]: c["status"] for c in cells} == {"slow_a": "pass", "slow_b": "pass"}
+
+
+def test_the_harness_runs_in_the_project_folder_whatever_the_callers_folder(tmp_path, monkeypatch):
+    import sys
+
+    from ftcompat.runner.cells import Shell
+
+    project, elsewhere = tmp_path / "project", tmp_path / "nox-folder"
+    project.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # nox runs a session from the noxfile's folder: inside the wheel
+    code = Shell(log=lambda *_: None, cwd=project)([sys.executable, "-c", "open('written.txt', 'w').write('x')"], {})
+    assert code == 0 and (project / "written.txt").exists() and not (elsewhere / "written.txt").exists()
+
+
+def test_the_runner_hands_the_run_stage_the_project_folder(tmp_path, monkeypatch):
+    from ftcompat.core.domain import Combo, Matrix
+    from ftcompat.core.health import Health
+    from ftcompat.env.base import Built
+    from ftcompat.runner import run as runner
+
+    seen = {}
+
+    class Env:
+        kind, repairs, combo = "x", False, Combo("c", "3.11", {})
+
+        def prepare(self, log):
+            return Built(python="python")
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(runner.health, "check", lambda *a, **k: Health())
+    monkeypatch.setattr(runner.cells, "run_cases", lambda *a, **k: seen.setdefault("cwd", a[6].cwd) and [])
+    runner.run(Env(), runner.Job(tmp_path, Matrix((), {}, {}), {}, (tmp_path / "c.json",)), log=lambda *_: None)
+    assert seen["cwd"] == tmp_path

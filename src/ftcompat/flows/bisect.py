@@ -65,7 +65,7 @@ class EnvRunner:
                 print(redact(line), file=fh, flush=True)
 
             def run(*cmd: str, env: dict) -> int:
-                proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, cwd=self.root,
                                       stderr=subprocess.STDOUT, text=True, check=False)
                 fh.write(redact(proc.stdout or ""))
                 fh.flush()

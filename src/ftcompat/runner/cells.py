@@ -33,11 +33,14 @@ WORK = Path(".ftcompat")
 
 @dataclass
 class Shell:
-    """How the run stage talks to the world: print a line, run a command (cwd = project root)."""
+    """How the run stage talks to the world: print a line, run a command (in the project folder)."""
 
     log: Callable[[str], None] = print
     run: Callable[..., int | None] | None = None
     env: dict = dataclasses.field(default_factory=dict)  # for every command, e.g. the harness's PYTHONPATH
+    # The project folder: a case's relative paths land there, never in nox's folder (for a wheel install,
+    # inside the installed package). A ``run`` of its own chooses its own.
+    cwd: Path | None = None
 
     def __call__(self, cmd: list[str], env: dict) -> int:
         """Run ``cmd`` and return its exit status; exit codes are results here, never exceptions."""
@@ -45,7 +48,7 @@ class Shell:
         if self.run is not None:
             return self.run(*cmd, env=env) or 0
         self.log(" ".join(cmd))
-        return subprocess.run(cmd, env={**os.environ, **env}, check=False).returncode
+        return subprocess.run(cmd, env={**os.environ, **env}, cwd=self.cwd, check=False).returncode
 
 
 def workers(env: Mapping[str, str] | None = None) -> str:

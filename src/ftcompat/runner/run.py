@@ -79,7 +79,7 @@ def run(environment: Environment, job: Job, log: Log = print) -> Outcome:
                 environment, built, report = repairs.repair_env(environment, built, report.health, job.repair,
                                                                 job.root, needs(job.cases), log)
             prepare_s = time.monotonic() - started
-            shell = cells.Shell(log=log, run=job.command, env=dict(job.env))
+            shell = cells.Shell(log=log, run=job.command, env=dict(job.env), cwd=job.root)
             rounds, round_s = [], []
             for out in job.outs:
                 t0 = time.monotonic()
