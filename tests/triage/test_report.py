@@ -192,3 +192,22 @@ def test_a_cell_the_broken_environment_stopped_is_not_reported():
                   environment={"module": "datasets", "exc_type": "ImportError", "message": "x"})
     with pytest.raises(ReportError, match="did not reach its check: environment broken: import datasets fails"):
         find_cell(Grid((cell,), ({"id": "c"},), ("case[v]",), "t"), "c::case[v]")
+
+
+def test_a_report_reads_a_case_where_the_config_keeps_it_not_only_in_cases(tmp_path, monkeypatch):
+    import shutil
+
+    from helpers import project
+
+    from ftcompat.cli import main
+    from ftcompat.results import grid as grid_mod
+
+    monkeypatch.chdir(tmp_path)
+    config = project(tmp_path, case_dirs=["elsewhere"], cases={"boom": {"models": []}})
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(CASES / "boom.py", tmp_path / "elsewhere" / "boom.py")
+    failing = cell(combo="prod")
+    grid_mod.save(Grid((failing,), ({"id": "prod"},), ("boom[keyerror]",), "2026-11-22T00:00:00Z"),
+                  tmp_path / "g.json")
+    assert main(["--config", str(config), "report", "prod::boom[keyerror]", "--grid", "g.json", "--out", "rep"]) == 0
+    assert '{}["text"]' in (tmp_path / "rep" / "repro.py").read_text()  # the case, read from elsewhere/

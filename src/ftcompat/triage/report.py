@@ -98,12 +98,22 @@ def case_doc(source: str) -> str:
     return ast.get_docstring(ast.parse(source)) or ""
 
 
-def build(grid: Grid, cell_id: str, cases_dir: Path, models: Mapping[str, Mapping],
+def case_source(cases: Path | Mapping[str, str], case_id: str) -> str:
+    """A case's source: from the config's case files (built-in, ``case_dirs``, ``ftcompat_cases/``) or a folder."""
+    path = Path(cases[case_id]) if isinstance(cases, Mapping) and case_id in cases else \
+        None if isinstance(cases, Mapping) else Path(cases) / f"{case_id}.py"
+    if path is None or not path.is_file():
+        raise ReportError(f"case {case_id!r} has no file here ({path or 'not a case of the config'}); "
+                          "run report with the config the grid was made from (--config)")
+    return path.read_text(encoding="utf-8")
+
+
+def build(grid: Grid, cell_id: str, cases: Path | Mapping[str, str], models: Mapping[str, Mapping],
           bisection: Mapping | None = None, project: str | None = None,
           run: tuple[int, str] | None = None) -> Report:
-    """Render the report and the script for one failing cell."""
+    """Render the report and the script for one failing cell (``cases``: the config's case files, or a folder)."""
     cell = find_cell(grid, cell_id)
-    source = (Path(cases_dir) / f"{cell.case}.py").read_text(encoding="utf-8")
+    source = case_source(cases, cell.case)
     doc = case_doc(source)
     # A reproduced run's full traceback routes better than an old record's one-line summary.
     run_tb = scripts.run_traceback(run[1]) if run and scripts.verdict(*run) == "REPRODUCED" else None
@@ -147,7 +157,7 @@ def generate(meta: Mapping, run: bool = False, log=print) -> Path:
                          "not the object `ftcompat bisect` writes")
     bisection = data if isinstance(data, Mapping) else None  # null or {} means no bisection, as before
     models = {name: spec.to_plan() for name, spec in matrix.models.items()}
-    cases = Path(meta["matrix"]).resolve().parent / "cases"
+    cases = dict(matrix.case_files)  # wherever the config keeps them, not only <config dir>/cases
     out = Path(meta["out"])
     previous = meta.get("run")
     report = build(grid, meta["cell"], cases, models, bisection, meta.get("project"), previous)
