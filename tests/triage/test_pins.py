@@ -259,3 +259,13 @@ def test_the_picked_environments_other_pins_and_repair_are_emitted_beside_the_st
         lines = text.splitlines()
         assert "numpy==1.26.4  # pinned by the combo" in lines
         assert any(line.startswith("pyarrow<26.0.0  # ftcompat's repair: import datasets fails") for line in lines)
+
+
+def test_a_failing_release_past_the_pick_becomes_a_bound_so_untested_ones_between_cannot_slip_in():
+    g = grid({"a": ({"trl": "0.19.1"}, OK), "b": ({"trl": "0.20.0"}, {**OK, "sft[legacy]": "fail"}),
+              "c": ({"trl": "0.22.2"}, {**OK, "sft[legacy]": "fail"}), "d": ({"trl": "0.18.0"}, OK)})
+    sp = pins.safe_pins(g)
+    assert sp.pick.combo == "a"
+    lines = pinsfiles.constraints_text(sp).splitlines()
+    assert "trl<0.20.0" in lines  # 0.20.1, 0.21.x, 0.22.0 and 0.22.1 were never run
+    assert not [line for line in lines if line.startswith("trl!=")]

@@ -63,11 +63,30 @@ def constraints_text(sp: SafePins) -> str:
         if sp.pick.versions.get(p):
             lines.append(f"{p}=={public(sp.pick.versions[p])}")
     lines += _environment(sp.pick)
-    avoid = [(a.package, a.version) for adv in sp.packages for a in adv.avoid]
-    if avoid:
-        lines.append("# versions the grid shows failing a selected case (see the report for which):")
-        lines.extend(f"{p}!={v}" for p, v in avoid)
+    kept = _kept_out(sp)
+    if kept:
+        lines.append("# should a pin above be loosened: stay below the first release past the pick that the grid shows")
+        lines.append("# failing a selected case, and off the failing ones before it (the report says which and why)")
+        lines.extend(kept)
     return "\n".join(lines) + "\n"
+
+
+def _kept_out(sp: SafePins) -> list[str]:
+    """Per package: ``<first failing release above the pick`` (the untested releases past it are kept out too,
+    never let through between two exclusions) and ``!=`` for failing releases below the pick."""
+    from packaging.version import Version
+
+    out = []
+    for adv in sp.packages:
+        if not adv.avoid:
+            continue
+        picked = Version(public(adv.picked)) if adv.picked else None
+        bad = sorted({Version(public(a.version)) for a in adv.avoid})
+        above = [v for v in bad if picked is not None and v > picked]
+        if above:
+            out.append(f"{adv.package}<{above[0]}")
+        out.extend(f"{adv.package}!={v}" for v in bad if v not in above)
+    return out
 
 
 def requirements_text(sp: SafePins) -> str:
