@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ftcompat.core.markdown import code
 from ftcompat.core.record import Record
 from ftcompat.core.status import FAILING, Status
 from ftcompat.core.versions import public
@@ -148,8 +149,8 @@ def issues(diff: Diff) -> list[dict]:
     payloads = []
     for c in diff.of(Kind.NEW_FAILURE):
         body = "\n".join([
-            f"`{c.cell}` went from **{c.old}** to **{c.new}** between the runs of {diff.old_at} and {diff.new_at}.",
-            "", f"Signature: `{c.new_signature}`", "", f"What moved: {_moved_text(c)}", "",
+            f"{code(c.cell)} went from **{c.old}** to **{c.new}** between the runs of {diff.old_at} and {diff.new_at}.",
+            "", f"Signature: {code(c.new_signature)}", "", f"What moved: {_moved_text(c)}", "",
             "Reproduce and file upstream:", "", "```bash",
             f"FTCOMPAT_CASES=\"{c.cell.split('::')[1].split('[')[0]}\" nox -s {c.cell.split('::')[0]}",
             f"ftcompat report \"{c.cell}\" --run", "```", "",

@@ -8,6 +8,7 @@ from tabulate import tabulate
 
 from ftcompat.core.domain import STACK
 from ftcompat.core.health import EnvReport
+from ftcompat.core.markdown import code
 from ftcompat.core.record import Record
 from ftcompat.core.status import FAILING, LOOK, TRIAGE_LOOK, TRIAGED, Status, Triage
 from ftcompat.results import newest
@@ -92,7 +93,7 @@ class _Notes:
 
 def _cells(where: list[str], limit: int = 6) -> str:
     """List the cells a note covers, cut to ``limit`` so one common skip does not flood the page."""
-    shown = ", ".join(f"`{w}`" for w in where[:limit])
+    shown = ", ".join(code(w) for w in where[:limit])
     return shown + (f" and {len(where) - limit} more" if len(where) > limit else "")
 
 
@@ -210,15 +211,15 @@ def markdown(grid: Grid) -> str:
         out += ["## Environments", "",
                 "What the health probe found before the cells ran, and how an environment ftcompat resolved itself was "
                 "repaired. A cell that failed on a broken import outside what its case checks is `error`, not a verdict.",
-                ""] + [f"- `{combo}`: {line}" for combo, line in env] + [""]
+                ""] + [f"- {code(combo)}: {line}" for combo, line in env] + [""]
     for title, items in notes.by_section():
         out += [f"## {title}", ""]
         for n, info in items:
             at = f" (at step `{', '.join(sorted(info['steps']))}`)" if info["steps"] else ""
-            sig = f": `{info['signature']}`" if info["signature"] else ""
+            sig = f": {code(info['signature'])}" if info["signature"] else ""
             out.append(f"{n}. **{info['status']}**{at}{sig}  ")
             if info["issue"]:
-                out.append(f"   known issue `{info['issue']['id']}`: {_issue_line(info['issue'])}  ")
+                out.append(f"   known issue {code(info['issue']['id'])}: {_issue_line(info['issue'])}  ")
             if info["since"]:
                 out.append(f"   failing since {info['since']}  ")
             out.append("   cells: " + _cells(info["where"]))

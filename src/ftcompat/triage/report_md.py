@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from ftcompat.core.markdown import code
 from ftcompat.core.outcome import first_line
 from ftcompat.core.record import Record
 from ftcompat.core.versions import public
@@ -145,7 +146,7 @@ def _actual(cell: Record) -> str:
     details = cell.details or {}
     facts = f"\n\nWhat the case recorded:\n\n{_fence(json.dumps(details, indent=2, sort_keys=True), 'json')}" \
         if details else ""
-    return f"`{cell.signature}`{step} ({cell.status.value}).{facts}"
+    return f"{code(cell.signature)}{step} ({cell.status.value}).{facts}"
 
 
 def _versions(bound: Boundary, cell: Record) -> str:
