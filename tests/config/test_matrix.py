@@ -363,3 +363,31 @@ def test_an_environment_issue_names_no_cells_and_any_distribution(matrix_data, f
     assert any("cells: an environment issue (environment: true) matches the health probe's findings" in x for x in out)
     assert any("known_issues[4]: missing required key 'cells'" in x for x in out)
     assert any("when.pyarrow: unknown package 'pyarrow'" in x for x in out)
+
+
+def test_an_alias_bomb_is_refused_quickly_and_no_message_echoes_an_unbounded_value(tmp_path, monkeypatch, capsys):
+    import time
+
+    from ftcompat.cli import main
+
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (tmp_path / "matrix.yaml").write_text("\n".join(levels) + "\nversion: 1\ncombos:\n  - id: c\n    python: '3.11'\n"
+                                          "    description: *a8\n    pins: {torch: null}\n")
+    assert (tmp_path / "matrix.yaml").stat().st_size < 2000
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    assert main(["--config", str(tmp_path / "matrix.yaml"), "validate"]) == 2
+    assert time.monotonic() - start < 10
+    err = capsys.readouterr().err
+    assert "expands to more than 200,000 values through anchors and aliases" in err and len(err) < 2000
+
+
+def test_a_long_value_in_a_problem_is_cut_short(matrix_data, fixture_cases):
+    matrix_data["combos"][0]["python"] = ["x" * 100_000]
+    from ftcompat.config.checks import MatrixError
+    from ftcompat.config.matrix import parse
+
+    with pytest.raises(MatrixError) as caught:
+        parse(matrix_data, "matrix.yaml", fixture_cases)
+    assert len(str(caught.value)) < 3000 and "… (cut)" in str(caught.value)

@@ -9,6 +9,8 @@ from ftcompat.config.cases import CaseFile
 from ftcompat.core.errors import InputError
 from ftcompat.core.hints import suggest
 
+MAX_SHOWN = 400  # characters of a problem shown: a value from the file can be as long as the file
+
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$")
 
 
@@ -20,8 +22,9 @@ class Problem:
     message: str
 
     def render(self, source: str) -> str:
-        """Return ``file: path: message``."""
-        return f"{source}: {self.path}: {self.message}"
+        """Return ``file: path: message``, a value echoed in it cut short (it came from the file)."""
+        message = self.message if len(self.message) <= MAX_SHOWN else self.message[:MAX_SHOWN] + "… (cut)"
+        return f"{source}: {self.path[:MAX_SHOWN]}: {message}"
 
 
 class MatrixError(InputError):

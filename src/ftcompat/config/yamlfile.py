@@ -9,6 +9,28 @@ from ftcompat.config.checks import MatrixError, Problem
 
 DUPLICATE = "duplicate key"
 MAX_BYTES = 4 << 20  # the default matrix is ~20 KB; a file this big is a mistake, and slow to validate
+# Anchors and aliases can make a 1 KB file stand for billions of values (an "alias bomb"): counted as
+# they would expand, before anything is built from them. The default matrix has about 5,000.
+MAX_NODES = 200_000
+
+
+def expanded_size(node) -> int:
+    """How many nodes the document has once every alias is expanded (each shared node counted per use)."""
+    sizes: dict[int, int] = {}
+    stack = [(node, False)] if node is not None else []
+    while stack:  # iterative: a deeply nested document must not hit Python's recursion limit
+        current, done = stack.pop()
+        if id(current) in sizes:
+            continue
+        children = [c for pair in current.value for c in pair] if isinstance(current.value, list) and \
+            current.value and isinstance(current.value[0], tuple) else \
+            (current.value if isinstance(current.value, list) else [])
+        if done:
+            sizes[id(current)] = min(MAX_NODES + 1, 1 + sum(sizes.get(id(c), 0) for c in children))
+            continue
+        stack.append((current, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes.get(id(node), 0) if node is not None else 0
 
 
 def read_yaml(path: Path) -> Any:
@@ -16,7 +38,16 @@ def read_yaml(path: Path) -> Any:
     import yaml
 
     try:
-        return yaml.load(read_text(path), Loader=unique_key_loader())  # noqa: S506 - a SafeLoader
+        loader = unique_key_loader()(read_text(path))
+        try:
+            node = loader.get_single_node()
+            size = expanded_size(node)
+            if size > MAX_NODES:
+                raise MatrixError(str(path), [Problem("(file)", f"expands to more than {MAX_NODES:,} values through "
+                                                                f"anchors and aliases; a matrix has a few thousand")])
+            return loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
