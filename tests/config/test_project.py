@@ -155,3 +155,28 @@ def test_init_ignores_the_environments_and_work_folders_in_git_and_keeps_what_is
     (tmp_path / "ftcompat.yaml").unlink()
     assert main(["init", "--force"]) == 0
     assert (tmp_path / ".gitignore").read_text().count(".ftcompat/") == 1  # nothing added twice
+
+
+def test_config_is_taken_after_the_command_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = project(tmp_path)
+    assert main(["validate", "--config", str(path)]) == 0
+    assert "ftcompat.yaml: 1 combos" in capsys.readouterr().out
+    assert main(["--config", str(path), "validate"]) == 0
+
+
+def test_a_full_disk_is_not_called_a_permission_problem(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    import pytest
+
+    from ftcompat.env.preflight import NotWritable, check_writable
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    with pytest.raises(NotWritable, match="no space left on device; free some space") as caught:
+        check_writable(tmp_path / "results" / "cells")
+    assert "permission" not in str(caught.value)

@@ -92,10 +92,10 @@ def test_guard_is_a_no_op_without_transformers(tmp_path):
     assert guard(tmp_path, MODELS) is False
 
 
-def _probe(env: str, tmp_path, *flags) -> dict:
-    python = ROOT / ".nox" / env / "bin" / "python"
+def _probe(combo: str, tmp_path, *flags) -> dict:
+    python = ROOT / ".nox" / combo.replace(".", "-") / "bin" / "python"  # nox's folder for the session
     if not python.exists():
-        pytest.skip(f"no built environment {python} (run `nox -s {env}` once)")
+        pytest.skip(f"no built environment {python} (run `nox -s {combo}` once)")
     proc = subprocess.run([str(python), str(FIXTURES / "remote_code_probe.py"), str(tmp_path), *flags],
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
@@ -104,7 +104,7 @@ def _probe(env: str, tmp_path, *flags) -> dict:
 
 
 # The oldest and newest transformers in the grid, and the first 5.x.
-@pytest.mark.parametrize("env", ["tf4-47", "tf5-0", "latest"])
+@pytest.mark.parametrize("env", ["tf4.47", "tf5.0", "latest"])
 def test_real_transformers_runs_local_and_pinned_code_and_refuses_the_rest(env, tmp_path):
     got = _probe(env, tmp_path, *(["--import-generation-first"] if env == "latest" else []))
     assert got["installed"] is True
@@ -121,7 +121,7 @@ def test_real_transformers_runs_local_and_pinned_code_and_refuses_the_rest(env, 
 
 def test_without_the_guard_the_same_loads_all_succeed(tmp_path):
     """Control: the refusals above come from the guard, not from a broken fixture."""
-    got = _probe("tf4-47", tmp_path, "--no-guard")
+    got = _probe("tf4.47", tmp_path, "--no-guard")
     assert got["installed"] is False
     assert {k: v for k, v in got.items() if k not in ("installed", "transformers")} == {
         k: "ok" for k in ("local_under_work", "local_elsewhere", "hub_no_revision", "hub_branch", "hub_pinned",

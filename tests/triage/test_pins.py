@@ -269,3 +269,11 @@ def test_a_failing_release_past_the_pick_becomes_a_bound_so_untested_ones_betwee
     lines = pinsfiles.constraints_text(sp).splitlines()
     assert "trl<0.20.0" in lines  # 0.20.1, 0.21.x, 0.22.0 and 0.22.1 were never run
     assert not [line for line in lines if line.startswith("trl!=")]
+
+
+def test_a_combo_without_a_recorded_device_adds_no_question_mark_to_the_devices():
+    import dataclasses
+
+    g = grid({"a": ({}, OK), "b": ({"trl": "0.19.1"}, OK)})
+    g = dataclasses.replace(g, combos=(g.combos[0], {**g.combos[1], "device": None}))
+    assert pins.safe_pins(g).source["devices"] == ["test cpu"]

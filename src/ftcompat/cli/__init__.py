@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)
+    for command in sub.choices.values():  # `ftcompat run --config F` as well as `ftcompat --config F run`
+        command.add_argument("--config", "--matrix", dest="matrix", default=argparse.SUPPRESS, metavar="FILE",
+                             help="project file or matrix (as before the command)")
     return parser
 
 

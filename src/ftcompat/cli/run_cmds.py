@@ -159,7 +159,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_adhoc)
     p = sub.add_parser("here", help=cmd_here.__doc__)
     p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")
-    p.add_argument("--out", default="ftcompat-current.json", help="grid JSON to write")
+    p.add_argument("--out", default="results/current.json", help="grid JSON to write (default results/current.json)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--python", metavar="PATH", help="the interpreter of the environment to check (nothing is "
                                                         "installed into it; default: this one)")

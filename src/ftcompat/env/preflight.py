@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 import subprocess
@@ -200,6 +201,9 @@ def check_writable(folder: Path | str, hint: str = "pass --results to write the 
             os.close(fd)
             Path(probe).unlink(missing_ok=True)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # not a permission problem: say what it is
+            what = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+            raise NotWritable(f"{folder}: {what}; free some space or {hint}") from exc
         raise NotWritable(f"{folder} is not writable ({type(exc).__name__}: {exc}): fix its permissions "
                           f"or {hint}") from exc
 

@@ -297,7 +297,9 @@ def safe_pins(grid: Grid, selectors: Sequence[str] = ("*",), allow_known: bool =
     pick = max(qualifying, key=lambda v: v.newness()) if qualifying else None
     avoid, unattributed = blame(cells)
     packages = tuple(advise(p, pick, verdicts, avoid) for p in STACK)
-    devices = sorted({(c.get("device") or {}).get("name") or "?" for c in grid.combos if c.get("ran")})
+    # A combo with no device recorded (every cell not-installable) names none, rather than "?".
+    devices = sorted({n for c in grid.combos if c.get("ran") and (n := (c.get("device") or {}).get("name"))}) \
+        or ["an unrecorded device"]
     source = {"generated_at": grid.generated_at, "devices": devices}
     return SafePins(tuple(selectors), allow_known, pick, verdicts, packages, tuple(unattributed), source,
                     tuple(keep))
