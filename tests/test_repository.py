@@ -31,3 +31,16 @@ def test_committed_results_carry_no_path_of_the_machine_that_ran_them():
             if hits:
                 found[str(path.relative_to(ROOT))] = hits[:2]
     assert found == {}
+
+
+def test_a_plain_pytest_is_the_fast_run_and_ci_runs_everything():
+    import re
+    import shlex
+
+    line = re.search(r'^addopts = "(.*)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+    addopts = shlex.split(line)
+    assert addopts[addopts.index("-m") + 1] == "not e2e"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert any(shlex.split(line.split("#")[0]) == ["pytest", "-m", ""] for line in ci)
+    readme = (ROOT / "README.md").read_text()
+    assert 'pytest -m ""                   # everything' in readme
