@@ -78,3 +78,14 @@ def test_a_bad_project_file_stops_nox_with_exit_2_and_its_name(tmp_path):
                           capture_output=True, text=True, env={**os.environ, **env}, check=False)
     assert proc.returncode == 2
     assert f"{path}: builtin_cases[0]: 'nope' selects no built-in case" in proc.stderr
+
+
+def test_run_in_a_folder_without_a_project_builds_nothing_and_says_what_it_would(tmp_path, monkeypatch, capsys):
+    from ftcompat.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "there is no project file here (ftcompat.yaml), so this is the built-in matrix:" in err
+    assert "Pass --all to run them all, --combos GLOB for some, or `ftcompat init`" in err
+    assert not any(tmp_path.iterdir())  # not a venv, not a folder

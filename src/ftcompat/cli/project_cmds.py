@@ -54,10 +54,22 @@ def ignore_work_folders(folder: Path) -> list[str]:
     return missing
 
 
+ASK_ABOVE = 8  # more combos than this in one run is hours and tens of GB: said first, and run only with --all
+
+
 def cmd_run(args) -> int:
     """Build each selected combo's environment with nox and uv, run its cases, render the grid."""
     matrix = load(args.matrix)
     combos = noxdrive.select(matrix, args.combos)
+    if len(combos) > ASK_ABOVE and not args.all:
+        builtin = Path(args.matrix).resolve() == (library_dir() / "matrix.yaml").resolve()
+        where = ("there is no project file here (ftcompat.yaml), so this is the built-in matrix: "
+                 if builtin else f"{args.matrix}: ")
+        shown = ", ".join(combos[:6]) + (f" and {len(combos) - 6} more" if len(combos) > 6 else "")
+        raise InputError(f"{where}{len(combos)} combos would each build an environment (1 to 6 GB, several GB of "
+                         f"downloads for a CUDA torch) and run their cases, hours on a small machine: {shown}. "
+                         f"Pass --all to run them all, --combos GLOB for some"
+                         + (", or `ftcompat init` to start a project of your own" if builtin else ""))
     if args.cases:
         case_selectors(",".join(args.cases), matrix, "--cases")  # a typo is refused here, not in every session
     elif os.environ.get("FTCOMPAT_CASES") is not None:
@@ -99,6 +111,8 @@ def register(sub) -> None:
                    help="combo id globs, tag:GLOB by tag (default: every combo not tagged gpu or device)")
     p.add_argument("--cases", nargs="+", metavar="GLOB", help="case id globs (default: each combo's own)")
     p.add_argument("--no-render", action="store_true", help="leave results/grid.json as it is")
+    p.add_argument("--all", action="store_true",
+                   help=f"run even when more than {ASK_ABOVE} combos are selected (otherwise said first, exit 2)")
     p.add_argument("nox_args", nargs="*", metavar="-- NOX_ARGS", help="passed on to nox after `--`")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("cases", help=cmd_cases.__doc__)
