@@ -23,7 +23,11 @@ def cmd_upgrade(args) -> int:
     print(written.text)
     print(f"wrote {', '.join(map(str, written.files))}")
     if not written.result.green and written.result.extra is None:
-        raise NoAnswer("no set of extra pins keeps every selected cell green with the target; see UPGRADE.md")
+        raise NoAnswer("the target fails cells that passed before, and no set of extra pins keeps them green; "
+                       "see UPGRADE.md")
+    if written.result.green:
+        print("no regressions" + (f" ({len(written.result.both)} selected cell(s) fail on both sides, listed apart)"
+                                  if written.result.both else ""))
     return 0
 
 

@@ -36,9 +36,11 @@ class Result:
     target_grid: Grid | None
     flips: list = field(default_factory=list)
     issues: list = field(default_factory=list)
-    extra: dict | None = None  # extra pins that keep every selected cell green, when the target is not
+    extra: dict | None = None  # extra pins that keep every cell that passed before green, when the target does not
     search: search.Outcome | None = None
-    green: bool = False
+    green: bool = False  # no regression: every selected cell that passed before passes on the target
+    regressions: list = field(default_factory=list)  # columns that passed before and do not on the target
+    both: list = field(default_factory=list)  # columns that did not pass before and do not now: not the upgrade's
 
 
 def resolve_target(current: dict, to: Sequence[Keep], latest: bool, python: str) -> tuple[dict, tuple[str, ...]]:
@@ -72,15 +74,20 @@ def run(matrix: Matrix, root: Path, before: Grid, to: Sequence[Keep], latest: bo
     columns = [c.column for c in mine]
     result = Result(current, target, moved, grid, upgradeplan.flips(before.cells, mine, selectors),
                     upgradeplan.walks_into(matrix.known_issues, current, target, columns))
-    result.green = bool(mine) and all(c.status == Status.PASS for c in mine)
+    # A regression is a cell that passed before and does not now; one failing on both sides is listed
+    # apart: no upgrade (and no extra pin) is asked to fix what was already broken.
+    was = {c.column: c.status for c in before.cells}
+    must = [c.column for c in mine if was.get(c.column) == Status.PASS]
+    result.regressions = [c.column for c in mine if c.column in must and c.status != Status.PASS]
+    result.both = [c.column for c in mine if c.column not in must and c.status != Status.PASS]
+    result.green = bool(mine) and not result.regressions
     if not result.green:
         keep = [*to, *(Keep(p, f"=={target[p]}") for p in ("torch",) if p in target and p not in {k.name for k in to})]
-        result.search = search.run(matrix, root, selectors, keep, columns, python=python, max_envs=max_envs,
-                                       log=log)
+        result.search = search.run(matrix, root, must, keep, must, python=python, max_envs=max_envs, log=log)
         if result.search.found:
             found = next(a.versions for a in result.search.attempts if a.combo == result.search.found)
             extra = {p: v for p, v in found.items() if target.get(p) != v}
-            result.extra = minimise(matrix, root, target, extra, selectors, case_ids, python, log)
+            result.extra = minimise(matrix, root, target, extra, must, case_ids, python, log)
     return result
 
 
@@ -119,12 +126,16 @@ def report(result: Result, to: Sequence[Keep], latest: bool) -> list[str]:
     lines += [f"- `{f.column}`: {f.before} → **{f.after}**" + (f": `{f.signature.splitlines()[0]}`"
                                                              if f.signature and f.after != "pass" else "")
               for f in result.flips] or ["None: every selected cell has the same status on the target."]
+    if result.both:
+        lines += ["", "## Cells that fail on both sides", "",
+                  "Not passing before the upgrade either: not counted against it, and no extra pin is sought for them.",
+                  ""] + [f"- `{c}`" for c in result.both]
     lines += ["", "## Known issues the target walks into", ""]
     lines += [f"- `{i.id}`: {i.summary} ({i.url})" + (f". Workaround: {i.workaround}" if i.workaround else "")
               for i in result.issues] or ["None registered for the selected cases."]
     lines += ["", "## Extra pins that keep every selected cell green", ""]
     if result.green:
-        lines += ["None needed: the target passes every selected cell."]
+        lines += ["None needed: no regression, every selected cell that passed before passes on the target."]
         install = result.target
     elif result.extra is not None:
         lines += [f"- `{p}=={v}` (the target has {result.target.get(p)})" for p, v in result.extra.items()]
@@ -138,7 +149,10 @@ def report(result: Result, to: Sequence[Keep], latest: bool) -> list[str]:
         lines += ["", *search.summary(result.search)]
     lines += ["", "## Commands", ""]
     if install:
-        lines += ["```bash", *upgradeplan.install_commands(install), "```"]
+        # Only what the environment has, or the upgrade asks for: never a package it never had.
+        asked = {k.name for k in to}
+        held = {p: v for p, v in install.items() if result.current.get(p) or p in asked}
+        lines += ["```bash", *upgradeplan.install_commands(held), "```"]
     else:
         lines += ["No install keeps every selected cell green with these targets; see the known issues above."]
     return lines
