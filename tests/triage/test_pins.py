@@ -277,3 +277,11 @@ def test_a_combo_without_a_recorded_device_adds_no_question_mark_to_the_devices(
     g = grid({"a": ({}, OK), "b": ({"trl": "0.19.1"}, OK)})
     g = dataclasses.replace(g, combos=(g.combos[0], {**g.combos[1], "device": None}))
     assert pins.safe_pins(g).source["devices"] == ["test cpu"]
+
+
+def test_a_single_equals_is_only_pythons():
+    from ftcompat.core.errors import InputError
+
+    assert pins.parse_keep("python=3.10").spec == "==3.10"
+    with pytest.raises(InputError, match=r"write trl==0.20 \(a single '=' is only python's"):
+        pins.parse_keep("trl=0.20")

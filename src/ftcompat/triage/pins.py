@@ -59,6 +59,10 @@ def parse_keep(text: str) -> Keep:
     if not m:
         raise InputError(f"--keep {text!r}: write PACKAGE==VERSION or a specifier, e.g. torch==2.5.1, "
                          "python=3.10, 'transformers==4.56.*'")
+    if m.group(2) == "=" and normalize(m.group(1)) != "python":
+        # pip refuses `trl=0.20`; taking it here would teach a spelling no installer accepts
+        raise InputError(f"--keep {text!r}: write {m.group(1)}=={m.group(3).strip()} (a single '=' is only "
+                         "python's, as in python=3.10)")
     op = "==" if m.group(2) == "=" else m.group(2)
     spec = op + m.group(3).strip()
     try:
