@@ -57,3 +57,14 @@ def test_a_combo_whose_selector_selects_none_of_its_cases_stops_before_any_insta
     state = execute(combo.COMBO, combo.ComboState(tmp_path, "canary", tmp_path / ".nox" / "canary", selectors="api"))
     assert state.done == "FTCOMPAT_CASES selects none of canary's cases"
     assert state.outcome is None and not (tmp_path / "results").exists()
+
+
+def test_grid_md_names_the_config_it_came_from(tmp_path, monkeypatch):
+    from helpers import project
+
+    from ftcompat.flows import render
+
+    config = project(tmp_path)
+    state = render.flow(tmp_path, config, keep_history=False)
+    text = (state.out / "GRID.md").read_text()
+    assert "from ftcompat.yaml." in text and "from matrix.yaml" not in text

@@ -78,7 +78,8 @@ def write_grid(state: GridState) -> GridState:
     assert state.grid is not None
     paths = (state.out / "grid.json", state.out / "GRID.md", state.out / "index.html")
     grid_mod.save(state.grid, paths[0])
-    atomic_write(paths[1], render.markdown(state.grid))
+    source = Path(state.matrix.source).name if state.matrix else state.matrix_path.name
+    atomic_write(paths[1], render.markdown(state.grid, source))
     atomic_write(paths[2], redact(page.render_page(state.grid)))
     return dataclasses.replace(state, written=paths)
 

@@ -188,13 +188,13 @@ def environment_lines(grid: Grid) -> list[tuple[str, str]]:
     return out
 
 
-def markdown(grid: Grid) -> str:
-    """Return GRID.md: the grid, its notes by section, the legend and the resolved versions."""
+def markdown(grid: Grid, source: str = "matrix.yaml") -> str:
+    """Return GRID.md: the grid, its notes by section, the legend and the resolved versions (``source``: the config)."""
     headers, rows, notes = _table(grid, SYMBOLS, TRIAGE_SYMBOLS, "<br>")
     out = [
         "# ftcompat grid",
         "",
-        f"Generated {grid.generated_at} from matrix.yaml. Ran on: {_devices(grid)}.",
+        f"Generated {grid.generated_at} from {source}. Ran on: {_devices(grid)}.",
         "Rows are combos, columns are `case[variant@model]`; cell ids are `combo::case[variant@model]`.",
         "",
         tabulate(rows, headers=headers, tablefmt="github"),
