@@ -483,3 +483,24 @@ def test_the_runner_hands_the_run_stage_the_project_folder(tmp_path, monkeypatch
     monkeypatch.setattr(runner.cells, "run_cases", lambda *a, **k: seen.setdefault("cwd", a[6].cwd) and [])
     runner.run(Env(), runner.Job(tmp_path, Matrix((), {}, {}), {}, (tmp_path / "c.json",)), log=lambda *_: None)
     assert seen["cwd"] == tmp_path
+
+
+def test_a_process_a_case_leaves_running_does_not_outlive_the_run(tmp_path):
+    import os
+    import sys
+    import time
+
+    from ftcompat.runner.cells import Shell
+
+    pidfile = tmp_path / "pid"
+    code = ("import subprocess, sys; p = subprocess.Popen(['sleep', '300']); "
+            f"open({str(pidfile)!r}, 'w').write(str(p.pid))")
+    assert Shell(log=lambda *_: None, cwd=tmp_path)([sys.executable, "-c", code], {}) == 0
+    pid = int(pidfile.read_text())
+    for _ in range(50):  # killed at once; reaped by init a moment later
+        if not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the case's child process outlived the run")

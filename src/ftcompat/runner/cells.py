@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,15 @@ from ftcompat.runner import cache
 from ftcompat.runner.setbacks import results_unwritable
 
 WORK = Path(".ftcompat")
+STOP_WAIT = 60.0  # seconds the harness gets after Ctrl-C to write what it finished
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    """Send ``sig`` to a process group that may be gone already."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 @dataclass
@@ -48,7 +58,22 @@ class Shell:
         if self.run is not None:
             return self.run(*cmd, env=env) or 0
         self.log(" ".join(cmd))
-        return subprocess.run(cmd, env={**os.environ, **env}, cwd=self.cwd, check=False).returncode
+        # A group of its own, ended after the harness: a process a case started and left running (a data
+        # loader's worker, a server) must not outlive the run. Ctrl-C is handed on to the group, so the
+        # harness still writes what it finished before it stops.
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=self.cwd, start_new_session=True)
+        try:
+            return proc.wait()
+        except BaseException:
+            _signal_group(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=STOP_WAIT)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+            raise
+        finally:
+            _signal_group(proc.pid, signal.SIGKILL)
 
 
 def workers(env: Mapping[str, str] | None = None) -> str:
