@@ -150,3 +150,31 @@ def test_here_on_a_training_env_without_pytest_agrees_with_the_run_and_changes_n
 
     here, ran = statuses(folder / "here.json"), statuses(folder / "results" / "grid.json")
     assert here == ran  # the same versions give the same verdicts, in an env ftcompat did not build
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and ".nox" not in p.parts
+            and ".ftcompat" not in p.parts}
+
+
+@pytest.mark.parametrize("args, code, said", [
+    (["adhoc", "trl==1.16.0", "--cases", "my_lora_stpe"], 2, "selects no case"),  # a typo in a case
+    (["adhoc", "trl=1.16.0"], 2, "is not a pin; write PACKAGE==VERSION"),  # wrong pin syntax
+    (["adhoc", "torhc==2.13.0"], 2, "no package 'torhc'"),  # a misspelt package
+    (["adhoc", "trl==1.16.0", "--python", "3.8"], 2, "Python 3.8 is not supported"),  # an unsupported Python
+    (["run", "--cases", "my_lora_stpe"], 2, "--cases: 'my_lora_stpe' selects no case"),
+    (["pins", "--keep", "trl=0.20"], 2, "write trl==0.20"),
+])
+def test_a_newcomers_mistakes_get_their_documented_exit_code_and_overwrite_nothing(installed, project, args, code,
+                                                                                      said):
+    folder, _ = project
+    before = _snapshot(folder)
+    got, text = ftcompat(installed, *args, cwd=folder)
+    assert got == code and said in text, text[-2000:]
+    assert _snapshot(folder) == before
+
+
+def test_without_a_project_file_run_says_what_it_would_build_and_builds_nothing(installed, tmp_path):
+    code, text = ftcompat(installed, "run", cwd=tmp_path)
+    assert code == 2 and "there is no project file here (ftcompat.yaml)" in text and "--all" in text
+    assert not any(tmp_path.iterdir())
