@@ -51,7 +51,7 @@ def test_hub_id_without_a_full_commit_is_refused(policy, revision):
     with pytest.raises(RemoteCodeRefused) as err:
         policy.check("someone/fake-probe", revision)
     assert str(err.value).startswith(f"trust_remote_code refused for someone/fake-probe@{revision or 'main'}: "
-                                     "pin a full commit revision in matrix.yaml")
+                                     "pin a full commit revision in the config's models")
 
 
 def test_hub_id_at_its_pinned_commit_is_allowed(policy):
@@ -59,12 +59,12 @@ def test_hub_id_at_its_pinned_commit_is_allowed(policy):
 
 
 def test_a_commit_other_than_the_pinned_one_is_refused(policy):
-    with pytest.raises(RemoteCodeRefused, match=f"matrix.yaml pins someone/fake-probe at {SHA}"):
+    with pytest.raises(RemoteCodeRefused, match=f"the config pins someone/fake-probe at {SHA}"):
         policy.check("someone/fake-probe", "f" * 40)
 
 
 def test_a_repo_not_in_the_matrix_is_refused_even_at_a_commit(policy):
-    with pytest.raises(RemoteCodeRefused, match="other/repo is not a hub model in matrix.yaml"):
+    with pytest.raises(RemoteCodeRefused, match="other/repo is not a hub model of the config"):
         policy.check("other/repo", SHA)
 
 
@@ -82,7 +82,7 @@ def test_hub_snapshot_folder_is_judged_by_its_repo_and_commit(policy, tmp_path):
 def test_a_hub_snapshot_inside_the_work_dir_still_needs_its_pin(policy, tmp_path):
     snap = tmp_path / "work" / "hf" / "models--someone--moving" / "snapshots" / SHA
     snap.mkdir(parents=True)
-    with pytest.raises(RemoteCodeRefused, match="someone/moving is not a hub model in matrix.yaml"):
+    with pytest.raises(RemoteCodeRefused, match="someone/moving is not a hub model of the config"):
         policy.check(snap)
 
 
@@ -113,8 +113,8 @@ def test_real_transformers_runs_local_and_pinned_code_and_refuses_the_rest(env, 
     assert got["local_elsewhere"].startswith("RemoteCodeRefused: trust_remote_code refused for the local directory")
     for refused in ("hub_no_revision", "hub_branch"):
         assert got[refused].startswith("RemoteCodeRefused: trust_remote_code refused for someone/fake-probe@main: "
-                                       "pin a full commit revision in matrix.yaml"), got[refused]
-    assert "other/repo is not a hub model in matrix.yaml" in got["unpinned_repo"]
+                                       "pin a full commit revision in the config's models"), got[refused]
+    assert "other/repo is not a hub model of the config" in got["unpinned_repo"]
     if env == "latest":  # generation.utils imported the function by name before the guard went in
         assert got["generation_bound_guarded"] is True
 

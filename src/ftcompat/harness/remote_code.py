@@ -63,25 +63,27 @@ class Policy:
             where = ", ".join(str(r) for r in self.roots) or "(none)"
             raise RemoteCodeRefused(
                 f"trust_remote_code refused for the local directory {text}: only models the run built itself "
-                f"(under {where}) and hub models pinned to a commit in matrix.yaml may run their own code")
+                f"(under {where}) and hub models the config (ftcompat.yaml or matrix.yaml) pins to a commit may "
+                "run their own code")
         self._hub(text, revision)
 
     def _hub(self, repo: str, revision: str | None, where: str = "") -> None:
         shown = f"{repo}@{revision or 'main'}{where}"
         if not revision or not SHA_RE.match(revision):
             raise RemoteCodeRefused(
-                f"trust_remote_code refused for {shown}: pin a full commit revision in matrix.yaml "
-                f"(models.<name>: {{kind: hub, repo: {repo}, revision: <40-character commit>}}) and load it at "
-                "that revision; a branch or tag can run different code tomorrow")
+                f"trust_remote_code refused for {shown}: pin a full commit revision in the config's models "
+                f"(ftcompat.yaml or matrix.yaml; models.<name>: {{kind: hub, repo: {repo}, "
+                "revision: <40-character commit>}) and load it at that revision; a branch or tag can run different "
+                "code tomorrow")
         pinned = self.pinned.get(repo)
         if pinned is None:
             raise RemoteCodeRefused(
-                f"trust_remote_code refused for {shown}: {repo} is not a hub model in matrix.yaml; pin a full "
-                f"commit revision in matrix.yaml (models.<name>: {{kind: hub, repo: {repo}, revision: {revision}}})")
+                f"trust_remote_code refused for {shown}: {repo} is not a hub model of the config; pin a full "
+                f"commit revision in its models (models.<name>: {{kind: hub, repo: {repo}, revision: {revision}}})")
         if pinned != revision:
             raise RemoteCodeRefused(
-                f"trust_remote_code refused for {shown}: matrix.yaml pins {repo} at {pinned}; load that "
-                "revision, or pin a full commit revision in matrix.yaml")
+                f"trust_remote_code refused for {shown}: the config pins {repo} at {pinned}; load that "
+                "revision, or pin another full commit revision in the config")
 
 
 _policy: Policy | None = None
