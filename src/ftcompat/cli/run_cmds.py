@@ -19,7 +19,8 @@ def cmd_adhoc(args) -> int:
     """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
     combo = adhoc.adhoc_combo(adhoc.parse_pins(args.pins), args.python, args.cases, args.floor, args.as_of, args.pre)
     out = Path(args.out or f"results/adhoc/{combo.id}.json")
-    grid = adhoc.flow(load(args.matrix), root_of(args.matrix), combo, out, repair=repair_method(args.repair))
+    grid = adhoc.flow(load(args.matrix), root_of(args.matrix), combo, out, repair=repair_method(args.repair),
+                      yes=args.yes)
     print(render.terminal(grid))
     print(f"\nwrote {out}")
     refused = [c for c in grid.cells if c.status == Status.NOT_INSTALLABLE]
@@ -156,6 +157,9 @@ def register(sub) -> None:
     p.add_argument("--pre", action="store_true",
                    help="unpinned stack packages take their newest pre-release (rc, dev) where one is newer")
     add_repair(p)
+    p.add_argument("--yes", action="store_true",
+                   help="go on with a large download of torch's CUDA build on a machine without a GPU "
+                        "(otherwise said first, exit 2)")
     p.set_defaults(func=cmd_adhoc)
     p = sub.add_parser("here", help=cmd_here.__doc__)
     p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")

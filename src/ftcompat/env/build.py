@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,17 +101,20 @@ def can_reuse(venv: Path, combo: Combo, environ: dict, root: Path | str = "") ->
     return not combo.tracks_newest and same_inputs(venv, combo, environ, root)
 
 
-def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, log=print) -> InstallResult:
+def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, log=print,
+            ask: Callable[[space.Estimate], None] | None = None) -> InstallResult:
     """Resolve, check the space, sync the env to the lock (or reuse it), then point it at the harness.
 
     The harness is this ftcompat's (``run/overlay``), also in a reused env built by an older one.
+    ``ask`` sees what the install will download before anything is, and may refuse it (InputError).
     """
-    result = _install(venv, combo, root, environ, log)
+    result = _install(venv, combo, root, environ, log, ask)
     overlay.attach(venv, root)
     return result
 
 
-def _install(venv: Path, combo: Combo, root: Path, environ: dict | None, log) -> InstallResult:
+def _install(venv: Path, combo: Combo, root: Path, environ: dict | None, log,
+             ask: Callable[[space.Estimate], None] | None = None) -> InstallResult:
     environ = dict(os.environ if environ is None else environ)
     uv = find_uv()
     stamp = read_stamp(venv)
@@ -134,6 +138,8 @@ def _install(venv: Path, combo: Combo, root: Path, environ: dict | None, log) ->
     est = space.estimate(lock, venv, combo.python, environ, cache)
     if est.needed:
         log(f"about {est.needed / space.GB:.1f} GB to download and unpack ({est.names()})")
+    if ask is not None:
+        ask(est)
     space.check(est, venv, cache, _shown(venv, root))
     (venv / STAMP).unlink(missing_ok=True)
     output = sync(venv, lock, environ, uv, log, reinstall=sorted(broken))

@@ -14,9 +14,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from ftcompat.core.domain import Combo
-from ftcompat.core.errors import NotInstallable
-from ftcompat.env import build, evict, installer, preflight, resolved
+from ftcompat.core.errors import InputError, NotInstallable
+from ftcompat.env import build, evict, installer, preflight, resolved, space
 from ftcompat.env.base import Built, Log, Touches
+
+
+def has_gpu() -> bool:
+    """True when this machine shows an NVIDIA GPU (its device file or nvidia-smi)."""
+    return Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi") is not None
 
 
 def make_venv(venv: Path, python: str) -> None:
@@ -49,7 +54,7 @@ class NoxVenv:
             if reason:
                 raise NotInstallable(reason)
             evict.enforce(self.root, list(self.protected), keep=self.venv, log=log)
-        result = build.install(self.venv, self.combo, self.root, log=log)
+        result = build.install(self.venv, self.combo, self.root, log=log, ask=self.ask)
         evict.touch(self.venv)
         log(result.output.strip().splitlines()[-1] if result.output.strip() else "installed")
         stamp = build.read_stamp(self.venv)
@@ -57,6 +62,9 @@ class NoxVenv:
         lock = result.lock or tuple(stamp.get("lock") or ())
         return Built(python=str(self.venv / "bin" / "python"), versions=versions,
                      fingerprint=build.fingerprint(self.combo.python, lock) if lock else None)
+
+    def ask(self, est: space.Estimate) -> None:
+        """Nothing to ask: the matrix's combos are what the run is for."""
 
     def release(self) -> None:
         """Nothing: nox's env is kept for the next run."""
@@ -72,6 +80,21 @@ class AdhocVenv(NoxVenv):
 
     kind: ClassVar[str] = "adhoc"
     repairs: ClassVar[bool] = True
+    # Above this many GB of downloads for torch's CUDA build on a machine without a GPU, say so and stop
+    # (InputError) unless the user said yes; None: never ask (a search or bisection step, already asked for).
+    ask_above_gb: float | None = None
+
+    def ask(self, est: space.Estimate) -> None:
+        """Refuse a large CUDA download on a machine without a GPU, unless the command line said yes."""
+        if self.ask_above_gb is None or est.needed < self.ask_above_gb * space.GB or has_gpu():
+            return
+        if not any(n.startswith("nvidia-") for n, _, _ in est.downloads):  # a CPU torch brings none
+            return
+        raise InputError(
+            f"{self.combo.id} would download about {est.needed / space.GB:.1f} GB ({est.names()}): torch's CUDA "
+            "build, and this machine has no GPU (it runs on CPU, but the download is the CUDA one). Pass --yes to "
+            "go on; pin a torch whose CPU wheel your find-links hold (PIP_FIND_LINKS), or point uv at PyTorch's "
+            "CPU index (UV_TORCH_BACKEND=cpu) to get the CPU build instead")
 
     def prepare(self, log: Log) -> Built:
         """Create the venv if it is missing, then install as nox's does."""

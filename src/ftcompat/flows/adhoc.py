@@ -76,13 +76,16 @@ def single(matrix: Matrix, combo: Combo) -> Matrix:
     return dataclasses.replace(matrix, combos=(combo,))
 
 
+ASK_ABOVE_GB = 2.0  # CUDA downloads on a machine without a GPU above this are said first (``AdhocVenv.ask``)
+
+
 def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print,
-              repair: str | None = "cap") -> grid_mod.Grid:
+              repair: str | None = "cap", ask_above_gb: float | None = None) -> grid_mod.Grid:
     """Install the ad-hoc combo in its own env (repaired if an import breaks), run its cases, write ``out``."""
     base = root / WORK / "adhoc" / combo.id
     cases = cases_of(matrix)
     cells_dir = base / "cells"
-    env = AdhocVenv(root, combo, base / "venv", tuple(c.id for c in matrix.combos))
+    env = AdhocVenv(root, combo, base / "venv", tuple(c.id for c in matrix.combos), ask_above_gb)
     job = runner.Job(root, single(matrix, combo), cases, (cells_dir / f"{combo.id}.json",), repair=repair)
     outcome = runner.run(env, job, log)
     if outcome.refused:
@@ -93,11 +96,11 @@ def run_adhoc(matrix: Matrix, root: Path, combo: Combo, out: Path, log=print,
 
 
 def flow(matrix: Matrix, root: Path, combo: Combo, out: Path, log: Callable[[str], None] = print,
-         repair: str | None = "cap") -> grid_mod.Grid:
+         repair: str | None = "cap", yes: bool = False) -> grid_mod.Grid:
     """``ftcompat adhoc``: check the cases and that the grid file can be written, then build, run and write it."""
     check_cases(single(matrix, combo), combo)  # a typo builds nothing and overwrites no earlier grid
     unknown = unknown_packages(combo)
     if unknown:
         raise InputError("; ".join(unknown))
     check_writable(out.parent, hint="pass --out to write the grid elsewhere")
-    return run_adhoc(matrix, root, combo, out, log, repair)
+    return run_adhoc(matrix, root, combo, out, log, repair, None if yes else ASK_ABOVE_GB)
