@@ -39,3 +39,25 @@ def fingerprint(venv):
     freeze = subprocess.run([shutil.which("uv") or "uv", "pip", "freeze", "--python", str(venv / "bin" / "python")],
                             capture_output=True, text=True, check=True).stdout
     return h.hexdigest(), freeze
+
+
+# Distributions that break at import the way real ones do: a pyarrow built for NumPy 2 (it says so only when
+# imported), a datasets that imports it, a trl that imports a module nobody declared, and one that is fine.
+BROKEN_PACKAGES = {
+    "fakearrow": ("26.0.1", 'raise ImportError("fakearrow requires NumPy 2.0 or newer, found 1.26.4")\n'),
+    "fakedatasets": ("5.0.1", "import fakearrow\n"),
+    "faketrl": ("0.8.0", "import os\nimport undeclaredrich\n"),
+    "fakeok": ("1.0", "VALUE = 1\n"),
+}
+
+
+def plant(site, packages=None):
+    """Install ``packages`` (name: (version, code)) into a site-packages folder, metadata included."""
+    for name, (version, code) in (packages or BROKEN_PACKAGES).items():
+        (site / name).mkdir(parents=True)
+        (site / name / "__init__.py").write_text(code)
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (info / "top_level.txt").write_text(name + "\n")
+    return site

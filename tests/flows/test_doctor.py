@@ -4,32 +4,18 @@ import subprocess
 import sys
 
 import pytest
-from helpers import fingerprint
+from helpers import fingerprint, plant
 
 from ftcompat.cli import main
 from ftcompat.core.health import Defect
 from ftcompat.flows import doctor
-
-PLANTED = {
-    "fakearrow": ("26.0.1", 'raise ImportError("fakearrow requires NumPy 2.0 or newer, found 1.26.4")\n'),
-    "fakedatasets": ("5.0.1", "import fakearrow\n"),
-    "faketrl": ("0.8.0", "import undeclaredrich\n"),
-    "fakeok": ("1.0", "VALUE = 1\n"),
-}
 
 
 @pytest.fixture
 def venv(tmp_path):
     where = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
-    site = next(where.glob("lib/python3*/site-packages"))
-    for name, (version, code) in PLANTED.items():
-        (site / name).mkdir()
-        (site / name / "__init__.py").write_text(code)
-        info = site / f"{name}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        (info / "top_level.txt").write_text(name + "\n")
+    plant(next(where.glob("lib/python3*/site-packages")))
     return where
 
 

@@ -7,33 +7,17 @@ import textwrap
 
 import pytest
 from conftest import ROOT
+from helpers import plant
 
 from ftcompat.core.health import Health
 from ftcompat.env.base import Built
 from ftcompat.env.health import probe
 
-# A pyarrow built for NumPy 2 (it says so only when imported), a datasets that imports it, a trl that imports
-# a module nobody declared, and one that is fine.
-PACKAGES = {
-    "fakearrow": ("26.0.1", 'raise ImportError("fakearrow requires NumPy 2.0 or newer, found 1.26.4")\n'),
-    "fakedatasets": ("5.0.1", "import fakearrow\n"),
-    "faketrl": ("0.8.0", "import os\nimport undeclaredrich\n"),
-    "fakeok": ("1.0", "VALUE = 1\n"),
-}
-
 
 @pytest.fixture
 def site(tmp_path):
     """A site-packages folder holding the planted distributions, with their metadata."""
-    where = tmp_path / "lib" / "site-packages"
-    for name, (version, code) in PACKAGES.items():
-        (where / name).mkdir(parents=True)
-        (where / name / "__init__.py").write_text(code)
-        info = where / f"{name}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        (info / "top_level.txt").write_text(name + "\n")
-    return where
+    return plant(tmp_path / "lib" / "site-packages")
 
 
 def _probe(site, *modules):

@@ -46,10 +46,7 @@ def _key(fingerprint: str, modules: tuple[str, ...]) -> str:
 def probe(built: Built, modules: Iterable[str] = (), only: bool = False, every: bool = False,
           environ: Mapping[str, str] | None = None, timeout: float = TIMEOUT) -> Health:
     """Run the probe in the environment and read its answer; a probe that cannot run says why in ``error``."""
-    env = {**(os.environ if environ is None else environ), **built.env, "HF_HUB_OFFLINE": "1",
-           "PYTHONDONTWRITEBYTECODE": built.env.get("PYTHONDONTWRITEBYTECODE", "")}
-    if not env["PYTHONDONTWRITEBYTECODE"]:
-        env.pop("PYTHONDONTWRITEBYTECODE")
+    env = {**(os.environ if environ is None else environ), **built.env, "HF_HUB_OFFLINE": "1"}
     with tempfile.TemporaryDirectory(prefix="ftcompat-health-") as tmp:
         out = Path(tmp) / "health.json"
         try:

@@ -106,13 +106,18 @@ def cured(found: Health, package: str, root: str | None) -> bool:
     return found.error is None and not any(d.root == root or package in d.culprits for d in found.defects)
 
 
+def _pages(environ: Mapping[str, str], listing: Callable[[str], Mapping] | None) -> Callable[[str], Mapping]:
+    """How to get a package's page on the index the installer uses (``listing`` in tests)."""
+    return listing or (lambda package: releases.fetch(package, releases.index_url(environ)))
+
+
 def newest_clean(built: Built, package: str, installed: str, module: str, environ: Mapping[str, str] | None = None,
                  log: Log = print, listing: Callable[[str], Mapping] | None = None, root: str | None = None) -> Search:
     """The newest release of ``package`` older than ``installed`` that cures the defect seen importing ``module``."""
     environ = dict(os.environ if environ is None else environ)
     venv = Path(built.python).parent.parent
     try:
-        page = (listing or (lambda p: releases.fetch(p, releases.index_url(environ))))(package)
+        page = _pages(environ, listing)(package)
     except (OSError, ValueError) as exc:
         raise MachineError(f"cannot list the releases of {package}: {exc}; check the network and the index") from None
     candidates = older_finals(releases.available(page), installed)
@@ -149,7 +154,7 @@ def pins_date(pins: Mapping[str, str | None], environ: Mapping[str, str] | None 
               listing: Callable[[str], Mapping] | None = None) -> str | None:
     """The day after the newest pinned release came out (YYYY-MM-DD), for ``--exclude-newer``; None when unknown."""
     environ = dict(os.environ if environ is None else environ)
-    fetch = listing or (lambda p: releases.fetch(p, releases.index_url(environ)))
+    fetch = _pages(environ, listing)
     days = []
     for package, version in pins.items():
         if not version:

@@ -82,10 +82,14 @@ def _environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
 
 
+def _outside(root: Path, python: str) -> Built:
+    """An interpreter reached from outside: the harness on its path only, no bytecode written into it."""
+    return Built(python=python, env={"PYTHONPATH": str(overlay.harness_dir(root)), "PYTHONDONTWRITEBYTECODE": "1"})
+
+
 def diagnose(root: Path, interpreter: Path) -> Diagnosis:
     """Probe the environment of ``interpreter`` without changing it."""
-    env = {"PYTHONPATH": str(overlay.harness_dir(root)), "PYTHONDONTWRITEBYTECODE": "1"}
-    found = probe(Built(python=str(interpreter), env=env), every=True, environ=_environ())
+    found = probe(_outside(root, str(interpreter)), every=True, environ=_environ())
     return Diagnosis(str(interpreter), found, advise(found))
 
 
@@ -103,8 +107,7 @@ def verify(root: Path, diagnosis: Diagnosis, keep: bool = False, log: Callable[[
         make_venv(copy, diagnosis.python)
         log(f"doctor: copying the environment ({len(lock)} distributions) into {copy.name} from uv's cache")
         build.sync(copy, lock, environ, uv, log)
-        built = Built(python=str(copy / "bin" / "python"),
-                      env={"PYTHONPATH": str(overlay.harness_dir(root)), "PYTHONDONTWRITEBYTECODE": "1"})
+        built = _outside(root, str(copy / "bin" / "python"))
         advice = [_check(built, a, environ, log) for a in diagnosis.advice]
         after = probe(built, every=True, environ=environ)
         return replace(diagnosis, advice=tuple(advice), fixed=after.ok)

@@ -139,6 +139,17 @@ def collect_error(longrepr) -> tuple[str, str]:
     return "CollectError", oc.first_line(str(longrepr)) or "the case file could not be imported"
 
 
+def broken_environment(plan: Plan, case_id: str, exc_type: str, message: str,
+                       outcome: oc.Outcome) -> tuple[oc.Outcome, health.Defect | None]:
+    """``outcome``, unless the root cause is one the health probe found outside what the case checks: then the
+    environment is broken, and the cell says so (``error``) instead of a verdict, with the defect."""
+    defect = health.explains(plan.health, plan.case(case_id).subject, exc_type, message)
+    if defect is None:
+        return outcome, None
+    text = health.broken_message(defect)
+    return oc.Outcome(Status.ERROR, oc.signature_of(defect.exc_type, text), defect.exc_type, text), defect
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Classify this phase and attach the outcome to the report so it crosses xdist workers."""
@@ -166,15 +177,9 @@ def pytest_runtest_makereport(item, call):
     got = oc.classify(call.when, rep.outcome, exc_type, message, cause_type, cause_message, skip_reason)
     defect = None
     if rep.failed and call.excinfo is not None:
-        # The root cause is one the health probe found before any cell ran, outside what this case
-        # checks: the environment is broken, and the cell says so instead of a verdict.
         root = oc.root_cause(call.excinfo.value)
-        plan = item.config._ftcompat_plan
-        defect = health.explains(plan.health, plan.case(Path(str(item.path)).stem).subject, type(root).__name__,
-                                 str(root))
-        if defect is not None:
-            text = health.broken_message(defect)
-            got = oc.Outcome(Status.ERROR, oc.signature_of(defect.exc_type, text), defect.exc_type, text)
+        got, defect = broken_environment(item.config._ftcompat_plan, Path(str(item.path)).stem, type(root).__name__,
+                                         str(root), got)
     data = got.to_dict()
     data.update(
         phase=call.when,
@@ -231,12 +236,10 @@ class _Recorder:
         except (OSError, SyntaxError, ValueError):  # unreadable: the controller fills its cells in
             return
         exc_type, message = collect_error(report.longrepr)
-        defect = health.explains(plan.health, plan.case(case.id).subject, exc_type, message)
-        if defect is not None:
-            message = health.broken_message(defect)
-        got = {"status": Status.ERROR.value, "signature": oc.signature_of(exc_type, message), "exc_type": exc_type,
-               "message": oc.first_line(message), "step": "import the case file", "details": {},
-               "traceback": oc.without_env_paths(str(report.longrepr))[-8000:], "log": None, "origin": None,
+        raised = oc.Outcome(Status.ERROR, oc.signature_of(exc_type, message), exc_type, oc.first_line(message))
+        outcome, defect = broken_environment(plan, case.id, exc_type, message, raised)
+        got = {**outcome.to_dict(), "step": "import the case file", "details": {}, "log": None, "origin": None,
+               "traceback": oc.without_env_paths(str(report.longrepr))[-8000:],
                "environment": defect.to_json() if defect else None}
         for variant, uses_model in zip(case.variants, case.uses_model, strict=True):
             for model in (plan.case(case.id).models if uses_model else (None,)):

@@ -28,7 +28,6 @@ from ftcompat.core.health import Defect, EnvReport, Fix, Health, Repair, canonic
 from ftcompat.env import health, repair, resolved
 from ftcompat.env.base import Built, Environment, Log
 
-METHODS = ("cap", "asof")
 ROUNDS = 3  # a repair can uncover the next broken import; more than this is not a repair any more
 
 
@@ -101,14 +100,16 @@ def repair_env(environment: Environment, built: Built, broken: Health, method: s
             break
         log(f"repair: preparing {combo.id} again with " + (", ".join(combo.extra) or f"--exclude-newer "
                                                             f"{combo.exclude_newer}"))
+        candidate = environment.with_combo(combo)
         try:
-            built, environment = environment.with_combo(combo).prepare(log), environment.with_combo(combo)
+            built = candidate.prepare(log)
         except NotInstallable as exc:
             refused = ", ".join(f.requirement for f in tally.fixes[kept:])
             tally.notes.append(f"{refused} cannot be installed beside the pins: {exc.message}")
             del tally.fixes[kept:]
             built = environment.prepare(log)
             break
+        environment = candidate
         found = health.check(root, built, modules, log)
     held = resolved.resolved(Path(built.python).parent.parent,
                              tuple(f.package for f in tally.fixes if f.package != "*"))
