@@ -71,6 +71,9 @@ def test_builtin_cases_default_to_all(tmp_path):
     ({"known_issues": [{"id": "x", "cells": ["nope[*]"], "url": "https://e.org", "summary": "s"}]},
      "known_issues[0].cells[0]: 'nope[*]' names no case"),
     ({"models": {"ours": {"kind": "local", "path": "missing"}}}, "models.ours.path: 'missing' is not a folder"),
+    # the folders named are the user's own (and the built-in one), never a `cases/` the project does not have
+    ({"cases": {"mine": {"models": ["tiny-llama"]}, "mien": {}}},
+     "cases.mien: unknown case 'mien' (no file mien.py in cases/, my_cases/); did you mean 'mine'?"),
 ])
 def test_problems_name_the_project_file_and_the_path_inside_it(tmp_path, change, expected):
     path = project(tmp_path, **change)

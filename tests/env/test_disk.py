@@ -21,7 +21,7 @@ def _blocks(*paths: Path) -> int:
 
 
 def _matrix(*ids):
-    return SimpleNamespace(combos=[SimpleNamespace(id=i) for i in ids])
+    return SimpleNamespace(combos=[SimpleNamespace(id=i) for i in ids], source="/somewhere/ftcompat.yaml")
 
 
 @pytest.fixture
@@ -83,6 +83,7 @@ def test_envs_are_found_and_marked_used_or_orphan(tree):
     assert orphans == {".nox/old-combo", ".ftcompat/adhoc/adhoc-trl0.19.1/venv", ".ftcompat/bisect/20260101-000000",
                        ".ftcompat/work/gone"}
     assert "in progress" in envs[".ftcompat/bisect/20260102-000000"].note
+    assert envs[".nox/old-combo"].note == "no combo in ftcompat.yaml has this nox session"  # the user's file
     # A stale work dir takes its combo's plan files with it.
     assert {p.name for p in envs[".ftcompat/work/gone"].paths} == {"gone", "gone.json", "gone.ini"}
 
@@ -149,8 +150,9 @@ def test_clean_all_removes_every_env_but_a_running_bisection(tree):
 def test_clean_with_nothing_orphaned_says_so(tmp_path):
     _file(tmp_path / ".nox" / "a" / "pyvenv.cfg", 10)
     lines = []
-    assert disk.clean(tmp_path, ["a"], uv_cache=None, echo=lines.append) == ([], inodes.Sizes())
-    assert lines == ["nothing to remove: every environment is used by a combo in matrix.yaml"]
+    assert disk.clean(tmp_path, ["a"], uv_cache=None, echo=lines.append,
+                      config="ftcompat.yaml") == ([], inodes.Sizes())
+    assert lines == ["nothing to remove: every environment is used by a combo in ftcompat.yaml"]
     assert (tmp_path / ".nox" / "a" / "pyvenv.cfg").exists()
 
 

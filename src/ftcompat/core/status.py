@@ -86,12 +86,12 @@ LOOK = {
                   "the case's process died (segfault, abort, killed for memory); the last lines of its output "
                   "are kept; the rest of the combo still ran"),
     S.TIMEOUT: Look("⏱️", "◷", "timeout", "timeout",
-                    "the case ran past its time limit (matrix.yaml `cases.<id>.timeout`) and was stopped; "
+                    "the case ran past its time limit (the config's `cases.<id>.timeout`) and was stopped; "
                     "the rest of the combo still ran"),
 }
 TRIAGE_LOOK = {
     Triage.KNOWN: Look("📌", "⚑", "known", "known issue",
-                       "fails, and a registered known issue (matrix.yaml `known_issues`) explains it; see its link"),
+                       "fails, and a registered known issue (the config's `known_issues`) explains it; see its link"),
     Triage.FIXED: Look("❓", "✓?", "fixed", "fixed?",
                        "a known issue covers this cell but it passes: the entry may be stale"),
 }

@@ -51,7 +51,7 @@ class EnvUsage:
 
     @property
     def orphan(self) -> bool:
-        """True when no combo of the current matrix.yaml uses it."""
+        """True when no combo of the current config uses it."""
         return self.used_by == ORPHAN
 
 
@@ -71,7 +71,8 @@ def nox_dirname(session: str, envdir: str = NOX) -> str:
 # Finding the environments
 
 
-def find_envs(root: Path, combo_ids: Iterable[str], now: float | None = None) -> list[EnvUsage]:
+def find_envs(root: Path, combo_ids: Iterable[str], now: float | None = None,
+              config: str = "the config") -> list[EnvUsage]:
     """Every environment and work folder ftcompat made under ``root``, each marked used or orphan."""
     root = Path(root)
     ids = list(combo_ids)
@@ -83,7 +84,7 @@ def find_envs(root: Path, combo_ids: Iterable[str], now: float | None = None) ->
             continue
         cid = by_dir.get(d.name)
         found.append(EnvUsage("nox", (d,), cid, cid or ORPHAN,
-                              note="" if cid else "no combo in matrix.yaml has this nox session"))
+                              note="" if cid else f"no combo in {config} has this nox session"))
     for d in _subdirs(root / WORK / "adhoc"):
         venv = d / "venv"
         if venv.is_dir() and not venv.is_symlink():
@@ -146,7 +147,7 @@ def report(root: Path, matrix, uv_cache: Path | None | bool = True, now: float |
     cache = uv_cache_dir() if uv_cache is True else (uv_cache or None)
     cache_table = scan(cache) if cache else {}
     uv_inodes = set(cache_table)
-    envs = find_envs(root, [c.id for c in matrix.combos], now)
+    envs = find_envs(root, [c.id for c in matrix.combos], now, Path(matrix.source).name)
     tables = []
     for env in envs:
         table = merge_tables(scan(p) for p in env.paths)
@@ -210,18 +211,19 @@ def shown(root: Path, path: Path) -> str:
 
 
 def clean(root: Path, combo_ids: Iterable[str], dry_run: bool = False, everything: bool = False,
-          uv_cache: Path | None | bool = True, echo=print) -> tuple[list[EnvUsage], Sizes]:
+          uv_cache: Path | None | bool = True, echo=print,
+          config: str = "the config") -> tuple[list[EnvUsage], Sizes]:
     """Remove (or with ``dry_run`` list) the orphan envs, or all with ``everything``; return them and what it freed."""
     root = Path(root).resolve()
     cache = uv_cache_dir() if uv_cache is True else (uv_cache or None)
     uv_inodes = inode_set(cache)
-    envs = find_envs(root, combo_ids)
+    envs = find_envs(root, combo_ids, config=config)
     chosen = removable(envs, everything)
     for e in envs:
         if e.kind == "bisect" and not e.orphan:
             echo(f"kept {shown(root, e.path)}: {e.note} (remove it by hand if it is not)")
     if not chosen:
-        echo("nothing to remove: every environment is used by a combo in matrix.yaml")
+        echo(f"nothing to remove: every environment is used by a combo in {config}")
         return [], Sizes()
     for e in chosen:  # every path is checked before anything is deleted
         for p in e.paths:
