@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+from conftest import FIXTURES
 
 from ftcompat.config.checks import MatrixError
 from ftcompat.config.matrix import load, parse
@@ -10,7 +11,7 @@ from ftcompat.config.matrix import load, parse
 
 def problems(data, cases):
     with pytest.raises(MatrixError) as err:
-        parse(data, "matrix.yaml", cases)
+        parse(data, str(FIXTURES / "matrix.yaml"), cases)
     return [p.render("matrix.yaml") for p in err.value.problems]
 
 
@@ -75,7 +76,7 @@ def test_duplicate_combo_id(matrix_data, fixture_cases):
 def test_unknown_case_suggests_closest(matrix_data, fixture_cases):
     matrix_data["cases"]["gne"] = {"models": ["tiny-a"]}
     out = problems(matrix_data, fixture_cases)
-    assert "matrix.yaml: cases.gne: unknown case 'gne' (no file cases/gne.py); did you mean 'gen'?" in out
+    assert "matrix.yaml: cases.gne: unknown case 'gne' (no file gne.py in cases/); did you mean 'gen'?" in out
 
 
 def test_unknown_model_suggests_closest(matrix_data, fixture_cases):
@@ -391,3 +392,13 @@ def test_a_long_value_in_a_problem_is_cut_short(matrix_data, fixture_cases):
     with pytest.raises(MatrixError) as caught:
         parse(matrix_data, "matrix.yaml", fixture_cases)
     assert len(str(caught.value)) < 3000 and "… (cut)" in str(caught.value)
+
+
+def test_torch_backend_is_a_pytorch_build(matrix_data, fixture_cases):
+    matrix_data["combos"][0]["torch_backend"] = "cpu"
+    matrix_data["combos"][1]["torch_backend"] = "cuda12"
+    out = problems(matrix_data, fixture_cases)
+    assert out == ["matrix.yaml: combos[1].torch_backend: 'cuda12' is not a PyTorch build: write cpu, a CUDA build "
+                   "such as cu126, a ROCm build such as rocm6.4, xpu, or auto (what this machine's driver takes)"]
+    del matrix_data["combos"][1]["torch_backend"]
+    assert parse(matrix_data, "matrix.yaml", fixture_cases).combos[0].torch_backend == "cpu"

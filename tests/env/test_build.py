@@ -1,5 +1,6 @@
 """Installing pins: resolve to a lock, sync exactly, reuse, and tell a verdict from a machine failure."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -277,3 +278,39 @@ def test_overrides_resolve_the_skew_a_no_deps_install_leaves(tmp_path):
     assert (lock["transformers"], lock["trl"]) == ("4.45.2", "0.12.0")
     with pytest.raises(NotInstallable, match="transformers"):
         build.resolve(tmp_path / "v", Combo("plain", "3.11", pins), env, uv, lambda *_: None)
+
+
+def test_a_torch_backend_reaches_uv_in_the_resolve_and_the_sync_and_is_part_of_the_inputs(venv, tmp_path, fake_uv):
+    cpu = dataclasses.replace(PINNED, torch_backend="cpu")
+    build.install(venv, cpu, tmp_path, log=lambda *_: None)
+    calls = [c for c in fake_uv() if c[:2] in (["pip", "compile"], ["pip", "sync"])]
+    assert len(calls) == 2
+    for call in calls:  # torch resolved and installed from the same PyTorch index, or the lock's +cpu is not found
+        assert call[call.index("--torch-backend") + 1] == "cpu", call
+    assert build.read_stamp(venv)["torch_backend"] == "cpu"
+    assert build.install(venv, cpu, tmp_path, log=lambda *_: None).reused
+    before = len(fake_uv())
+    assert not build.install(venv, PINNED, tmp_path, log=lambda *_: None).reused  # PyPI's torch: another env
+    after = [c[:2] for c in fake_uv()[before:] if "--torch-backend" not in c]
+    assert ["pip", "compile"] in after and ["pip", "sync"] in after
+
+
+def test_a_torch_backend_makes_the_real_uv_ask_pytorchs_index_for_torch_only(tmp_path):
+    """Other packages still come from PyPI; torch from download.pytorch.org/whl/cpu (or a network error naming it)."""
+    import os
+    import subprocess
+
+    uv = build.find_uv()
+    if not uv:
+        pytest.skip("uv is not installed")
+    subprocess.run([uv, "venv", "-q", "-p", "3.11", str(tmp_path / "v")], check=True)
+    cpu = Combo("cpu", "3.11", frozen_map({}), torch_backend="cpu")
+    env = {**os.environ, "FTCOMPAT_INSTALL_RETRIES": "0"}
+    assert build._compile(tmp_path / "v", cpu, ["packaging==24.1"], env, uv, lambda *_: None, "highest") == (
+        "packaging==24.1",)
+    try:
+        lock = build._compile(tmp_path / "v", cpu, ["torch==2.6.0"], env, uv, lambda *_: None, "highest")
+    except (MachineError, NotInstallable) as err:  # this machine cannot reach PyTorch's index
+        assert "PyTorch's index could not be reached" in str(err) and "download.pytorch.org/whl/cpu" in str(err)
+    else:
+        assert "torch==2.6.0+cpu" in lock

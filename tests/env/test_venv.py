@@ -21,7 +21,7 @@ def _env(ask_above_gb):
 def test_a_large_cuda_download_without_a_gpu_is_said_first(monkeypatch):
     monkeypatch.setattr(venv, "has_gpu", lambda: False)
     with pytest.raises(InputError, match=r"would download about 4\.2 GB \(torch 2\.5\.1, nvidia-cudnn-cu12 .*Pass "
-                                         r"--yes to go on.*UV_TORCH_BACKEND=cpu"):
+                                         r"--yes to go on.*--torch-backend cpu"):
         _env(2.0).ask(CUDA)
     _env(2.0).ask(SMALL)  # small downloads go ahead
     _env(None).ask(CUDA)  # --yes, or a search or bisection step: never asked

@@ -34,6 +34,10 @@ def test_adhoc_combo_ids_and_lanes():
     assert pre.id.endswith("-pre") and pre.prerelease == ("torch", "peft", "bitsandbytes", "accelerate")
     with pytest.raises(ValueError, match="choose one"):
         adhoc.adhoc_combo(pins, "3.11", floor=True, pre=True)
+    cpu = adhoc.adhoc_combo(pins, "3.11", torch_backend="cpu")
+    assert cpu.id == "adhoc-transformers4.53.3-trl0.19.1-torch-cpu" and cpu.torch_backend == "cpu"  # its own env
+    with pytest.raises(ValueError, match=r"--torch-backend: 'cuda' is not a PyTorch build: write cpu, .*cu126"):
+        adhoc.adhoc_combo(pins, "3.11", torch_backend="cuda")
 
 
 MATRIX = """

@@ -17,7 +17,8 @@ from ftcompat.results import render
 
 def cmd_adhoc(args) -> int:
     """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
-    combo = adhoc.adhoc_combo(adhoc.parse_pins(args.pins), args.python, args.cases, args.floor, args.as_of, args.pre)
+    combo = adhoc.adhoc_combo(adhoc.parse_pins(args.pins), args.python, args.cases, args.floor, args.as_of, args.pre,
+                              args.torch_backend)
     out = Path(args.out or f"results/adhoc/{combo.id}.json")
     grid = adhoc.flow(load(args.matrix), root_of(args.matrix), combo, out, repair=repair_method(args.repair),
                       yes=args.yes)
@@ -132,9 +133,10 @@ def cmd_disk(args) -> int:
 
 
 def cmd_clean(args) -> int:
-    """Remove environments no combo in matrix.yaml uses (--all: every one ftcompat made); print what it freed."""
+    """Remove environments no combo in the config uses (--all: every one ftcompat made); print what it freed."""
     root, matrix = root_of(args.matrix), load(args.matrix)
-    disk.clean(root, [c.id for c in matrix.combos], dry_run=args.dry_run, everything=args.all)
+    disk.clean(root, [c.id for c in matrix.combos], dry_run=args.dry_run, everything=args.all,
+               config=Path(matrix.source).name)
     if args.prune_uv_cache:
         size, entries = uvcache.prunable(disk.uv_cache_dir())
         if args.dry_run:
@@ -157,6 +159,10 @@ def register(sub) -> None:
     p.add_argument("--pre", action="store_true",
                    help="unpinned stack packages take their newest pre-release (rc, dev) where one is newer")
     add_repair(p)
+    p.add_argument("--torch-backend", metavar="BUILD",
+                   help="take torch's BUILD (cpu, cu126, rocm6.4, xpu, auto) from PyTorch's own index, through "
+                        "uv's --torch-backend (default: PyPI's torch, the CUDA build on Linux, or a wheel your "
+                        "find-links hold)")
     p.add_argument("--yes", action="store_true",
                    help="go on with a large download of torch's CUDA build on a machine without a GPU "
                         "(otherwise said first, exit 2)")

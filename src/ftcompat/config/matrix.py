@@ -16,13 +16,24 @@ from ftcompat.config import localmodel, project
 from ftcompat.config.cases import CaseFile, discover
 from ftcompat.config.checks import Checker, MatrixError, Problem
 from ftcompat.config.yamlfile import read_yaml
-from ftcompat.core.domain import RECORDED, STACK, SUPPORT, CaseSpec, Combo, KnownIssue, Matrix, ModelSpec, frozen_map
+from ftcompat.core.domain import (
+    RECORDED,
+    STACK,
+    SUPPORT,
+    CaseSpec,
+    Combo,
+    KnownIssue,
+    Matrix,
+    ModelSpec,
+    frozen_map,
+    torch_backend_problem,
+)
 from ftcompat.core.hints import suggest
 from ftcompat.core.selector import match
 
 TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
 COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer",
-              "prerelease", "overrides")
+              "prerelease", "overrides", "torch_backend")
 ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature", "environment")
 RESOLUTIONS = ("highest", "lowest-direct")
 TINY_KEYS = ("kind", "arch", "tokenizer", "seed", "config", "description", "needs")
@@ -63,6 +74,18 @@ class _Checker(Checker):
     """The checks of matrix.yaml's own entries: combos, known issues, pins, models, cases."""
 
     base: Path  # where a local model's relative path starts; ``parse`` sets it
+
+    def shown(self, path: Path) -> str:
+        """``path`` relative to the config's folder where it lies inside it (messages name no machine path)."""
+        try:
+            return Path(path).resolve().relative_to(self.base).as_posix()
+        except ValueError:
+            return Path(path).name
+
+    def case_folders(self) -> str:
+        """The folders the case files were read from, as the user would write them ("cases/")."""
+        folders = sorted({self.shown(Path(c.path).parent) + "/" for c in self.cases.values()})
+        return ", ".join(folders) if folders else "the case folders (none was found)"
 
     def combo(self, raw, i: int, seen: set[str]) -> Combo | None:
         path = f"combos[{i}]"
@@ -109,10 +132,15 @@ class _Checker(Checker):
         exclude_newer = self.date(data.get("exclude_newer"), f"{path}.exclude_newer")
         prerelease = self.prerelease(data.get("prerelease", False), f"{path}.prerelease", pins or {}, resolution)
         overrides = self.overrides(data.get("overrides", {}), f"{path}.overrides", pins or {})
+        backend = data.get("torch_backend")
+        if backend is not None and torch_backend_problem(backend):
+            self.add(f"{path}.torch_backend", str(torch_backend_problem(backend)))
+            backend = None
         if not (cid and python and pins is not None):
             return None
         return Combo(cid, python, frozen_map(pins), tuple(tags), tuple(selectors),
-                     str(data.get("description", "")), resolution, exclude_newer, prerelease, frozen_map(overrides))
+                     str(data.get("description", "")), resolution, exclude_newer, prerelease, frozen_map(overrides),
+                     torch_backend=backend)
 
     def overrides(self, raw, path: str, pins: dict) -> dict:
         """Exact versions forced over the others' declared requirements: each must equal the combo's own pin."""
@@ -285,7 +313,8 @@ class _Checker(Checker):
 
     def case(self, cid, raw, path: str, models: dict) -> CaseSpec | None:
         if cid not in self.cases:
-            self.add(path, f"unknown case {cid!r} (no file cases/{cid}.py){suggest(cid, self.cases)}")
+            self.add(path, f"unknown case {cid!r} (no file {cid}.py in {self.case_folders()})"
+                           f"{suggest(cid, self.cases)}")
             return None
         data = self.mapping(raw if raw is not None else {}, path, CASE_KEYS)
         names = self.str_list(data.get("models", []), f"{path}.models")
@@ -332,7 +361,7 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Pr
             case_specs[cid] = case_spec
     for cid in cases:
         if cid not in raw_cases:
-            check.add("cases", f"cases/{cid}.py has no entry here; add `{cid}: {{models: [...]}}`")
+            check.add("cases", f"{check.shown(cases[cid].path)} has no entry here; add `{cid}: {{models: [...]}}`")
     combos: list[Combo] = []
     seen: set[str] = set()
     raw_combos = top.get("combos", [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -43,6 +44,9 @@ class Combo:
     # Requirements a repair added beside the pins (``pyarrow<26.0.0``, an undeclared ``rich``): set by
     # ftcompat for an environment it resolved itself, never by the matrix (``core.health.Repair``).
     extra: tuple[str, ...] = ()
+    # The PyTorch build uv takes torch and its family from (``cpu``, ``cu126``, ``auto``): PyTorch's own
+    # index for that build (uv's --torch-backend) instead of PyPI, whose Linux torch is the CUDA one.
+    torch_backend: str | None = None
 
     @property
     def tracks_newest(self) -> bool:
@@ -57,6 +61,18 @@ class Combo:
     def requirements(self) -> list[str]:
         """Return pip requirement strings for the pins (and a repair's additions), in stable order."""
         return [f"{p}=={v}" if v else p for p, v in sorted(self.pins.items())] + list(self.extra)
+
+
+# uv's --torch-backend values: a build (cpu, xpu, cuXYZ, rocmX.Y[.Z]) or auto (what this machine's driver takes)
+TORCH_BACKEND_RE = re.compile(r"^(auto|cpu|xpu|cu\d{2,3}|rocm\d+\.\d+(\.\d+)?)$")
+
+
+def torch_backend_problem(value) -> str | None:
+    """Why ``value`` is not a PyTorch build uv knows, or None."""
+    if isinstance(value, str) and TORCH_BACKEND_RE.match(value):
+        return None
+    return (f"{value!r} is not a PyTorch build: write cpu, a CUDA build such as cu126, a ROCm build such as "
+            "rocm6.4, xpu, or auto (what this machine's driver takes)")
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ def stamp_for(combo: Combo, environ: dict, root: Path | str = "") -> dict:
             "index": index_args(environ, "uv"), "resolution": combo.resolution,
             "exclude_newer": combo.exclude_newer, "harness_tools": list(HARNESS_REQUIREMENTS),
             **({"prerelease": list(combo.prerelease)} if combo.prerelease else {}),
-            **({"overrides": dict(combo.overrides)} if combo.overrides else {})}
+            **({"overrides": dict(combo.overrides)} if combo.overrides else {}),
+            **({"torch_backend": combo.torch_backend} if combo.torch_backend else {})}
 
 
 def fingerprint(python: str, lock: tuple[str, ...]) -> str:
@@ -142,7 +143,7 @@ def _install(venv: Path, combo: Combo, root: Path, environ: dict | None, log,
         ask(est)
     space.check(est, venv, cache, _shown(venv, root))
     (venv / STAMP).unlink(missing_ok=True)
-    output = sync(venv, lock, environ, uv, log, reinstall=sorted(broken))
+    output = sync(venv, lock, environ, uv, log, reinstall=sorted(broken), backend=backend_args(combo))
     stamp = {**stamp_for(combo, environ, root), "lock": list(lock), "resolved": resolved.resolved(venv)}
     _write_stamp(venv, stamp)
     return InstallResult(output, lock=lock)
@@ -193,6 +194,7 @@ def _compile(venv: Path, combo: Combo, reqs: list[str], environ: dict, uv: str, 
         cmd += ["--exclude-newer", combo.exclude_newer]
     if prerelease:
         cmd += ["--prerelease", prerelease]
+    cmd += backend_args(combo)
     with tempfile.TemporaryDirectory(prefix="ftcompat-lock-") as tmp:
         if constraints:
             path = Path(tmp) / "constraints.txt"
@@ -209,12 +211,19 @@ def _compile(venv: Path, combo: Combo, reqs: list[str], environ: dict, uv: str, 
                  if line.strip() and not line.lstrip().startswith(("#", "-")))
 
 
-def sync(venv: Path, lock: tuple[str, ...], environ: dict, uv: str, log=print, reinstall=()) -> str:
+def backend_args(combo: Combo) -> list[str]:
+    """uv's flag for the combo's PyTorch build; the lock then names ``torch==X+cpu`` and sync must ask there too."""
+    return ["--torch-backend", combo.torch_backend] if combo.torch_backend else []
+
+
+def sync(venv: Path, lock: tuple[str, ...], environ: dict, uv: str, log=print, reinstall=(),
+         backend: list[str] | None = None) -> str:
     """Make the env hold exactly ``lock``: install what is missing, remove what is not in it."""
     with tempfile.TemporaryDirectory(prefix="ftcompat-lock-") as tmp:
         path = Path(tmp) / "lock.txt"
         path.write_text("\n".join(lock) + "\n")
-        cmd = [uv, "pip", "sync", "--python", str(venv / "bin" / "python"), str(path), *index_args(environ, "uv")]
+        cmd = [uv, "pip", "sync", "--python", str(venv / "bin" / "python"), str(path), *index_args(environ, "uv"),
+               *(backend or [])]
         for name in reinstall:  # only what was broken is fetched again
             cmd += ["--reinstall-package", name]
         log(redact(" ".join(cmd)))
@@ -224,9 +233,10 @@ def sync(venv: Path, lock: tuple[str, ...], environ: dict, uv: str, log=print, r
 
 def _install_with_pip(venv: Path, combo: Combo, root: Path, environ: dict, log) -> InstallResult:
     """Without uv: one pip install of the pins (pip reuses its own cache of downloads)."""
-    if combo.resolution != "highest" or combo.exclude_newer or combo.prerelease or combo.overrides:
-        raise MachineError("floor (resolution: lowest-direct), as-of (exclude_newer), pre-release (prerelease) "
-                           "and override (overrides) combos need uv; pip install uv")
+    if (combo.resolution != "highest" or combo.exclude_newer or combo.prerelease or combo.overrides
+            or combo.torch_backend):
+        raise MachineError("floor (resolution: lowest-direct), as-of (exclude_newer), pre-release (prerelease), "
+                           "override (overrides) and torch_backend combos need uv; pip install uv")
     python = str(venv / "bin" / "python")
     cmd = [python, "-m", "pip", "install", "--disable-pip-version-check",
            *(["--upgrade"] if combo.tracks_newest else []), *index_args(environ, "pip"), *requirements(combo)]

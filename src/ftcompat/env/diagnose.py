@@ -38,6 +38,10 @@ _MACHINE = (
     (r"Too many open files|os error 24\b", "too many open files", "raise `ulimit -n` and run again", False),
     (r"401 Unauthorized|403 Forbidden|lack of valid authentication credentials",
      "the package index refused the credentials", "check the index URL and its credentials", False),
+    # --torch-backend / torch_backend: torch comes from PyTorch's own index, which may be the one out of reach
+    (r"Failed to fetch:?\s*`?https://download\.pytorch\.org", "PyTorch's index could not be reached",
+     "check the network to download.pytorch.org (--torch-backend / torch_backend take torch from there), or leave "
+     "the backend out and pin a torch whose wheel your find-links hold (PIP_FIND_LINKS)", True),
     (r"error sending request|dns error|failed to lookup address|Name or service not known|"
      r"Temporary failure in name resolution|Connection (?:reset|refused|aborted|closed)|tcp connect error|"
      r"Network is unreachable|No route to host|timed out|deadline has elapsed|HTTP status server error|"

@@ -93,8 +93,8 @@ class AdhocVenv(NoxVenv):
         raise InputError(
             f"{self.combo.id} would download about {est.needed / space.GB:.1f} GB ({est.names()}): torch's CUDA "
             "build, and this machine has no GPU (it runs on CPU, but the download is the CUDA one). Pass --yes to "
-            "go on; pin a torch whose CPU wheel your find-links hold (PIP_FIND_LINKS), or point uv at PyTorch's "
-            "CPU index (UV_TORCH_BACKEND=cpu) to get the CPU build instead")
+            "go on; or --torch-backend cpu to take the CPU build from PyTorch's CPU index; or pin "
+            "a torch whose CPU wheel your find-links hold (PIP_FIND_LINKS)")
 
     def prepare(self, log: Log) -> Built:
         """Create the venv if it is missing, then install as nox's does."""

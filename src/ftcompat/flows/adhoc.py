@@ -10,7 +10,7 @@ from pathlib import Path
 from ftcompat.config.cases import cases_of
 from ftcompat.config.matrix import python_problem
 from ftcompat.config.plan import check_cases
-from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map
+from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map, torch_backend_problem
 from ftcompat.core.errors import InputError
 from ftcompat.env.preflight import check_writable, unknown_packages
 from ftcompat.env.releases import normalize
@@ -45,7 +45,8 @@ def parse_pins(args: list[str]) -> dict[str, str | None]:
     return pins
 
 
-def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None, pre: bool = False) -> str:
+def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None, pre: bool = False,
+             torch_backend: str | None = None) -> str:
     """A stable id from what was asked for: ``adhoc-transformers4.53.3-trl0.19.1``."""
     parts = [f"{p}{v}" for p, v in sorted(pins.items()) if v]
     if floor:
@@ -54,10 +55,13 @@ def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None, pre: b
         parts.append(f"asof{as_of[:10]}")
     if pre:
         parts.append("pre")
+    if torch_backend:  # a CPU torch and a CUDA one are two environments
+        parts.append(f"torch-{torch_backend}")
     return "-".join(["adhoc", *parts]) if parts else "adhoc-newest"
 
 
-def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=False) -> Combo:
+def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=False,
+                torch_backend: str | None = None) -> Combo:
     """Build the combo the command line describes."""
     if not re.match(r"^\d\.\d{1,2}$", python or ""):
         raise InputError(f"--python {python!r}: give a version like 3.11")
@@ -66,9 +70,12 @@ def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=Fa
         raise InputError(f"--python {python}: {why}")
     if pre and floor:
         raise InputError("--pre takes the newest versions and --floor the lowest; choose one")
+    if torch_backend is not None and torch_backend_problem(torch_backend):
+        raise InputError(f"--torch-backend: {torch_backend_problem(torch_backend)}")
     prerelease = tuple(p for p in STACK if pins.get(p) is None) if pre else ()
-    return Combo(adhoc_id(pins, floor, as_of, pre), python, frozen_map(pins), ("adhoc",), tuple(cases),
-                 "ad-hoc pins from the command line", "lowest-direct" if floor else "highest", as_of, prerelease)
+    return Combo(adhoc_id(pins, floor, as_of, pre, torch_backend), python, frozen_map(pins), ("adhoc",),
+                 tuple(cases), "ad-hoc pins from the command line", "lowest-direct" if floor else "highest", as_of,
+                 prerelease, torch_backend=torch_backend)
 
 
 def single(matrix: Matrix, combo: Combo) -> Matrix:
