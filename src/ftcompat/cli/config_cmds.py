@@ -14,7 +14,7 @@ from ftcompat.flows import ciplan, noxdrive
 
 
 def cmd_validate(args) -> int:
-    """Validate matrix.yaml (and with --online, every pin against the index and the resolver)."""
+    """Validate the config (and with --online, every pin against the index and the resolver)."""
     matrix = load(args.matrix)
     here = Path(args.matrix).resolve().parent == Path.cwd().resolve()
     name = args.matrix if here or not is_builtin(args.matrix) else "the built-in matrix"
