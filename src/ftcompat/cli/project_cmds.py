@@ -89,7 +89,8 @@ def cmd_cases(args) -> int:
     builtin = (library_dir() / "cases").resolve()
     for cid, case in cases_of(matrix).items():
         where = "built-in" if case.path.resolve().parent == builtin else _shown(case.path)
-        print(f"{cid:24} {where:10} models: {', '.join(matrix.cases[cid].models) or '-'}\n    {case.summary}")
+        kind = "  handoff (ftcompat handoff)" if case.handoff else ""
+        print(f"{cid:24} {where:10} models: {', '.join(matrix.cases[cid].models) or '-'}{kind}\n    {case.summary}")
     return 0
 
 

@@ -11,7 +11,7 @@ from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.status import FAILING, NOT_CHECKED, Status
 from ftcompat.env import disk, evict, uvcache
 from ftcompat.env.inodes import human
-from ftcompat.flows import adhoc, doctor, here
+from ftcompat.flows import adhoc, doctor, handoff, here
 from ftcompat.results import render
 
 
@@ -27,6 +27,21 @@ def cmd_adhoc(args) -> int:
     refused = [c for c in grid.cells if c.status == Status.NOT_INSTALLABLE]
     if refused:
         raise NotInstallable(f"{combo.id}: {refused[0].signature}")
+    return 0
+
+
+def cmd_handoff(args) -> int:
+    """Make each handoff case's artifact in one environment (--from) and load it in another (--to)."""
+    source = handoff.SideSpec("from", tuple(args.from_pins or ()), args.from_python, args.from_venv)
+    dest = handoff.SideSpec("to", tuple(args.to_pins or ()), args.to_python, args.to_venv)
+    out, grid = handoff.flow(load(args.matrix), root_of(args.matrix), source, dest, args.cases,
+                             Path(args.out) if args.out else None, args.python, repair=repair_method(args.repair),
+                             torch_backend=args.torch_backend, yes=args.yes)
+    print(render.terminal(grid))
+    print(f"\nwrote {out}")
+    refused = [c for c in grid.cells if c.status == Status.NOT_INSTALLABLE]
+    if refused:
+        raise NotInstallable(f"{refused[0].combo}: {refused[0].signature}")
     return 0
 
 
@@ -167,6 +182,21 @@ def register(sub) -> None:
                    help="go on with a large download of torch's CUDA build on a machine without a GPU "
                         "(otherwise said first, exit 2)")
     p.set_defaults(func=cmd_adhoc)
+    p = sub.add_parser("handoff", help=cmd_handoff.__doc__)
+    for side, what in (("from", "the producer: the environment that trains and saves"),
+                       ("to", "the consumer: the environment that loads and serves")):
+        p.add_argument(f"--{side}", dest=f"{side}_pins", nargs="+", metavar="PIN",
+                       help=f"{what}, as PACKAGE==VERSION pins (others: newest compatible), in an ad-hoc env")
+        p.add_argument(f"--{side}-venv", metavar="DIR", help=f"{what}: an existing virtual environment "
+                                                             "(nothing is installed or written inside it)")
+        p.add_argument(f"--{side}-python", metavar="PATH", help=f"{what}: an existing interpreter (as --{side}-venv)")
+    p.add_argument("--cases", nargs="+", default=["*"], help="handoff case id globs (default: all)")
+    p.add_argument("--out", help="grid JSON to write (default results/handoff/<from>~<to>.json)")
+    p.add_argument("--python", default="3.11", help="Python version of the ad-hoc sides (default 3.11)")
+    p.add_argument("--torch-backend", metavar="BUILD", help="the ad-hoc sides' torch build, as for adhoc")
+    add_repair(p)
+    p.add_argument("--yes", action="store_true", help="go on with a large CUDA download, as for adhoc")
+    p.set_defaults(func=cmd_handoff)
     p = sub.add_parser("here", help=cmd_here.__doc__)
     p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")
     p.add_argument("--out", default="results/current.json", help="grid JSON to write (default results/current.json)")

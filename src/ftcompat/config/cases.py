@@ -22,6 +22,9 @@ class CaseFile:
     # any other import failure the health probe finds is the environment's, and such a cell is ``error``.
     subject: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()  # modules the health probe imports for this case beside the stack's (``NEEDS``)
+    # A handoff case: each ``test_<variant>`` (the consumer, run in the second environment) has a
+    # ``produce_<variant>`` (run in the first), which writes the artifact the consumer loads.
+    handoff: bool = False
 
     @property
     def summary(self) -> str:
@@ -46,15 +49,41 @@ def read_case(path: Path) -> CaseFile:
         raise InputError(f"{path}:{exc.lineno}: {exc.msg}; the case file is not valid Python") from None
     variants, uses_model = [], []
     declared: dict[str, tuple[str, ...]] = {}
+    args: dict[str, set[str]] = {}
+    producers: dict[str, ast.FunctionDef] = {}
     for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("produce_"):
+            producers[node.name.removeprefix("produce_")] = node
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
             variants.append(node.name.removeprefix("test_"))
             uses_model.append(any(a.arg == "model" for a in node.args.args))
+            args[variants[-1]] = {a.arg for a in node.args.args}
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
                 and node.targets[0].id in DECLARED:
             declared[node.targets[0].id] = _names(node, path)
+    if producers:
+        _check_halves(path, variants, args, producers)
     return CaseFile(Path(path).stem, Path(path), tuple(variants), tuple(uses_model),
-                    ast.get_docstring(tree) or "", declared.get("SUBJECT", ()), declared.get("NEEDS", ()))
+                    ast.get_docstring(tree) or "", declared.get("SUBJECT", ()), declared.get("NEEDS", ()),
+                    bool(producers))
+
+
+def _check_halves(path: Path, variants: list[str], args: dict[str, set[str]],
+                  producers: dict[str, ast.FunctionDef]) -> None:
+    """Every variant of a handoff case has both halves, and the producer asks only for what its consumer has."""
+    for variant in variants:
+        if variant not in producers:
+            raise InputError(f"{path}: test_{variant} has no produce_{variant}; in a handoff case every variant "
+                             "has both halves (produce_ writes the artifact, test_ loads it)")
+    for variant, node in producers.items():
+        if variant not in args:
+            raise InputError(f"{path}:{node.lineno}: produce_{variant} has no test_{variant} to load what it writes")
+        if "handoff" not in args[variant]:
+            raise InputError(f"{path}: test_{variant} takes no `handoff` fixture, the folder its producer wrote")
+        extra = sorted({a.arg for a in node.args.args} - args[variant])
+        if extra:
+            raise InputError(f"{path}:{node.lineno}: produce_{variant} takes {', '.join(extra)}, which "
+                             f"test_{variant} does not; both halves take the same fixtures (model, device, handoff)")
 
 
 DECLARED = ("SUBJECT", "NEEDS")

@@ -329,7 +329,8 @@ class _Checker(Checker):
             self.add(f"{path}.timeout", f"{timeout!r} is not a number of seconds > 0 (e.g. timeout: 600)")
             timeout = None
         combos = self.str_list(data.get("combos", ["*"]), f"{path}.combos")
-        return CaseSpec(cid, tuple(names), float(timeout) if timeout else None, tuple(combos) or ("*",))
+        return CaseSpec(cid, tuple(names), float(timeout) if timeout else None, tuple(combos) or ("*",),
+                        self.cases[cid].handoff)
 
 
 def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Problem, ...] = ()) -> Matrix:

@@ -11,7 +11,7 @@ from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.errors import InputError
 from ftcompat.core.health import Health
 from ftcompat.core.hints import suggest
-from ftcompat.core.plan import Plan, PlannedCase, PlannedCombo
+from ftcompat.core.plan import Plan, PlannedCase, PlannedCombo, PlannedHandoff
 from ftcompat.core.selector import match
 
 
@@ -74,7 +74,8 @@ def planned_cells(matrix: Matrix, combo: Combo, cases: Mapping[str, CaseFile]) -
 
 
 def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path,
-                 cases: Mapping[str, CaseFile] | None = None, health: Health | None = None) -> Plan:
+                 cases: Mapping[str, CaseFile] | None = None, health: Health | None = None,
+                 handoff: PlannedHandoff | None = None) -> Plan:
     """Return the plan the harness reads inside the combo's environment (with what each case checks)."""
     case_ids = combo_cases(matrix, combo)
     models = {c: combo_models(matrix, combo, c) for c in case_ids}
@@ -83,4 +84,4 @@ def harness_plan(matrix: Matrix, combo: Combo, out: Path, work_dir: Path,
     return Plan(PlannedCombo(combo.id, combo.python, dict(combo.pins), tuple(combo.tags)),
                 {c: PlannedCase(tuple(models[c]), matrix.cases[c].timeout, subject[c]) for c in case_ids},
                 {m: matrix.models[m].to_plan() for m in model_names}, str(out), str(work_dir),
-                health=health or Health())
+                health=health or Health(), handoff=handoff)

@@ -63,6 +63,9 @@ class Combo:
         return [f"{p}=={v}" if v else p for p, v in sorted(self.pins.items())] + list(self.extra)
 
 
+# The tag of a combo that is one half of a handoff (or the pair itself): only handoff cases run there.
+HANDOFF = "handoff"
+
 # uv's --torch-backend values: a build (cpu, xpu, cuXYZ, rocmX.Y[.Z]) or auto (what this machine's driver takes)
 TORCH_BACKEND_RE = re.compile(r"^(auto|cpu|xpu|cu\d{2,3}|rocm\d+\.\d+(\.\d+)?)$")
 
@@ -114,9 +117,13 @@ class CaseSpec:
     # The matrix's combos it runs in (id globs, or tag:NAME); ad-hoc and existing environments run
     # whatever they are asked to. Lets a case that marks one boundary run at that boundary.
     combos: tuple[str, ...] = ("*",)
+    # A handoff case: it runs only in a pair of environments (a combo tagged ``handoff``), never in one.
+    handoff: bool = False
 
     def runs_in(self, combo: Combo) -> bool:
         """True when this case runs in ``combo``: one asked for on the spot, or one its selectors name."""
+        if self.handoff != (HANDOFF in combo.tags):
+            return False
         if {"adhoc", "current", "bisect"} & set(combo.tags):
             return True
         return any(match(s[4:], t) for s in self.combos if s.startswith("tag:") for t in combo.tags) or any(

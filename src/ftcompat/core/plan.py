@@ -38,6 +38,21 @@ class PlannedCase:
 
 
 @dataclass(frozen=True)
+class PlannedHandoff:
+    """Which half of a handoff this environment plays and the folder the artifacts pass through."""
+
+    side: str  # "produce": write each cell's artifact; "consume": load and use it
+    folder: str  # one subfolder per cell: ``<case>/<variant>@<model>``
+
+    def __post_init__(self) -> None:
+        if self.side not in SIDES:
+            raise PlanError(f"handoff.side: {self.side!r} is not one of {', '.join(SIDES)}")
+
+
+SIDES = ("produce", "consume")
+
+
+@dataclass(frozen=True)
 class Plan:
     """What runs in one environment: the combo, its cases and their models, where cells go."""
 
@@ -48,6 +63,7 @@ class Plan:
     work_dir: str | None = None  # tiny models and tokenizers are built here
     cache_keys: Mapping[str, str] = field(default_factory=dict)  # cell id -> its result-cache key
     health: Health = Health()  # what the probe found before the cells ran
+    handoff: PlannedHandoff | None = None  # set when the cases are one half of a handoff
 
     def case(self, case_id: str) -> PlannedCase:
         """The planned case, or an empty one for a case outside the plan (pytest then makes no cell of it)."""
@@ -68,6 +84,8 @@ class Plan:
             out["cache_keys"] = dict(self.cache_keys)
         if self.health != Health():
             out["health"] = self.health.to_json()
+        if self.handoff:
+            out["handoff"] = {"side": self.handoff.side, "folder": self.handoff.folder}
         return out
 
     @classmethod
@@ -86,11 +104,15 @@ class Plan:
             raise PlanError(f"health: {exc}") from None
         models = {str(m): _mapping(v, f"models.{m}") for m, v in _mapping(data.get("models") or {}, "models").items()}
         keys = {str(k): str(v) for k, v in _mapping(data.get("cache_keys") or {}, "cache_keys").items()}
+        handoff = None
+        if data.get("handoff") is not None:
+            raw = _mapping(data["handoff"], "handoff")
+            handoff = PlannedHandoff(str(raw.get("side")), _text(raw.get("folder"), "handoff.folder") or "")
         return cls(PlannedCombo(str(combo.get("id") or "adhoc"), combo.get("python"),
                                 dict(_mapping(combo.get("pins") or {}, "combo.pins")),
                                 tuple(map(str, _list(combo.get("tags") or [], "combo.tags")))),
                    cases, models, _text(data.get("out"), "out"), _text(data.get("work_dir"), "work_dir"), keys,
-                   health)
+                   health, handoff)
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:

@@ -23,9 +23,10 @@ ALWAYS = ("id", "combo", "case", "variant", "model", "status", "signature", "exc
 # A record has these once something sets them: the harness (origin, log, cache_key), the result cache
 # (cached), the transient rerun (reruns, rerun_status, first_signature), a machine failure
 # (not_refreshed), the merge (known_issue, triage), render (failing_since) and the harness when the health
-# probe's finding explains the failure (environment: the defect, ``core.health.Defect``'s JSON).
+# probe's finding explains the failure (environment: the defect, ``core.health.Defect``'s JSON), and a
+# handoff cell (handoff: the producer's environment and outcome, and which side failed).
 OPTIONAL = ("origin", "log", "cache_key", "cached", "reruns", "rerun_status", "first_signature", "not_refreshed",
-            "known_issue", "triage", "failing_since", "environment")
+            "known_issue", "triage", "failing_since", "environment", "handoff")
 
 
 def _plain(value):
@@ -68,6 +69,7 @@ class Record:
     triage: Triage | None = None
     failing_since: str | None = None
     environment: Mapping[str, Any] | None = None
+    handoff: Mapping[str, Any] | None = None
     present: frozenset[str] = frozenset()  # the optional keys this record's JSON carries
 
     # ---- reading and writing ---------------------------------------------------------------------

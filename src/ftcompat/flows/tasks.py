@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ftcompat.flows import adhoc, bisect, combo, device, doctor, here, noxdrive, pins, render, upgrade
+from ftcompat.flows import adhoc, bisect, combo, device, doctor, handoff, here, noxdrive, pins, render, upgrade
 from ftcompat.triage import report
 
 
@@ -31,6 +31,8 @@ FLOWS: dict[str, Flow] = {
     "render": Flow(render.flow, (), "cells merged, failures triaged and dated, grid.json/GRID.md/index.html"),
     "adhoc": Flow(adhoc.flow, ("adhoc",), "pins from the command line in a venv of their own"),
     "here": Flow(here.flow, ("existing",), "an environment someone else owns, read and never written"),
+    "handoff": Flow(handoff.flow, ("adhoc", "existing"), "produce_ halves in one environment, test_ halves in "
+                                                         "another, one cell for both"),
     "doctor": Flow(doctor.flow, (), "the health probe on an environment someone else owns; --verify in a copy"),
     "pins": Flow(pins.flow, ("adhoc",), "the grid's answer, else --search: candidates as ad-hoc venvs"),
     "upgrade": Flow(upgrade.flow, ("existing", "adhoc"), "the current environment beside a target"),

@@ -7,6 +7,7 @@ file after each cell, so a crash later in the run loses nothing already measured
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -81,6 +82,41 @@ def model(request):
     name = request.param
     spec = plan.models.get(name) or models.builtin_spec(name)
     return models.resolve(name, spec, request.config._ftcompat_work / "models")
+
+
+@pytest.fixture
+def handoff(request):
+    """The folder a handoff cell's artifact passes through: written by ``produce_<variant>``, read by ``test_``."""
+    plan = request.config._ftcompat_plan
+    if plan.handoff is None:
+        raise api.CaseSetupError("a handoff case runs only as one half of a handoff (ftcompat handoff)")
+    model = getattr(request.node, "callspec", None)
+    model = model.params.get("model") if model else None
+    folder = handoff_folder(plan.handoff.folder, Path(str(request.node.path)).stem,
+                            request.node.originalname.removeprefix("test_"), model)
+    if plan.handoff.side == "produce":
+        folder.mkdir(parents=True, exist_ok=True)
+    elif not folder.is_dir() or not any(folder.iterdir()):
+        raise api.CaseSetupError(f"the producer left nothing in {folder.name!r} to load")
+    return folder
+
+
+def handoff_folder(base: str, case: str, variant: str, model: str | None) -> Path:
+    """One cell's artifact folder: ``<base>/<case>/<variant>@<model>``."""
+    return Path(base) / case / f"{variant}@{model or '-'}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """On the producer's side of a handoff, run ``produce_<variant>`` in place of the consumer ``test_``."""
+    plan = pyfuncitem.config._ftcompat_plan
+    if plan.handoff is None or plan.handoff.side != "produce":
+        return None
+    variant = pyfuncitem.originalname.removeprefix("test_")
+    produce = getattr(pyfuncitem.module, f"produce_{variant}")
+    wanted = inspect.signature(produce).parameters  # a subset of test_'s (``config.cases`` checks it)
+    produce(**{name: pyfuncitem.funcargs[name] for name in wanted})
+    return True
 
 
 @pytest.fixture

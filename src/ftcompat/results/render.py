@@ -144,6 +144,19 @@ def _version(combo: Mapping, pkg: str) -> str:
     return got or (f"=={pin}" if pin else "")
 
 
+def _producer_versions(grid: Grid, combo_id: str) -> Mapping:
+    """A handoff row's producer side: the versions the environment that made the artifacts had."""
+    for record in grid.cells:
+        if record.combo == combo_id and record.handoff and (record.handoff.get("producer") or {}).get("versions"):
+            return record.handoff["producer"]["versions"]
+    return {}
+
+
+def _handoff_version(made: str | None, used: str) -> str:
+    """``made → used`` where the two sides of a handoff differ, else the one version."""
+    return used if not made or used.startswith(made) else f"{made} → {used}"
+
+
 def versions_table(grid: Grid, fmt: str) -> str:
     """Return each combo's Python, device and resolved stack versions."""
     headers = ["combo", "python", "device", *STACK]
@@ -151,8 +164,10 @@ def versions_table(grid: Grid, fmt: str) -> str:
     for combo in grid.combos:
         device = combo.get("device") or {}
         where = device.get("type", "") + (f" ({device['name']})" if device.get("name") else "")
+        made = _producer_versions(grid, combo["id"])
         rows.append([combo["id"], combo.get("python_resolved") or combo["python"], where or "not run",
-                     *(_version(combo, p) for p in STACK)])
+                     *(_handoff_version(made.get(p), _version(combo, p)) if made else _version(combo, p)
+                       for p in STACK)])
     return tabulate(rows, headers=headers, tablefmt=fmt)
 
 

@@ -22,6 +22,7 @@ from ftcompat.core.domain import Cell, Combo, Matrix
 from ftcompat.core.health import EnvReport
 from ftcompat.core.outcome import is_transient
 from ftcompat.core.paths import STAGED_CASES
+from ftcompat.core.plan import PlannedHandoff
 from ftcompat.core.record import Record
 from ftcompat.core.status import RERUN_IF_TRANSIENT, Status
 from ftcompat.env.base import Built
@@ -100,7 +101,8 @@ def pytest_args(python: str, root: Path, plan_file: Path, out: Path, case_files:
 
 
 def run_cases(root: Path, matrix: Matrix, cases: Mapping[str, CaseFile], combo: Combo, built: Built,
-              out: Path, shell: Shell, cached: bool = True, environment: EnvReport | None = None) -> list[Record]:
+              out: Path, shell: Shell, cached: bool = True, environment: EnvReport | None = None,
+              handoff: PlannedHandoff | None = None) -> list[Record]:
     """Run the combo's cells that have no current result and return its records (also on disk).
 
     The result cache needs the environment's resolved versions (``built.versions``): without them, or
@@ -119,7 +121,7 @@ def run_cases(root: Path, matrix: Matrix, cases: Mapping[str, CaseFile], combo: 
     work = root / WORK / "work" / combo.id
     plan_file = root / WORK / "plans" / f"{combo.id}.json"
     env_note = environment or EnvReport()
-    the_plan = plan.harness_plan(matrix, combo, out, work, cases, env_note.health)
+    the_plan = plan.harness_plan(matrix, combo, out, work, cases, env_note.health, handoff)
     wanted = cache.keys(planned, {c: cases[c].path for c in ran}, versions, combo.python, the_plan) \
         if versions else {}
     atomic_write(plan_file, dumps(dataclasses.replace(the_plan, cache_keys=wanted).to_json()))

@@ -17,6 +17,7 @@ from ftcompat.config.cases import CaseFile
 from ftcompat.core.domain import Matrix
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.health import EnvReport
+from ftcompat.core.plan import PlannedHandoff
 from ftcompat.core.record import Record
 from ftcompat.env import health, locks
 from ftcompat.env.base import Built, Environment, Log
@@ -35,6 +36,7 @@ class Job:
     command: Callable[..., int | None] | None = None  # run commands another way (a bisection step's log)
     env: Mapping[str, str] = field(default_factory=dict)  # for every harness command, over the environment's
     repair: str | None = "cap"  # how a kind that resolved the unpinned packages itself repairs a broken import
+    handoff: PlannedHandoff | None = None  # the half of a handoff these cells play (``flows.handoff``)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ def run(environment: Environment, job: Job, log: Log = print) -> Outcome:
             for out in job.outs:
                 t0 = time.monotonic()
                 rounds.append(tuple(cells.run_cases(job.root, job.matrix, job.cases, environment.combo, built, out,
-                                                    shell, cached=job.cached, environment=report)))
+                                                    shell, cached=job.cached, environment=report,
+                                                    handoff=job.handoff)))
                 round_s.append(time.monotonic() - t0)
         finally:
             environment.release()
