@@ -166,8 +166,7 @@ def build_tiny(name: str, spec: dict, cache: Path) -> Path:
 
 def _build_into(spec: dict, dest: Path) -> None:
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     tokenizers.build(spec.get("tokenizer", "llama2-chat"), dest)
     tok = AutoTokenizer.from_pretrained(dest)
@@ -181,5 +180,7 @@ def _build_into(spec: dict, dest: Path) -> None:
         **overrides,
     )
     torch.manual_seed(int(spec.get("seed", 0)))
-    model = AutoModelForCausalLM.from_config(config)
+    # An encoder-decoder arch (t5, bart) is built with its LM head; everything else is a causal LM.
+    auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    model = auto.from_config(config)
     model.save_pretrained(dest, safe_serialization=True)
