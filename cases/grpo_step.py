@@ -19,6 +19,7 @@ beside transformers 5) every cell is an ``error`` at setup saying so, never a pa
   ``loss_type="grpo"`` (set-up: left out where TRL lacks it); an ``eval_loss`` must be logged at step 0
   (https://github.com/huggingface/trl/issues/4010, fixed by https://github.com/huggingface/trl/pull/4852).
 * ``eval_after_step``: the twin, the same evaluation without ``eval_on_start`` (first after step 1).
+  Both are an ``error`` at setup where GRPOTrainer has no ``prediction_step`` of its own (TRL 0.14 cannot evaluate).
 Where TRL's own ``_get_train_sampler(self)`` meets a transformers that passes the dataset (TRL 0.15-0.16 with
 transformers >= 4.52) every variant fails in ``train()``: the stack, not the idiom.
 Boundaries, exact errors and upstream links: docs/findings/grpo_step.md.
@@ -61,6 +62,12 @@ def _build(model, device, tmp_path, what, subclass=None, eval_set=False, base=No
         from trl import GRPOConfig, GRPOTrainer
 
         cls = subclass(GRPOTrainer) if subclass else GRPOTrainer
+        if eval_set:
+            from transformers import Trainer
+
+            if GRPOTrainer.prediction_step is Trainer.prediction_step:
+                raise RuntimeError("this GRPOTrainer has no prediction_step of its own, so it cannot evaluate: "
+                                   "Trainer's expects a dict batch, GRPO's is a list of prompts")
 
         policy, tok, ds = _parts(model)
         kw = dict(output_dir=str(tmp_path), per_device_train_batch_size=2, gradient_accumulation_steps=1,
