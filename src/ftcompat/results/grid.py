@@ -110,8 +110,12 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
         if stale:
             warnings.append(f"{combo.id}: ignoring {len(stale)} cell(s) no longer planned: {stale[:3]}")
         records = [r for r in records if r.id in planned_ids]
-        if records:
-            records = complete(records, planned, combo, "no result recorded for this cell")
+        # The runner writes every planned cell of a run (a cell the harness never reached says so), so a
+        # planned cell missing here never ran in this combo: a case or variant added since. Not run, not error.
+        never = len(planned_ids - {r.id for r in records}) if records else 0
+        if never:
+            warnings.append(f"{combo.id}: {never} planned cell(s) have not run in this combo yet (a case or variant "
+                            f"added since its last run; `ftcompat run --combos {combo.id}` runs them)")
         cells.extend(records)
         env = next((r.env for r in records if r.status != Status.NOT_INSTALLABLE), None) or {}
         kept = not_refreshed(records)
