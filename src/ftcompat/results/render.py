@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from tabulate import tabulate
 
-from ftcompat.core.domain import STACK
+from ftcompat.core.domain import RECORDED, STACK
 from ftcompat.core.health import EnvReport
 from ftcompat.core.markdown import code
 from ftcompat.core.record import Record
@@ -159,7 +159,7 @@ def _handoff_version(made: str | None, used: str) -> str:
 
 def versions_table(grid: Grid, fmt: str) -> str:
     """Return each combo's Python, device and resolved stack versions."""
-    headers = ["combo", "python", "device", *STACK]
+    headers = ["combo", "python", "device", *RECORDED]  # the stack, and datasets and tokenizers every cell records
     rows = []
     for combo in grid.combos:
         device = combo.get("device") or {}
@@ -167,7 +167,7 @@ def versions_table(grid: Grid, fmt: str) -> str:
         made = _producer_versions(grid, combo["id"])
         rows.append([combo["id"], combo.get("python_resolved") or combo["python"], where or "not run",
                      *(_handoff_version(made.get(p), _version(combo, p)) if made else _version(combo, p)
-                       for p in STACK)])
+                       for p in RECORDED)])
     return tabulate(rows, headers=headers, tablefmt=fmt)
 
 
