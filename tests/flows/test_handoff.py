@@ -161,3 +161,39 @@ def test_bad_input_is_exit_2_and_writes_nothing(handoff_project, tmp_path, monke
 def test_the_consumer_of_an_existing_environment_is_the_described_one(handoff_project):
     combo = handoff.tagged(current_combo(("pass_on",)))
     assert "handoff" in combo.tags and "pass_on" in combo_cases(load(handoff_project), combo)
+
+
+def test_a_known_issue_can_name_the_producers_versions_so_a_same_version_pair_is_not_called_fixed():
+    from ftcompat.core.domain import KnownIssue
+    from ftcompat.core.record import Record
+    from ftcompat.results.grid import triage
+
+    issue = KnownIssue("peft-keys", ("pass_on[note]",), frozen_map({"peft": "<0.14.0", "from:peft": ">=0.15.2"}),
+                       "https://example.org/1", "newer peft's keys")
+
+    def cell(made, used, status):
+        return Record("a~b::pass_on[note]", "a~b", "pass_on", "note", None, status, signature="TypeError: x",
+                      env={"versions": {"peft": used}},
+                      handoff={"producer": {"versions": {"peft": made}}}, present=frozenset({"handoff"}))
+
+    assert triage(cell("0.15.2", "0.13.2", Status.FAIL), [issue]).triage.value == "known"
+    assert triage(cell("0.13.2", "0.13.2", Status.PASS), [issue]).triage is None  # not "fixed?": never broken
+    assert triage(cell("0.13.2", "0.13.2", Status.FAIL), [issue]).triage.value == "new"
+
+
+def test_the_producers_versions_are_validated_like_the_consumers(handoff_project):
+    import yaml
+
+    from ftcompat.config.checks import MatrixError
+
+    data = yaml.safe_load(handoff_project.read_text())
+    data["known_issues"] = [{"id": "x", "cells": ["pass_on[*]"], "when": {"from:pefft": ">=0.15"},
+                             "url": "https://example.org/1", "summary": "s"}]
+    handoff_project.write_text(yaml.safe_dump(data))
+    with pytest.raises(MatrixError) as err:
+        load(handoff_project)
+    assert any("'from:pefft'" in p.render("f") and "did you mean 'peft'" in p.render("f") for p in err.value.problems)
+    data["known_issues"][0]["when"] = {"from:peft": ">=0.15", "peft": "<0.14"}
+    handoff_project.write_text(yaml.safe_dump(data))
+    ours = next(i for i in load(handoff_project).known_issues if i.id == "x")
+    assert dict(ours.when) == {"from:peft": ">=0.15", "peft": "<0.14"}

@@ -17,6 +17,7 @@ from ftcompat.config.cases import CaseFile, discover
 from ftcompat.config.checks import Checker, MatrixError, Problem
 from ftcompat.config.yamlfile import read_yaml
 from ftcompat.core.domain import (
+    FROM,
     RECORDED,
     STACK,
     SUPPORT,
@@ -209,9 +210,12 @@ class _Checker(Checker):
             self.add(f"{path}.cells", "an environment issue (environment: true) matches the health probe's "
                                       "findings, not cells; remove cells")
         for pkg, spec in when.items():
-            if pkg not in RECORDED and not environment:
-                self.add(f"{path}.when.{pkg}", f"unknown package {pkg!r}{suggest(pkg, RECORDED)} (a known issue "
-                                               f"matches the versions every cell records: {', '.join(RECORDED)})")
+            # ``from:peft``: the producer's version, for a handoff cell (``core.domain.FROM``)
+            name = pkg.removeprefix(FROM) if isinstance(pkg, str) and not environment else pkg
+            if name not in RECORDED and not environment:
+                self.add(f"{path}.when.{pkg}", f"unknown package {pkg!r}{suggest(name, RECORDED)} (a known issue "
+                                               f"matches the versions every cell records: {', '.join(RECORDED)}; "
+                                               f"a handoff's producer's as {FROM}<package>)")
                 continue
             try:
                 SpecifierSet(str(spec))

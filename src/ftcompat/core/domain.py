@@ -65,6 +65,9 @@ class Combo:
 
 # The tag of a combo that is one half of a handoff (or the pair itself): only handoff cases run there.
 HANDOFF = "handoff"
+# A known issue's ``when`` key for the version a handoff's producer had (``from:peft``); plain keys are the
+# consumer's, the environment the cell's record is from.
+FROM = "from:"
 
 # uv's --torch-backend values: a build (cpu, xpu, cuXYZ, rocmX.Y[.Z]) or auto (what this machine's driver takes)
 TORCH_BACKEND_RE = re.compile(r"^(auto|cpu|xpu|cu\d{2,3}|rocm\d+\.\d+(\.\d+)?)$")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ftcompat.config.cases import CaseFile
 from ftcompat.core.clock import utc_now
-from ftcompat.core.domain import Cell, Combo, Matrix
+from ftcompat.core.domain import FROM, Cell, Combo, Matrix
 from ftcompat.core.paths import Portable
 from ftcompat.core.record import Record
 from ftcompat.core.status import TRIAGED, Status, Triage
@@ -166,9 +166,15 @@ def with_known(environment: dict | None, issues) -> dict | None:
     return {**environment, "known_issues": hits} if hits else environment
 
 
+def triage_versions(record: Record) -> dict:
+    """The versions a known issue's ``when`` reads: the cell's, and for a handoff the producer's as ``from:<pkg>``."""
+    made = ((record.handoff or {}).get("producer") or {}).get("versions") or {}
+    return {**record.versions, **{f"{FROM}{p}": v for p, v in made.items()}}
+
+
 def triage(record: Record, issues) -> Record:
     """Mark a cell ``known`` (a registered bug explains its failure), ``fixed?`` or ``new``."""
-    covering = [i for i in issues if i.covers(record.column, record.versions)]
+    covering = [i for i in issues if i.covers(record.column, triage_versions(record))]
     if record.status in TRIAGED:
         # An entry whose signature hint appears in the failure explains it best; one whose hint
         # does not appear is about another failure in the same cells.
