@@ -402,3 +402,11 @@ def test_torch_backend_is_a_pytorch_build(matrix_data, fixture_cases):
                    "such as cu126, a ROCm build such as rocm6.4, xpu, or auto (what this machine's driver takes)"]
     del matrix_data["combos"][1]["torch_backend"]
     assert parse(matrix_data, "matrix.yaml", fixture_cases).combos[0].torch_backend == "cpu"
+
+
+def test_a_case_naming_a_combo_whose_own_cases_leave_it_out_is_refused(matrix_data, fixture_cases):
+    """The case would never run there: `canary` runs only `gen`, so `api` naming it is a mistake in one of the two."""
+    matrix_data["cases"]["api"]["combos"] = ["canary"]
+    out = problems(matrix_data, fixture_cases)
+    assert out == ["matrix.yaml: cases.api.combos[0]: 'canary''s own cases (gen) leave api out, so it never runs "
+                   "there; add it to them"]

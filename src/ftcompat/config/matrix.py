@@ -407,6 +407,12 @@ def _check_case_combos(check: _Checker, specs: dict[str, CaseSpec], combos: list
             if not hit:
                 known = [f"tag:{t}" for t in tags] if sel.startswith("tag:") else ids
                 check.add(f"cases.{cid}.combos[{j}]", f"{sel!r} selects no combo{suggest(sel, known)}")
+            # A combo named by id whose own `cases:` leaves the case out would never run it there.
+            for combo in combos:
+                if (not sel.startswith("tag:") and "*" not in sel and match(sel, combo.id)
+                        and not any(match(s, cid) for s in combo.cases)):
+                    check.add(f"cases.{cid}.combos[{j}]", f"{sel!r}'s own cases ({', '.join(combo.cases)}) leave "
+                                                          f"{cid} out, so it never runs there; add it to them")
 
 
 def load(path: str | Path = "matrix.yaml", cases_dir: str | Path | None = None) -> Matrix:
