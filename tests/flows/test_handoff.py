@@ -197,3 +197,21 @@ def test_the_producers_versions_are_validated_like_the_consumers(handoff_project
     handoff_project.write_text(yaml.safe_dump(data))
     ours = next(i for i in load(handoff_project).known_issues if i.id == "x")
     assert dict(ours.when) == {"from:peft": ">=0.15", "peft": "<0.14"}
+
+
+def test_a_known_issue_about_handoff_cells_is_not_called_stale_by_a_grid_without_handoff_rows(handoff_project,
+                                                                                               tmp_path):
+    import yaml
+
+    from ftcompat.config.cases import cases_of
+    from ftcompat.results import grid as grid_mod
+
+    data = yaml.safe_load(handoff_project.read_text())
+    data["known_issues"] = [{"id": f"about-{c}", "cells": [f"{c}[*]"], "url": "https://example.org/1", "summary": "s"}
+                            for c in ("pass_on", "mine")]
+    handoff_project.write_text(yaml.safe_dump(data))
+    matrix = load(handoff_project)
+    (tmp_path / "cells").mkdir()
+    warnings = grid_mod.merge(matrix, cases_of(matrix), tmp_path / "cells").warnings
+    assert not any("about-pass_on" in w for w in warnings)
+    assert any("'about-mine' covers no cell" in w for w in warnings)  # a single-environment case's issue still is
