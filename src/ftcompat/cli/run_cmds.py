@@ -15,6 +15,16 @@ from ftcompat.flows import adhoc, doctor, handoff, here
 from ftcompat.results import render
 
 
+def _shown(grid, out: Path) -> int:
+    """Print a grid ftcompat just ran and where it went; pins that cannot install are exit 3 (NotInstallable)."""
+    print(render.terminal(grid))
+    print(f"\nwrote {out}")
+    refused = [c for c in grid.cells if c.status == Status.NOT_INSTALLABLE]
+    if refused:
+        raise NotInstallable(f"{refused[0].combo}: {refused[0].signature}")
+    return 0
+
+
 def cmd_adhoc(args) -> int:
     """Run the cases on pins given on the command line (others: newest compatible) in a new env."""
     combo = adhoc.adhoc_combo(adhoc.parse_pins(args.pins), args.python, args.cases, args.floor, args.as_of, args.pre,
@@ -22,12 +32,7 @@ def cmd_adhoc(args) -> int:
     out = Path(args.out or f"results/adhoc/{combo.id}.json")
     grid = adhoc.flow(load(args.matrix), root_of(args.matrix), combo, out, repair=repair_method(args.repair),
                       yes=args.yes)
-    print(render.terminal(grid))
-    print(f"\nwrote {out}")
-    refused = [c for c in grid.cells if c.status == Status.NOT_INSTALLABLE]
-    if refused:
-        raise NotInstallable(f"{combo.id}: {refused[0].signature}")
-    return 0
+    return _shown(grid, out)
 
 
 def cmd_handoff(args) -> int:
@@ -37,12 +42,7 @@ def cmd_handoff(args) -> int:
     out, grid = handoff.flow(load(args.matrix), root_of(args.matrix), source, dest, args.cases,
                              Path(args.out) if args.out else None, args.python, repair=repair_method(args.repair),
                              torch_backend=args.torch_backend, yes=args.yes)
-    print(render.terminal(grid))
-    print(f"\nwrote {out}")
-    refused = [c for c in grid.cells if c.status == Status.NOT_INSTALLABLE]
-    if refused:
-        raise NotInstallable(f"{refused[0].combo}: {refused[0].signature}")
-    return 0
+    return _shown(grid, out)
 
 
 def cmd_here(args) -> int:
