@@ -215,3 +215,11 @@ def test_a_known_issue_about_handoff_cells_is_not_called_stale_by_a_grid_without
     warnings = grid_mod.merge(matrix, cases_of(matrix), tmp_path / "cells").warnings
     assert not any("about-pass_on" in w for w in warnings)
     assert any("'about-mine' covers no cell" in w for w in warnings)  # a single-environment case's issue still is
+
+
+def test_a_project_without_handoff_cases_is_told_how_to_take_the_builtin_ones(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = project(tmp_path)  # builtin_cases: [api_surface], and its own `mine`
+    assert main(["--config", str(path), "handoff", "--from", "peft==0.15.2", "--to", "peft==0.13.2"]) == 2
+    err = capsys.readouterr().err
+    assert "has no handoff case" in err and "naming them in builtin_cases" in err

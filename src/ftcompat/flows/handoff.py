@@ -82,7 +82,8 @@ def check_handoff_cases(matrix: Matrix, selectors: Sequence[str]) -> None:
     """Each ``--cases`` glob must select a handoff case; a case of one environment is named as such."""
     handoffs = sorted(c for c, spec in matrix.cases.items() if spec.handoff)
     if not handoffs:
-        raise InputError(f"{matrix.source} has no handoff case (a case file with produce_ and test_ halves)")
+        raise InputError(f"{matrix.source} has no handoff case (a case file with produce_ and test_ halves); a "
+                         "project takes the built-in handoff cases by naming them in builtin_cases")
     for sel in selectors:
         if any(match(sel, c) for c in handoffs):
             continue
