@@ -64,7 +64,8 @@ def _load(model, folder, tmp_path, trim: bool):
             known = kit.accepted(LoraConfig)
             dropped = sorted(k for k in config if k not in known)
             (path / "adapter_config.json").write_text(json.dumps({k: v for k, v in config.items() if k in known}))
-        inputs = tok(["the cat sat on the mat"], return_tensors="pt")
+        inputs = {k: v for k, v in tok(["the cat sat on the mat"], return_tensors="pt").items()
+                  if k in ("input_ids", "attention_mask")}  # 4.4x's generic tokenizer adds token_type_ids
         with torch.no_grad():
             plain = base(**inputs).logits
     record(loaded_by_peft=peft.__version__, dropped_keys=dropped)

@@ -264,6 +264,7 @@ def test_plan_follows_an_edited_matrix(tmp_path):
     data = yaml.safe_load((ROOT / "matrix.yaml").read_text(encoding="utf-8"))
     # Remove a combo no case names in its `combos:` (removing a named one is refused, as it should be).
     named = {sel for spec in data["cases"].values() for sel in (spec or {}).get("combos", [])}
+    named |= {h[side] for h in data.get("handoffs") or [] for side in ("from", "to")}
     first = next(c for c in data["combos"] if c["id"] not in named and "gpu" not in c.get("tags", []))
     removed = first["id"]
     data["combos"] = [c for c in data["combos"] if c is not first] + [
@@ -277,7 +278,9 @@ def test_plan_follows_an_edited_matrix(tmp_path):
     edited = ciplan.plan(ciplan.nox_sessions(tmp_path / "noxfile.py"), ["self-hosted", "h100"], "ubuntu-latest", None)
     original = ciplan.plan(ciplan.nox_sessions(ROOT / "noxfile.py"), ["self-hosted", "h100"], "ubuntu-latest", None)
     ids = [e["combo"] for e in edited["include"]]
-    assert ids == [e["combo"] for e in original["include"] if e["combo"] != removed] + ["tf4.99-new", "gpu-extra"]
+    before = [e["combo"] for e in original["include"] if e["combo"] != removed]
+    pairs = [c for c in before if "~" in c]  # handoff pairs' rows follow every combo
+    assert pairs and ids == [c for c in before if c not in pairs] + ["tf4.99-new", "gpu-extra"] + pairs
     by_id = {e["combo"]: e for e in edited["include"]}
     assert by_id["tf4.99-new"]["runner"] == "ubuntu-latest"
     assert by_id["gpu-extra"]["runner"] == ["self-hosted", "h100"]

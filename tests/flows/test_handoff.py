@@ -223,3 +223,44 @@ def test_a_project_without_handoff_cases_is_told_how_to_take_the_builtin_ones(tm
     assert main(["--config", str(path), "handoff", "--from", "peft==0.15.2", "--to", "peft==0.13.2"]) == 2
     err = capsys.readouterr().err
     assert "has no handoff case" in err and "naming them in builtin_cases" in err
+
+
+def test_a_config_pair_runs_both_sides_and_its_row_is_drawn_producer_to_consumer(handoff_project, tmp_path,
+                                                                                monkeypatch):
+    import yaml
+
+    from ftcompat.config.cases import cases_of
+    from ftcompat.core.cellfile import read_cells
+    from ftcompat.flows import combo as combo_flow
+    from ftcompat.results import grid as grid_mod
+    from ftcompat.results.render import markdown
+
+    data = yaml.safe_load(handoff_project.read_text())
+    data["combos"].append({**data["combos"][0], "id": "serve", "cases": ["pass_on"]})
+    data["handoffs"] = [{"from": "prod", "to": "serve"}]
+    handoff_project.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("FTCOMPAT_WORKERS", "1")
+    sides = []
+
+    def side_env(root, combo, venv, protected):  # each side's venv, as this interpreter: no install here
+        sides.append((combo.id, combo.cases, venv.relative_to(root).as_posix(), "side" in combo.tags))
+        return Existing(combo, sys.executable)
+
+    monkeypatch.setattr(handoff, "SideVenv", side_env)
+    state = combo_flow.execute(combo_flow.COMBO, combo_flow.ComboState(
+        tmp_path, "prod~serve", tmp_path / "unused", matrix_file=handoff_project, log=lambda *_: None))
+    assert sides == [("prod", ("pass_on",), ".ftcompat/handoff/envs/prod/venv", True),
+                     ("serve", ("pass_on",), ".ftcompat/handoff/envs/serve/venv", True)]
+    got = {r.variant: r for r in read_cells(state.cell_file)}
+    assert {r.combo for r in got.values()} == {"prod~serve"}
+    assert got["note"].status == Status.PASS and got["producer_breaks"].handoff["failed"] == "producer"
+    assert got["consumer_breaks"].handoff == {**got["consumer_breaks"].handoff, "from": "prod", "to": "serve"}
+    matrix = load(handoff_project)
+    grid = grid_mod.merge(matrix, cases_of(matrix), tmp_path / "results" / "cells")
+    row = next(c for c in grid.combos if c["id"] == "prod~serve")
+    assert row["pair"] == {"from": "prod", "to": "serve"} and row["ran"]
+    assert "| prod → serve " in markdown(grid)
+    # A combo that is only a handoff's side runs no case on its own: its session stops before building anything.
+    alone = combo_flow.execute(combo_flow.COMBO, combo_flow.ComboState(
+        tmp_path, "serve", tmp_path / "venv", matrix_file=handoff_project, log=lambda *_: None))
+    assert alone.done == "no case of the config runs in serve" and alone.outcome is None

@@ -18,7 +18,8 @@ def cmd_validate(args) -> int:
     matrix = load(args.matrix)
     here = Path(args.matrix).resolve().parent == Path.cwd().resolve()
     name = args.matrix if here or not is_builtin(args.matrix) else "the built-in matrix"
-    print(f"{name}: {len(matrix.combos)} combos, {len(matrix.models)} models, "
+    pairs = f", {len(matrix.pairs)} handoff pairs" if matrix.pairs else ""
+    print(f"{name}: {len(matrix.environments)} combos{pairs}, {len(matrix.models)} models, "
           f"{len(matrix.cases)} cases: {'valid; checking the pins online ...' if args.online else 'ok'}")
     if args.online:
         return preflight.validate_online(matrix)

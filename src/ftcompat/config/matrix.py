@@ -15,6 +15,7 @@ from typing import Any
 from ftcompat.config import localmodel, project
 from ftcompat.config.cases import CaseFile, discover
 from ftcompat.config.checks import Checker, MatrixError, Problem
+from ftcompat.config.pairs import parse_pairs
 from ftcompat.config.yamlfile import read_yaml
 from ftcompat.core.domain import (
     FROM,
@@ -32,7 +33,7 @@ from ftcompat.core.domain import (
 from ftcompat.core.hints import suggest
 from ftcompat.core.selector import match
 
-TOP_KEYS = ("version", "combos", "models", "cases", "known_issues")
+TOP_KEYS = ("version", "combos", "models", "cases", "known_issues", "handoffs")
 COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer",
               "prerelease", "overrides", "torch_backend")
 ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature", "environment")
@@ -378,6 +379,7 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Pr
         if combo:
             combos.append(combo)
     _check_case_combos(check, case_specs, combos)
+    combos += parse_pairs(check, top.get("handoffs"), combos, case_specs)
     raw_issues = top.get("known_issues", [])
     if not isinstance(raw_issues, list):
         check.add("known_issues", f"expected a list, got {type(raw_issues).__name__}")

@@ -11,6 +11,7 @@ The file names only what is the project's own::
     models: {...}                     # added to the built-in models
     cases: {...}                      # the project's cases; an entry for a built-in case replaces its models
     known_issues: [...]               # added to the built-in registry
+    handoffs: [...]                   # pairs of the project's combos (``config.pairs``)
 
 It is merged into one matrix document and validated by the same checks as ``matrix.yaml``, so the
 rules are exactly as strict; every problem names the project's file and the path inside it.
@@ -31,7 +32,8 @@ from ftcompat.core.hints import suggest
 from ftcompat.core.selector import match
 
 EXTENDS = ("builtin",)
-PROJECT_KEYS = ("version", "extends", "builtin_cases", "case_dirs", "combos", "models", "cases", "known_issues")
+PROJECT_KEYS = ("version", "extends", "builtin_cases", "case_dirs", "combos", "models", "cases", "known_issues",
+                "handoffs")
 FILE_NAME = "ftcompat.yaml"
 
 
@@ -125,6 +127,7 @@ def merged_document(data: dict, folder: Path, problems: list[Problem]) -> tuple[
         problems.append(Problem("known_issues", f"expected a list, got {type(issues).__name__}"))
         issues = []
     document = {"version": data.get("version", 1), "combos": data.get("combos") or [],
+                "handoffs": data.get("handoffs"),
                 "models": {**models, **own_models}, "cases": cases,
                 "known_issues": [*issues, *_issues_for(base.get("known_issues") or [], set(builtin) | set(own))]}
     own_ids = {i.get("id") for i in issues if isinstance(i, dict)}

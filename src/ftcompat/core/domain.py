@@ -12,8 +12,9 @@ from ftcompat.core.selector import match, match_column
 
 # The packages the matrix varies; every combo pins each (null = newest).
 STACK = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate")
-# The packages every cell records the version of: the stack, and the two every case also runs with.
-RECORDED = (*STACK, "datasets", "tokenizers")
+# The packages every cell records the version of: the stack, and those every case also runs with, whose
+# releases break things on their own (a tokenizer's format, a checkpoint's pickles, the Hub client's API).
+RECORDED = (*STACK, "datasets", "tokenizers", "huggingface_hub", "numpy")
 # Not varied by the matrix, but asked for by upstream bug templates (`transformers env`, `trl env`).
 SUPPORT = ("huggingface_hub", "safetensors", "numpy", "deepspeed")
 
@@ -47,6 +48,9 @@ class Combo:
     # The PyTorch build uv takes torch and its family from (``cpu``, ``cu126``, ``auto``): PyTorch's own
     # index for that build (uv's --torch-backend) instead of PyPI, whose Linux torch is the CUDA one.
     torch_backend: str | None = None
+    # A handoff pair's row (``handoffs:`` in the config): the producer's and the consumer's combo ids. The
+    # row's own pins are the consumer's; its cells are the consumer's records with the producer's beside them.
+    pair: tuple[str, str] | None = None
 
     @property
     def tracks_newest(self) -> bool:
@@ -65,6 +69,10 @@ class Combo:
 
 # The tag of a combo that is one half of a handoff (or the pair itself): only handoff cases run there.
 HANDOFF = "handoff"
+# The tag of a matrix combo playing one side of a handoff pair: it runs the pair's cases, chosen already.
+SIDE = "side"
+# Tags of environments that run whatever cases they are asked to (a case's ``combos:`` names matrix rows).
+ON_REQUEST = frozenset({"adhoc", "current", "bisect", SIDE})
 # A known issue's ``when`` key for the version a handoff's producer had (``from:peft``); plain keys are the
 # consumer's, the environment the cell's record is from.
 FROM = "from:"
@@ -127,7 +135,7 @@ class CaseSpec:
         """True when this case runs in ``combo``: one asked for on the spot, or one its selectors name."""
         if self.handoff != (HANDOFF in combo.tags):
             return False
-        if {"adhoc", "current", "bisect"} & set(combo.tags):
+        if ON_REQUEST & set(combo.tags):
             return True
         return any(match(s[4:], t) for s in self.combos if s.startswith("tag:") for t in combo.tags) or any(
             match(s, combo.id) for s in self.combos if not s.startswith("tag:"))
@@ -201,6 +209,16 @@ class Matrix:
     source: str = "matrix.yaml"
     known_issues: tuple[KnownIssue, ...] = ()
     case_files: Mapping[str, str] = field(default_factory=dict)  # case id -> its file (cases/<id>.py)
+
+    @property
+    def environments(self) -> tuple[Combo, ...]:
+        """The combos that are one environment each: all but the handoff pairs' rows."""
+        return tuple(c for c in self.combos if not c.pair)
+
+    @property
+    def pairs(self) -> tuple[Combo, ...]:
+        """The handoff pairs' rows (``handoffs:``), each made in one combo and loaded in another."""
+        return tuple(c for c in self.combos if c.pair)
 
     def combo(self, combo_id: str) -> Combo:
         """Return the combo with this id."""

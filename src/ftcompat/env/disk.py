@@ -37,7 +37,7 @@ class DiskError(InputError):
 class EnvUsage:
     """One environment (or work folder) ftcompat made: what it is, who uses it, and its size."""
 
-    kind: str  # nox, adhoc, bisect, work
+    kind: str  # nox, adhoc, handoff, bisect, work
     paths: tuple[Path, ...]
     combo: str | None
     used_by: str  # a current combo id, or "orphan"
@@ -89,6 +89,13 @@ def find_envs(root: Path, combo_ids: Iterable[str], now: float | None = None,
         venv = d / "venv"
         if venv.is_dir() and not venv.is_symlink():
             found.append(EnvUsage("adhoc", (venv,), d.name, ORPHAN, note="ad-hoc env (ftcompat adhoc)"))
+    for d in _subdirs(root / WORK / "handoff" / "envs"):  # a config pair's sides (``flows.handoff.matrix_side``)
+        venv = d / "venv"
+        if venv.is_dir() and not venv.is_symlink():
+            cid = d.name if d.name in ids else None
+            found.append(EnvUsage("handoff", (venv,), cid, cid or ORPHAN,
+                                  note="one side of the config's handoff pairs" if cid
+                                  else f"no combo in {config} has this id"))
     for d in _subdirs(root / WORK / "bisect"):
         age = now - _newest_mtime(d)
         running = age < ACTIVE_BISECT_S

@@ -46,7 +46,7 @@ class NotWritable(MachineError):
 def check_versions(matrix: Matrix, lister: Lister) -> list[Problem]:
     """Every combo's pins checked against the index: packages that are not there, versions that are not."""
     problems: list[Problem] = []
-    for i, combo in enumerate(matrix.combos):
+    for i, combo in enumerate(matrix.environments):  # a pair's row has its consumer's pins, checked there
         problems += check_combo(combo, lister, f"combos[{i}].pins")
     return problems
 
@@ -231,14 +231,14 @@ def validate_online(matrix: Matrix, lister: Lister | None = None, resolve=resolv
     bad_pins = {p.path.rsplit(".pins", 1)[0] for p in problems if not isinstance(p, Unchecked)}
     # A missing version already explains why a combo cannot resolve; the rest ask uv, a few at a
     # time (each is mostly waiting on the index), in matrix order for the report.
-    todo = [(i, c) for i, c in enumerate(matrix.combos) if f"combos[{i}]" not in bad_pins]
+    todo = [(i, c) for i, c in enumerate(matrix.environments) if f"combos[{i}]" not in bad_pins]
     with ThreadPoolExecutor(max_workers=4) as pool:
         answers = list(pool.map(lambda item: _ask(resolve, *item), todo))
     problems += [p for p in answers if p]
     for problem in problems:
         log(problem.render(matrix.source))
     if not problems:
-        log(f"{matrix.source}: every pin of {len(matrix.combos)} combos is on {getattr(lister, 'where', 'the index')} "
-            "and each combo resolves")
+        where = getattr(lister, "where", "the index")
+        log(f"{matrix.source}: every pin of {len(matrix.environments)} combos is on {where} and each combo resolves")
         return 0
     return 4 if all(isinstance(p, Unchecked) for p in problems) else 2

@@ -103,6 +103,19 @@ class AdhocVenv(NoxVenv):
 
 
 @dataclass(frozen=True)
+class SideVenv(NoxVenv):
+    """A config combo's environment as one side of a handoff pair: created by ftcompat (a pair's nox session
+    has no venv of its own), kept, and shared by every pair the combo is in; its pins are data, not repaired."""
+
+    kind: ClassVar[str] = "handoff-side"
+
+    def prepare(self, log: Log) -> Built:
+        """Create the venv if it is missing, then install as nox's does."""
+        make_venv(self.venv, self.combo.python)
+        return super().prepare(log)
+
+
+@dataclass(frozen=True)
 class StepVenv(AdhocVenv):
     """A bisection step's venv: built for one step's pins and removed after it, unless asked to keep it."""
 

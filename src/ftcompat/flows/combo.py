@@ -25,8 +25,10 @@ from ftcompat.core.record import Record
 from ftcompat.core.selector import match
 from ftcompat.env import locks, preflight
 from ftcompat.env.venv import NoxVenv
+from ftcompat.flows import handoff
 from ftcompat.flows.stages import execute
 from ftcompat.runner import run as runner
+from ftcompat.runner.cells import WORK
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ def choose_cases(state: ComboState) -> ComboState:
     assert state.matrix is not None
     combo = only_cases(state.matrix, state.matrix.combo(state.combo_id), state.selectors)
     done = None if combo.cases else f"FTCOMPAT_CASES selects none of {state.combo_id}'s cases"
+    if not done and not plan.combo_cases(state.matrix, combo):  # say, a combo that is only a handoff's side
+        done = f"no case of the config runs in {state.combo_id}"
     return dataclasses.replace(state, combo=combo, done=done)
 
 
@@ -91,8 +95,12 @@ def check_output(state: ComboState) -> ComboState:
 
 
 def run_combo(state: ComboState) -> ComboState:
-    """The one runner over nox's env: pins installed or reused, cached cells kept, the rest run."""
+    """The one runner over nox's env: pins installed or reused, cached cells kept, the rest run; a handoff
+    pair's row runs the runner twice, once in each side's environment (``flows.handoff.run_pair``)."""
     assert state.matrix is not None and state.cases is not None and state.combo is not None
+    if state.combo.pair:
+        handoff.run_pair(state.matrix, state.root, state.combo, state.cell_file, state.log)
+        return state
     env = NoxVenv(state.root, state.combo, state.venv, tuple(c.id for c in state.matrix.combos))
     job = runner.Job(state.root, state.matrix, state.cases, (state.cell_file,))
     outcome = runner.run(env, job, state.log)
@@ -114,7 +122,9 @@ def nox_session(session: Any, combo_id: str, root: Path | None = None, config: P
     Not-installable pins are a result (the session is skipped, saying why); bad input and machine
     failures stop the session with one line (the earlier results of the combo are kept).
     """
-    start = ComboState(Path(root or Path.cwd()).resolve(), combo_id, Path(session.virtualenv.location),
+    root = Path(root or Path.cwd()).resolve()
+    location = getattr(session.virtualenv, "location", None)  # a pair's session has none: its sides have their own
+    start = ComboState(root, combo_id, Path(location) if location else root / WORK / "handoff" / combo_id,
                        matrix_file=config, selectors=os.environ.get("FTCOMPAT_CASES"), log=session.log)
     try:
         state = execute(COMBO, start)

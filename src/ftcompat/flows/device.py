@@ -58,7 +58,7 @@ class Step:
 
 def device_combos(matrix: Matrix) -> list[Combo]:
     """The combos the device check runs: those tagged ``device``, in matrix order."""
-    combos = [c for c in matrix.combos if DEVICE_TAG in c.tags]
+    combos = [c for c in matrix.environments if DEVICE_TAG in c.tags]
     if not combos:
         raise InputError(f"{matrix.source}: no combo is tagged {DEVICE_TAG!r}; the device check has nothing to run")
     return combos

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftcompat.config.cases import cases_of
+from ftcompat.config.pairs import SEP
+from ftcompat.config.plan import combo_cases
 from ftcompat.core.cellfile import read_cells, write_cells
-from ftcompat.core.domain import HANDOFF, Cell, Combo, Matrix
+from ftcompat.core.domain import HANDOFF, SIDE, Cell, Combo, Matrix
 from ftcompat.core.errors import InputError
 from ftcompat.core.hints import suggest
 from ftcompat.core.plan import PlannedHandoff
@@ -31,13 +33,11 @@ from ftcompat.env import target
 from ftcompat.env.base import Environment
 from ftcompat.env.existing import Existing
 from ftcompat.env.preflight import check_writable, unknown_packages
-from ftcompat.env.venv import AdhocVenv
+from ftcompat.env.venv import AdhocVenv, SideVenv
 from ftcompat.flows import adhoc, here
 from ftcompat.results import grid as grid_mod
 from ftcompat.runner import run as runner
 from ftcompat.runner.cells import WORK
-
-SEP = "~"  # in a pair's id: no combo id has one (``config.matrix.ID_RE``)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def pair_combo(producer: Combo, consumer: Combo, cases: Sequence[str]) -> Combo:
     """The grid row of a handoff: the consumer's pins, named for both sides."""
     return Combo(pair_id(producer, consumer), consumer.python, consumer.pins, (HANDOFF, "adhoc"),
                  tuple(cases), f"handoff: made in {producer.id} ({_pins(producer)}), loaded in {consumer.id} "
-                               f"({_pins(consumer)})")
+                               f"({_pins(consumer)})", pair=(producer.id, consumer.id))
 
 
 def _pins(combo: Combo) -> str:
@@ -142,11 +142,9 @@ def _side(record: Record | None) -> dict | None:
             "duration_s": record.duration_s}
 
 
-def run_handoff(matrix: Matrix, root: Path, producer: Environment, consumer: Environment, cases: Sequence[str],
-                out: Path, log: Callable[[str], None] = print, repair: str | None = "cap") -> grid_mod.Grid:
-    """Run the producer halves, then the consumer halves, and write the pair's one-row grid to ``out``."""
-    a, b = producer.combo, consumer.combo
-    pair = pair_combo(a, b, cases)
+def run_halves(matrix: Matrix, root: Path, producer: Environment, consumer: Environment, pair: Combo,
+               log: Callable[[str], None] = print, repair: str | None = "cap") -> list[Record]:
+    """Run the producer halves, then the consumer halves; return the pair's cells (``combine``)."""
     base = root / WORK / "handoff" / pair.id
     folder = base / "artifacts"
     shutil.rmtree(folder, ignore_errors=True)  # a consumer loads what this run's producer made, nothing older
@@ -164,11 +162,36 @@ def run_handoff(matrix: Matrix, root: Path, producer: Environment, consumer: Env
             if side == "produce":  # nothing to load: every cell says the producer's pins do not install
                 halves.append([])
                 break
-    cells_dir = base / "cells"
-    write_cells(cells_dir / f"{pair.id}.json", pair.id, combine(halves[0], halves[1], pair, a, b))
-    grid = grid_mod.merge(adhoc.single(matrix, pair), files, cells_dir, partial=True)
+    return combine(halves[0], halves[1], pair, producer.combo, consumer.combo)
+
+
+def run_handoff(matrix: Matrix, root: Path, producer: Environment, consumer: Environment, cases: Sequence[str],
+                out: Path, log: Callable[[str], None] = print, repair: str | None = "cap") -> grid_mod.Grid:
+    """Run every handoff case from ``producer`` to ``consumer`` and write the pair's one-row grid to ``out``."""
+    pair = pair_combo(producer.combo, consumer.combo, cases)
+    cells_dir = root / WORK / "handoff" / pair.id / "cells"
+    write_cells(cells_dir / f"{pair.id}.json", pair.id, run_halves(matrix, root, producer, consumer, pair, log, repair))
+    grid = grid_mod.merge(adhoc.single(matrix, pair), cases_of(matrix), cells_dir, partial=True)
     grid_mod.save(grid, out)
     return grid
+
+
+def matrix_side(root: Path, matrix: Matrix, pair: Combo, side: int) -> Environment:
+    """One side of a config's pair: the side's combo, built from its pins in a venv of its own that every
+    pair using the combo shares, running the pair's (already chosen) cases."""
+    assert pair.pair is not None
+    combo = matrix.combo(pair.pair[side])
+    cases = tuple(combo_cases(matrix, pair))
+    combo = dataclasses.replace(tagged(combo), tags=(*tagged(combo).tags, SIDE), cases=cases)
+    return SideVenv(root, combo, root / WORK / "handoff" / "envs" / combo.id / "venv",
+                    tuple(c.id for c in matrix.combos))
+
+
+def run_pair(matrix: Matrix, root: Path, pair: Combo, cell_file: Path, log: Callable[[str], None] = print) -> None:
+    """A config's pair (``handoffs:``), as its nox session runs it: both sides, then the pair's cell file."""
+    producer, consumer = (matrix_side(root, matrix, pair, i) for i in (0, 1))
+    records = run_halves(matrix, root, producer, consumer, pair, log, repair=None)
+    write_cells(cell_file, pair.id, records)
 
 
 def flow(matrix: Matrix, root: Path, source: SideSpec, dest: SideSpec, cases: Sequence[str], out: Path | None,

@@ -82,4 +82,7 @@ def _combo_session(combo: Combo, config: Path, work: Path) -> None:
         nox_session(session, combo.id, work, config)
 
     grid_cell_session.__doc__ = combo.description or f"Run the cases in combo {combo.id}."
+    if combo.pair:  # the two sides' environments are built by the pair's run, none by nox
+        nox.session(name=combo.id, python=False, tags=["combo", "pair", *combo.tags])(grid_cell_session)
+        return
     nox.session(name=combo.id, python=combo.python, tags=["combo", *combo.tags], reuse_venv=True)(grid_cell_session)

@@ -132,6 +132,7 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
             "finished_at": max((r.finished_at or "" for r in records), default="") or None,
             "not_refreshed": kept,
             "environment": with_known(read_environment(found), matrix.known_issues) if found else None,
+            **({"pair": {"from": combo.pair[0], "to": combo.pair[1]}} if combo.pair else {}),
         })
     known = {c.id for c in matrix.combos}
     for path in sorted(p for d in dirs for p in d.glob("*.json") if p.name != "device.json"):
@@ -147,14 +148,21 @@ def merge(matrix: Matrix, cases: dict[str, CaseFile], cells_dir: Path | Sequence
             continue
         # One environment's row says nothing about other versions' entries, nor a project's few combos
         # about the built-in registry's.
-        # An issue about handoff cells only: the grid has no handoff rows to show it in yet.
-        about_handoffs = all(matrix.cases.get(sel.split("[", 1)[0]) is not None
-                             and matrix.cases[sel.split("[", 1)[0]].handoff for sel in issue.cells) and issue.cells
+        # An issue about handoff cells only, in a grid with no handoff pair to show it in.
+        about_handoffs = bool(issue.cells) and not matrix.pairs and all(
+            matrix.cases.get(sel.split("[", 1)[0]) is not None and matrix.cases[sel.split("[", 1)[0]].handoff
+            for sel in issue.cells)
         if not partial and not issue.inherited and not about_handoffs:
             warnings.append(f"known issue {issue.id!r} covers no cell in this grid; is it stale?")
     stamp = utc_now()
     portable = Portable(Path(matrix.source).resolve().parent)  # warnings name files: not by this machine's paths
     return Grid(tuple(cells), tuple(combos), tuple(columns), stamp, tuple(portable.text(w) for w in warnings))
+
+
+def label(combo: Mapping) -> str:
+    """A grid row's name as the tables show it: a handoff pair's as producer → consumer."""
+    pair = combo.get("pair")
+    return f"{pair.get('from')} → {pair.get('to')}" if isinstance(pair, Mapping) else str(combo.get("id"))
 
 
 def with_known(environment: dict | None, issues) -> dict | None:

@@ -84,7 +84,7 @@ def _combo_problem(combo: object) -> str | None:
     """What is wrong with a combo entry's shape, or None."""
     if not (isinstance(combo, dict) and isinstance(combo.get("id"), str)):
         return "has no id"
-    wrong = [k for k in ("pins", "resolved", "device", "environment", "not_refreshed")
+    wrong = [k for k in ("pins", "resolved", "device", "environment", "not_refreshed", "pair")
              if combo.get(k) is not None and not isinstance(combo[k], dict)]
     if wrong:
         return f"has {wrong[0]!r} of the wrong type ({type(combo[wrong[0]]).__name__})"

@@ -15,7 +15,7 @@ from ftcompat.core.domain import RECORDED
 from ftcompat.core.record import Record
 from ftcompat.core.status import LOOK, NEEDS_ATTENTION, TRIAGE_LOOK, Status, Triage
 from ftcompat.results import newest
-from ftcompat.results.grid import Grid
+from ftcompat.results.grid import Grid, label
 from ftcompat.results.pagedata import embed_json, look, page_data, ran_columns, split_column
 
 DATA_ID = "ftcompat-data"
@@ -115,7 +115,7 @@ def _row(combo: Mapping, columns: list[str], cells: Mapping, info: Mapping) -> s
         previous = case
     notran = "" if info.get("ran") else ' class="notran"'
     return (f'<tr data-combo="{esc(cid)}"{notran}><th scope="row" title="{esc(title)}">'
-            f'<span class="cid">{esc(cid)}</span><span class="where">{esc(where)}</span></th>{"".join(tds)}</tr>')
+            f'<span class="cid">{esc(label(combo))}</span><span class="where">{esc(where)}</span></th>{"".join(tds)}</tr>')
 
 
 def _table(grid: Grid, columns: list[str], data: Mapping) -> str:

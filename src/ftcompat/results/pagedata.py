@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from ftcompat.core.domain import RECORDED
 from ftcompat.core.record import Record
 from ftcompat.core.status import FAILING, LOOK, NEEDS_ATTENTION, NOT_CHECKED, TRIAGE_LOOK, Triage
-from ftcompat.results.grid import Grid
+from ftcompat.results.grid import Grid, label
 
 LOG_LINES = 40
 
@@ -105,6 +105,7 @@ def page_data(grid: Grid) -> dict:
         "device": c.get("device"), "python": c.get("python_resolved") or c.get("python"),
         "finished_at": combo_finished(c, by_combo.get(c["id"], [])), "pins": c.get("pins") or {},
         "resolved": c.get("resolved") or {}, "ran": bool(c.get("ran", c["id"] in by_combo)),
+        "label": label(c),
     } for c in grid.combos]
     return json_safe({
         "generated_at": grid.generated_at, "packages": list(RECORDED), "statuses": looks(),

@@ -12,7 +12,7 @@ from ftcompat.core.markdown import code
 from ftcompat.core.record import Record
 from ftcompat.core.status import FAILING, LOOK, TRIAGE_LOOK, TRIAGED, Status, Triage
 from ftcompat.results import newest
-from ftcompat.results.grid import Grid
+from ftcompat.results.grid import Grid, label
 
 NOT_RUN = "·"
 NOTED = set(Status) - {Status.PASS}  # every status but pass gets a numbered note
@@ -117,7 +117,7 @@ def _table(grid: Grid, words: dict, triage_words: dict, sep: str):
     notes = _Notes()
     columns = ran_columns(grid)
     headers = ["combo"] + [header(c, sep) for c in columns]
-    rows = [[combo["id"]] + [_cell_text(grid.cell(combo["id"], col), notes, words, triage_words)
+    rows = [[label(combo)] + [_cell_text(grid.cell(combo["id"], col), notes, words, triage_words)
                              for col in columns] for combo in grid.combos]
     notes.number()
     rows = [[f"{c[0]} [{notes.keys[c[1]]}]" if isinstance(c, tuple) else c for c in row] for row in rows]
@@ -159,13 +159,13 @@ def _handoff_version(made: str | None, used: str) -> str:
 
 def versions_table(grid: Grid, fmt: str) -> str:
     """Return each combo's Python, device and resolved stack versions."""
-    headers = ["combo", "python", "device", *RECORDED]  # the stack, and datasets and tokenizers every cell records
+    headers = ["combo", "python", "device", *RECORDED]  # the stack, and the support packages every cell records
     rows = []
     for combo in grid.combos:
         device = combo.get("device") or {}
         where = device.get("type", "") + (f" ({device['name']})" if device.get("name") else "")
         made = _producer_versions(grid, combo["id"])
-        rows.append([combo["id"], combo.get("python_resolved") or combo["python"], where or "not run",
+        rows.append([label(combo), combo.get("python_resolved") or combo["python"], where or "not run",
                      *(_handoff_version(made.get(p), _version(combo, p)) if made else _version(combo, p)
                        for p in RECORDED)])
     return tabulate(rows, headers=headers, tablefmt=fmt)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ftcompat.core.domain import RECORDED, STACK
+from ftcompat.core.domain import STACK
 from ftcompat.core.errors import InputError
 from ftcompat.core.hints import suggest
 from ftcompat.core.outcome import first_line
@@ -190,9 +190,10 @@ def judge(grid: Grid, cells: Sequence[Record], allow_known: bool,
 
 
 def environment_of(combo: Mapping) -> tuple[tuple[str, str], ...]:
-    """A grid combo's pins beyond the recorded packages, and its repair's requirements, each with why."""
+    """A grid combo's pins beyond the versions its cells recorded, and its repair's requirements, each with why."""
+    recorded = combo.get("resolved") or {}  # a grid from before a package was recorded: its pin is still kept
     out = [(f"{p}=={v}", "pinned by the combo") for p, v in sorted((combo.get("pins") or {}).items())
-           if v and p not in RECORDED]
+           if v and not recorded.get(p)]
     repair = (combo.get("environment") or {}).get("repair") or {}
     for fix in repair.get("fixes") or []:
         if isinstance(fix, Mapping) and fix.get("requirement") and not str(fix["requirement"]).startswith("--"):
