@@ -285,3 +285,26 @@ def test_a_single_equals_is_only_pythons():
     assert pins.parse_keep("python=3.10").spec == "==3.10"
     with pytest.raises(InputError, match=r"write trl==0.20 \(a single '=' is only python's"):
         pins.parse_keep("trl=0.20")
+
+
+def test_a_handoff_pairs_cells_count_for_the_environment_that_loads_and_never_make_another_unchecked():
+    import dataclasses
+
+    g = grid({"serve-old": ({"transformers": "4.57.6"}, OK),
+              "serve-new": ({"transformers": "5.4.0"}, OK),
+              "train~serve-new": ({"transformers": "5.4.0"}, {"tok_handoff[json@tiny]": "fail"}),
+              "train~serve-old": ({"transformers": "4.57.6"}, {"tok_handoff[json@tiny]": "pass"})})
+    combos = tuple({**c, "pair": {"from": "train", "to": c["id"].split("~")[1]}} if "~" in c["id"] else c
+                   for c in g.combos)
+    g = dataclasses.replace(g, combos=combos)
+    sp = pins.safe_pins(g)
+    # serve-new runs every single-environment case but cannot load what train saved: the older one is picked.
+    assert sp.pick.combo == "serve-old" and {v.combo for v in sp.verdicts} == {"serve-old", "serve-new"}
+    new = next(v for v in sp.verdicts if v.combo == "serve-new")
+    assert [c.id for c in new.blockers] == ["train~serve-new::tok_handoff[json@tiny]"] and not new.missing
+    # Only the handoff asked about: the environments a pair loads in are the candidates.
+    assert pins.safe_pins(g, ["tok_handoff"]).pick.combo == "serve-old"
+    # A combo no pair loads in is not "unchecked" on a handoff column.
+    lone = dataclasses.replace(g, combos=tuple(c for c in combos if c["id"] != "train~serve-old"),
+                               cells=tuple(c for c in g.cells if c.combo != "train~serve-old"))
+    assert not next(v for v in pins.safe_pins(lone).verdicts if v.combo == "serve-old").missing

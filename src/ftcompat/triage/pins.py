@@ -171,9 +171,15 @@ def judge(grid: Grid, cells: Sequence[Record], allow_known: bool,
           keep: Sequence[Keep] = ()) -> tuple[ComboVerdict, ...]:
     """Judge every combo that ran on its selected cells, and on the kept pins."""
     verdicts = []
-    wanted = sorted({c.column for c in cells})  # a combo that did not run one was not checked on it
+    pairs = {c["id"]: c["pair"] for c in grid.combos if isinstance(c.get("pair"), Mapping)}
+    # A combo that did not run one of these was not checked on it. A handoff pair's cells are the consumer's:
+    # they count for the combo that loads (its artifacts made elsewhere), and one no pair loads in is not
+    # "not checked" for it: a handoff column is never missing.
+    wanted = sorted({c.column for c in cells if c.combo not in pairs})
     for combo in grid.combos:
-        mine = [c for c in cells if c.combo == combo["id"]]
+        if combo["id"] in pairs:
+            continue  # not an environment of its own: judged as its consumer
+        mine = [c for c in cells if c.combo == combo["id"] or pairs.get(c.combo, {}).get("to") == combo["id"]]
         if not combo.get("ran") or not mine:
             continue
         # A skipped cell was not checked: only a pass qualifies.
