@@ -7,7 +7,7 @@ from pathlib import Path
 from ftcompat.cli.common import root_of
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import NoAnswer
-from ftcompat.flows import upgrade
+from ftcompat.flows import handoff, upgrade
 from ftcompat.triage import upgradeplan
 
 
@@ -19,12 +19,17 @@ def cmd_upgrade(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     before = upgrade.current_grid(matrix, root, cases, args.from_grid, args.python, args.venv, out)
-    written = upgrade.flow(matrix, root, before, to, latest, args.cases, args.max_envs, out, not args.from_grid)
+    # The environment itself (not a grid of it) can also save what the target must load: the handoff cases.
+    current = handoff.SideSpec("from", python=args.python, venv=args.venv) if not args.from_grid else None
+    written = upgrade.flow(matrix, root, before, to, latest, args.cases, args.max_envs, out, not args.from_grid,
+                           current)
     print(written.text)
     print(f"wrote {', '.join(map(str, written.files))}")
     if not written.result.green and written.result.extra is None:
-        raise NoAnswer("the target fails cells that passed before, and no set of extra pins keeps them green; "
-                       "see UPGRADE.md")
+        handoff_broke = set(written.result.regressions) & set(written.result.handoff)
+        raise NoAnswer("the target fails cells that passed before, and no set of extra pins keeps them green"
+                       + (" (it cannot load what the current environment saves)" if handoff_broke else "")
+                       + "; see UPGRADE.md")
     if written.result.green:
         print("no regressions" + (f" ({len(written.result.both)} selected cell(s) fail on both sides, listed apart)"
                                   if written.result.both else ""))

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from ftcompat.core.domain import STACK, Matrix
 from ftcompat.core.errors import InputError, NotInstallable
-from ftcompat.core.selector import match_column
+from ftcompat.core.record import Record
+from ftcompat.core.selector import match, match_column
 from ftcompat.core.status import Status
-from ftcompat.flows import adhoc, here, search
+from ftcompat.flows import adhoc, handoff, here, search
 from ftcompat.results import grid as grid_mod
 from ftcompat.results import gridload
 from ftcompat.results.grid import Grid
@@ -41,6 +42,25 @@ class Result:
     green: bool = False  # no regression: every selected cell that passed before passes on the target
     regressions: list = field(default_factory=list)  # columns that passed before and do not on the target
     both: list = field(default_factory=list)  # columns that did not pass before and do not now: not the upgrade's
+    handoff: list = field(default_factory=list)  # handoff columns: saved by the current environment, loaded by each
+
+
+def handoff_cells(matrix: Matrix, root: Path, current: handoff.SideSpec, target: dict, python: str,
+                  cases: Sequence[str], log=print) -> tuple[list[Record], list[Record]]:
+    """The selected handoff cases, saved by the current environment and loaded by itself (before) and by the
+    target (after): an upgraded serving stack that cannot load what the current one saves is a regression."""
+    chosen = [c for c, spec in matrix.cases.items() if spec.handoff and any(match(s, c) for s in cases)]
+    if not chosen:
+        return [], []
+    producer = handoff.side_environment(root, current, chosen, python, None, None)
+    pins = tuple(f"{p}=={v}" for p, v in target.items())
+    consumer = handoff.side_environment(root, handoff.SideSpec("to", pins), chosen, python, None, None)
+    log(f"upgrade: the handoff cases ({', '.join(chosen)}) from the current environment to itself and to the target")
+    before = handoff.run_halves(matrix, root, producer, producer,
+                                handoff.pair_combo(producer.combo, producer.combo, chosen), log)
+    after = handoff.run_halves(matrix, root, producer, consumer,
+                               handoff.pair_combo(producer.combo, consumer.combo, chosen), log)
+    return before, after
 
 
 def resolve_target(current: dict, to: Sequence[Keep], latest: bool, python: str) -> tuple[dict, tuple[str, ...]]:
@@ -60,8 +80,9 @@ def resolve_target(current: dict, to: Sequence[Keep], latest: bool, python: str)
 
 
 def run(matrix: Matrix, root: Path, before: Grid, to: Sequence[Keep], latest: bool, selectors: Sequence[str],
-        max_envs: int = 4, log=print) -> Result:
-    """Build and run the target; if it fails, search for extra pins that keep every selected cell green."""
+        max_envs: int = 4, log=print, current_env: handoff.SideSpec | None = None) -> Result:
+    """Build and run the target (and, given the ``current`` environment itself, the handoff cases from it to
+    the target); if a cell that passed before fails, search for extra pins that keep every one green."""
     combo = before.combos[0]
     current = {p: v for p, v in (combo.get("resolved") or {}).items() if p in STACK and v}
     python = combo.get("python") or "3.11"
@@ -70,18 +91,22 @@ def run(matrix: Matrix, root: Path, before: Grid, to: Sequence[Keep], latest: bo
     tcombo = adhoc.adhoc_combo(target, python, case_ids)
     log(f"upgrade: running the target {tcombo.id}")
     grid = adhoc.run_adhoc(matrix, root, tcombo, root / adhoc.WORK / "adhoc" / tcombo.id / "grid.json", log=log)
-    mine = [c for c in grid.cells if any(match_column(s, c.column) for s in selectors)]
+    saved, loaded = handoff_cells(matrix, root, current_env, target, python, case_ids, log) if current_env else ([], [])
+    was_cells = [*before.cells, *saved]
+    mine = [c for c in [*grid.cells, *loaded] if any(match_column(s, c.column) for s in selectors)]
     columns = [c.column for c in mine]
-    result = Result(current, target, moved, grid, upgradeplan.flips(before.cells, mine, selectors),
-                    upgradeplan.walks_into(matrix.known_issues, current, target, columns))
+    result = Result(current, target, moved, grid, upgradeplan.flips(was_cells, mine, selectors),
+                    upgradeplan.walks_into(matrix.known_issues, current, target, columns),
+                    handoff=[c.column for c in loaded])
     # A regression is a cell that passed before and does not now; one failing on both sides is listed
     # apart: no upgrade (and no extra pin) is asked to fix what was already broken.
-    was = {c.column: c.status for c in before.cells}
+    was = {c.column: c.status for c in was_cells}
     must = [c.column for c in mine if was.get(c.column) == Status.PASS]
     result.regressions = [c.column for c in mine if c.column in must and c.status != Status.PASS]
     result.both = [c.column for c in mine if c.column not in must and c.status != Status.PASS]
     result.green = bool(mine) and not result.regressions
-    if not result.green:
+    # Extra pins of one environment cannot make it load what another saved: a handoff regression is reported.
+    if not result.green and not set(result.regressions) & set(result.handoff):
         keep = [*to, *(Keep(p, f"=={target[p]}") for p in ("torch",) if p in target and p not in {k.name for k in to})]
         result.search = search.run(matrix, root, must, keep, must, python=python, max_envs=max_envs, log=log)
         if result.search.found:
@@ -126,6 +151,9 @@ def report(result: Result, to: Sequence[Keep], latest: bool) -> list[str]:
     lines += [f"- `{f.column}`: {f.before} → **{f.after}**" + (f": `{f.signature.splitlines()[0]}`"
                                                              if f.signature and f.after != "pass" else "")
               for f in result.flips] or ["None: every selected cell has the same status on the target."]
+    if result.handoff:
+        lines += ["", f"Handoff cells ({len(result.handoff)}): what the current environment saves, loaded by the "
+                      "target; before, loaded by the current environment itself."]
     if result.both:
         lines += ["", "## Cells that fail on both sides", "",
                   "Not passing before the upgrade either: not counted against it, and no extra pin is sought for them.",
@@ -142,6 +170,10 @@ def report(result: Result, to: Sequence[Keep], latest: bool) -> list[str]:
         lines += ["", "Found by `pins --search` with the target's pins kept, then minimised: every cell passed with "
                       "them, and dropping any one of them made a cell fail or the set uninstallable."]
         install = {**result.target, **result.extra}
+    elif set(result.regressions) & set(result.handoff):
+        lines += ["None sought: the target cannot load what the current environment saves (a handoff cell), which "
+                  "no extra pin of one environment changes; see the known issues above."]
+        install = None
     else:
         lines += [f"No set found: {result.search.gave_up if result.search else 'the target did not run'}."]
         install = None
@@ -183,9 +215,9 @@ def current_grid(matrix: Matrix, root: Path, cases: Sequence[str], from_grid: st
 
 
 def flow(matrix: Matrix, root: Path, before: Grid, to: Sequence[Keep], latest: bool, selectors: Sequence[str],
-         max_envs: int, out: Path, ran_here: bool) -> Written:
+         max_envs: int, out: Path, ran_here: bool, current: handoff.SideSpec | None = None) -> Written:
     """``ftcompat upgrade``: the target run beside the current grid, the flips and fixes written to ``out``."""
-    result = run(matrix, root, before, to, latest, selectors, max_envs)
+    result = run(matrix, root, before, to, latest, selectors, max_envs, current_env=current)
     text = "\n".join(report(result, to, latest)) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "UPGRADE.md"]
