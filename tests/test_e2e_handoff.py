@@ -64,3 +64,38 @@ def test_the_users_own_environments_give_the_same_answer_and_are_not_changed(bui
     got = cells(built / "own.json")
     assert {v: c["status"] for v, c in got.items()} == {"lora_adapter": "fail", "lora_adapter_trimmed_config": "pass"}
     assert {c["combo"] for c in got.values()} == {"from-env~to-env"}
+
+
+def test_a_pair_in_the_config_is_run_by_run_and_drawn_producer_to_consumer(built):
+    import yaml
+
+    def combo(cid, pins):
+        return {"id": cid, "python": "3.11", "pins": dict(p.split("==") for p in pins)}
+
+    (built / "ftcompat.yaml").write_text(yaml.safe_dump({
+        "version": 1, "extends": "builtin", "builtin_cases": ["lora_adapter_handoff"],
+        "combos": [combo("train", NEW), combo("serve", OLD)],
+        "handoffs": [{"from": "train", "to": "serve"}]}))
+    code, text = ftcompat(built, "run")
+    assert code == 0, text[-3000:]
+    grid = json.loads((built / "results" / "grid.json").read_text())
+    row = next(c for c in grid["combos"] if c["id"] == "train~serve")
+    assert row["pair"] == {"from": "train", "to": "serve"} and row["resolved"]["peft"] == "0.13.2"
+    got = {c["variant"]: c for c in grid["cells"] if c["combo"] == "train~serve"}
+    assert got["lora_adapter"]["status"] == "fail" and got["lora_adapter"]["handoff"]["failed"] == "consumer"
+    assert got["lora_adapter"]["handoff"]["producer"]["versions"]["peft"] == "0.15.2"
+    assert got["lora_adapter_trimmed_config"]["status"] == "pass"
+    assert "| train → serve " in (built / "results" / "GRID.md").read_text()
+    # The sides' own combos run no case alone, so nox installed nothing into their sessions' environments.
+    assert not any((built / ".nox").glob("*/lib/python*/site-packages/torch"))
+    assert (built / ".ftcompat" / "handoff" / "envs" / "serve" / "venv" / "bin" / "python").exists()
+
+
+def test_a_report_of_the_handoff_reproduces_it_with_two_scripts_from_an_empty_folder(built):
+    cell = cells(built / "built.json")["lora_adapter"]["id"]
+    code, text = ftcompat(built, "report", cell, "--grid", "built.json", "--out", "report", "--run")
+    assert code == 0 and "repro.py: REPRODUCED" in text, text[-3000:]
+    assert '"peft==0.15.2"' in (built / "report" / "produce.py").read_text()
+    assert '"peft==0.13.2"' in (built / "report" / "repro.py").read_text()
+    assert "REPRODUCED: TypeError: LoraConfig.__init__() got an unexpected keyword argument" in \
+        (built / "report" / "REPORT.md").read_text()

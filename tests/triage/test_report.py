@@ -211,3 +211,38 @@ def test_a_report_reads_a_case_where_the_config_keeps_it_not_only_in_cases(tmp_p
                   tmp_path / "g.json")
     assert main(["--config", str(config), "report", "prod::boom[keyerror]", "--grid", "g.json", "--out", "rep"]) == 0
     assert '{}["text"]' in (tmp_path / "rep" / "repro.py").read_text()  # the case, read from elsewhere/
+
+
+def test_a_handoff_cell_is_reproduced_by_the_producers_script_then_the_consumers(tmp_path):
+    made = {"torch": "2.13.0", "transformers": "5.4.0", "peft": "0.21.2"}
+    base = cell()
+    c = record("train~serve::pass_on[note]", "fail", exc_type="KeyError", message="'text'",
+               signature="KeyError: 'text'", step="read the note", env=base.env).with_(handoff={
+        "from": "train", "to": "serve", "failed": "consumer", "consumer": {"status": "fail"},
+        "producer": {"status": "pass", "versions": made, "python": "3.12.1"}})
+    source = (CASES / "pass_on.py").read_text()
+    scripts_ = {"produce.py": repro.script(c, source, None, "test", "produce"),
+                "repro.py": repro.script(c, source, None, "test", "consume")}
+    for name, text in scripts_.items():
+        (tmp_path / name).write_text(text)
+    made_by, used_by = scripts_["produce.py"], scripts_["repro.py"]
+    assert 'requires-python = "==3.12.*"' in made_by and '"transformers==5.4.0"' in made_by
+    assert 'requires-python = "==3.11.*"' in used_by and '"transformers==4.54.1"' in used_by
+
+    def run(name):
+        proc = subprocess.run([sys.executable, "-I", name], cwd=tmp_path, capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin"})
+        return proc.returncode, proc.stdout + proc.stderr
+
+    rc, out = run("repro.py")  # nothing made yet
+    assert rc == 2 and "nothing in" in out and "run `uv run produce.py` here first" in out
+    rc, out = run("produce.py")
+    assert rc == 0 and "PRODUCED" in out and (tmp_path / "artifact" / "note.json").is_file()
+    rc, out = run("repro.py")
+    assert rc == 1 and "REPRODUCED: KeyError: 'text'" in out and "during: read the note" in out
+    # The report tells the reader to run both, in that order, and says where the artifact was made.
+    body = report.build(grid(c), c.id, CASES, {}, None, "peft").markdown
+    assert "Made in one environment, loaded in another. Download the attached `produce.py` and `repro.py`" in body
+    assert "run `uv run produce.py` (the versions that made the artifact: it writes `./artifact`), then run " \
+           "`uv run repro.py`" in body
+    assert "made in another environment (Python 3.12.1): peft 0.21.2, torch 2.13.0, transformers 5.4.0" in body

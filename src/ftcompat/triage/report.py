@@ -43,6 +43,7 @@ class Report:
     project: upstream.Project
     markdown: str
     script: str
+    producer: str | None = None  # a handoff whose consumer failed: produce.py, run before repro.py
 
 
 def find_cell(grid: Grid, cell_id: str) -> Record:
@@ -122,10 +123,15 @@ def build(grid: Grid, cell_id: str, cases: Path | Mapping[str, str], models: Map
     else:
         proj, why = upstream.project_of(cell.with_(traceback=run_tb or cell.traceback), doc)
     model = {"name": cell.model, "spec": dict(models[cell.model])} if cell.model else None
-    script = repro.script(cell, source, model, f"from grid {grid.generated_at}")
+    made = f"from grid {grid.generated_at}"
+    # A handoff: the failing half is the reproduction; a consumer's needs the producer's artifact made first.
+    side = {"producer": "produce", "consumer": "consume"}.get((cell.handoff or {}).get("failed") or "")
+    script = repro.script(cell, source, model, made, side)
+    producer = repro.script(cell, source, model, made, "produce") if side == "consume" else None
     found = from_bisection(bisection) if bisection else None
     bound = found or boundary(grid, cell, proj.name if proj.name in RECORDED else "transformers")
-    return Report(cell_id, proj, report_md.render(cell, proj, why, doc, bound, script, run), script)
+    return Report(cell_id, proj, report_md.render(cell, proj, why, doc, bound, script, run, producer), script,
+                  producer)
 
 
 def slug(cell_id: str) -> str:
@@ -137,6 +143,10 @@ def write(report: Report, out: Path, meta: Mapping) -> Path:
     """Write REPORT.md, repro.py and report.json (how to rebuild it) into ``out``."""
     # Reports are pasted into public trackers: no HF token may reach them, repro.py included.
     atomic_write(out / "repro.py", redact(report.script))
+    if report.producer:
+        atomic_write(out / "produce.py", redact(report.producer))
+    else:
+        (out / "produce.py").unlink(missing_ok=True)  # from an earlier report of another cell
     atomic_write(out / "REPORT.md", redact(report.markdown))
     atomic_write(out / "report.json", redact(json.dumps(dict(meta), indent=2, sort_keys=True) + "\n"))
     return out
@@ -164,7 +174,7 @@ def generate(meta: Mapping, run: bool = False, log=print) -> Path:
     write(report, out, meta)
     if run:
         log(f"running {out / 'repro.py'} with uv in an empty folder ...")
-        rc, output = scripts.run_script(out / "repro.py")
+        rc, output = scripts.run_script(out / "repro.py", before=out / "produce.py" if report.producer else None)
         meta = {**meta, "run": [rc, scripts.clean(scripts.tail(output, 400))]}
         report = build(grid, meta["cell"], cases, models, bisection, meta.get("project"), meta["run"])
         write(report, out, meta)

@@ -29,21 +29,22 @@ BODY_LIMIT = 65536
 
 
 def render(cell: Record, proj: upstream.Project, why: str, doc: str, bound: Boundary, script: str,
-           run: tuple[int, str] | None = None) -> str:
+           run: tuple[int, str] | None = None, producer: str | None = None) -> str:
     """The Markdown body, in the project's template order, with ftcompat's extra sections after.
 
     The script is inlined when the body then fits GitHub's limit, and is to be attached otherwise.
     """
-    body = _render(cell, proj, why, doc, bound, script, run, inline=True)
-    return body if len(body) <= BODY_LIMIT else _render(cell, proj, why, doc, bound, script, run, inline=False)
+    body = _render(cell, proj, why, doc, bound, script, run, producer, inline=True)
+    return body if len(body) <= BODY_LIMIT else _render(cell, proj, why, doc, bound, script, run, producer,
+                                                        inline=False)
 
 
 def _render(cell: Record, proj: upstream.Project, why: str, doc: str, bound: Boundary, script: str,
-            run: tuple[int, str] | None, inline: bool) -> str:
+            run: tuple[int, str] | None, producer: str | None, inline: bool) -> str:
     sections = {
         "System Info": _system_info(cell, proj),
         "Who can help?": _who(cell, proj),
-        "Reproduction": _reproduction(cell, script, run, inline),
+        "Reproduction": _reproduction(cell, script, run, inline, producer),
         "Expected behavior": _expected(cell, doc),
         "Checklist": "- [x] the script above is minimal, complete and runs on its own (`uv run repro.py`)\n"
                      "- [x] the traceback is complete",
@@ -91,7 +92,13 @@ def _system_info(cell: Record, proj: upstream.Project) -> str:
     body = "\n".join(f"- {k}: {val if val is not None else 'not installed'}" for k, val in rows
                      if not (k == "CPU" and val is None))
     cmd = f"`{proj.env_command}` fields" if proj.env_command else "fields"
-    return f"{body}\n\n(The {cmd} from the environment the failure was recorded in, by ftcompat.)"
+    body += f"\n\n(The {cmd} from the environment the failure was recorded in, by ftcompat.)"
+    made = ((cell.handoff or {}).get("producer") or {}) if (cell.handoff or {}).get("failed") == "consumer" else {}
+    if made.get("versions"):  # a handoff: the artifact came from another environment; which one matters as much
+        saved = ", ".join(f"{p} {ver}" for p, ver in sorted(made["versions"].items()) if ver)
+        body += (f"\n\nThe artifact it loads was made in another environment (Python {made.get('python')}): "
+                 f"{saved}.")
+    return body
 
 
 def _who(cell: Record, proj: upstream.Project) -> str:
@@ -110,14 +117,24 @@ def _area_from_step(cell: Record) -> str | None:
     return None
 
 
-def _reproduction(cell: Record, script: str, run: tuple[int, str] | None, inline: bool = True) -> str:
-    where = ("Save the script below as `repro.py`" if inline else
-             f"Download the attached `repro.py` ({len(script) // 1024} KB: too long to inline within GitHub's "
-             f"{BODY_LIMIT:,}-character limit; attach the `repro.py` written beside this report)")
-    out = [f"{where} and run `uv run repro.py`: uv installs the exact versions its "
+def _reproduction(cell: Record, script: str, run: tuple[int, str] | None, inline: bool = True,
+                  producer: str | None = None) -> str:
+    files = "`produce.py` and `repro.py`" if producer else "`repro.py`"
+    size = (len(script) + len(producer or "")) // 1024
+    where = (("Save both scripts below, `produce.py` and `repro.py`, in one empty folder" if producer
+              else "Save the script below as `repro.py`") if inline else
+             f"Download the attached {files} ({size} KB: too long to inline within GitHub's "
+             f"{BODY_LIMIT:,}-character limit; attach the {files} written beside this report)")
+    if producer:  # a handoff whose consumer failed: the artifact is made by the other environment's script first
+        where = (f"Made in one environment, loaded in another. {where}, run `uv run produce.py` (the versions that "
+                 "made the artifact: it writes `./artifact`), then")
+    half = "produce" if (cell.handoff or {}).get("failed") == "producer" else "test"
+    out = [f"{where}{' run' if producer else ' and run'} `uv run repro.py`: uv installs the exact versions its "
            "header pins. It needs no GPU, network or download: it builds a tiny model and tokenizer from a config "
-           f"with a fixed seed and calls `test_{cell.variant}` of ftcompat's case `{cell.case}` (inlined, "
+           f"with a fixed seed and calls `{half}_{cell.variant}` of ftcompat's case `{cell.case}` (inlined, "
            "with the few helpers it imports). It exits 1 and prints `REPRODUCED` when the failure shows."]
+    if producer and inline:
+        out += ["", "<details><summary>produce.py</summary>", "", _fence(producer, "python"), "", "</details>"]
     if inline:
         out += ["", "<details><summary>repro.py</summary>", "", _fence(script, "python"), "", "</details>"]
     if run:

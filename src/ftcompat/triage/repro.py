@@ -55,19 +55,33 @@ def dependencies(versions: Mapping[str, str | None]) -> list[str]:
     return [*deps, "pytest"]  # the case API marks skips with pytest.skip
 
 
-def script(cell: Record, case_source: str, model: Mapping | None, generated: str) -> str:
-    """Return the text of a script that reruns ``cell`` (a grid cell record) on its own."""
+def script(cell: Record, case_source: str, model: Mapping | None, generated: str, side: str | None = None) -> str:
+    """Return the text of a script that reruns ``cell`` (a grid cell record) on its own.
+
+    For a handoff cell, ``side`` says which half: ``produce`` runs ``produce_<variant>`` with the producer's
+    versions and writes the artifact into ./artifact; ``consume`` loads it there with the consumer's versions.
+    """
     env = cell.env or {}
-    python = ".".join((env.get("python") or "3.11").split(".")[:2])
-    deps = "\n".join(f'#     "{d}",' for d in dependencies(env.get("versions") or {}))
+    versions, python = env.get("versions") or {}, env.get("python")
+    about = cell.handoff or {}
     expected = {"id": cell.id, "status": cell.status.value, "exc_type": cell.exc_type, "signature": cell.signature,
                 "step": cell.step}
+    if side == "produce" and about.get("failed") != "producer":  # it made the artifact: that is all it must do
+        made = about.get("producer") or {}
+        versions, python = made.get("versions") or {}, made.get("python") or python
+        expected = {"id": cell.id, "status": "pass", "exc_type": None, "signature": None, "step": None}
+    python = ".".join((python or "3.11").split(".")[:2])
+    deps = "\n".join(f'#     "{d}",' for d in dependencies(versions))
     support = support_sources(case_source)
     sources = "{\n" + "".join(f"    {name!r}: {literal(src)},\n" for name, src in support.items()) + "}"
     packages = tuple(name for name in support if imports.is_package(name))
-    return TEMPLATE.format(packages=repr(packages),
-        deps=deps, python=python, id=cell.id, signature=cell.signature, generated=generated,
-        case=cell.case, variant=cell.variant, expected=pprint.pformat(expected, sort_dicts=True),
+    function = f"{'produce' if side == 'produce' else 'test'}_{cell.variant}"
+    title = f"Reproduce `{cell.id}`: {expected['signature']}" if expected["signature"] else \
+        f"Make the artifact `{cell.id}` loads (its producer's half; then run repro.py)"
+    return TEMPLATE.format(packages=repr(packages), title=title,
+        deps=deps, python=python, id=cell.id,
+        generated=generated, case=cell.case, function=function, side=repr(side),
+        expected=pprint.pformat(expected, sort_dicts=True),
         model=pprint.pformat(dict(model), sort_dicts=True) if model else "None",
         case_source=literal(case_source), sources=sources,
     )
@@ -80,7 +94,7 @@ TEMPLATE = '''\
 {deps}
 # ]
 # ///
-"""Reproduce `{id}`: {signature}
+"""{title}
 
 Run it with `uv run repro.py` (or `pip install` the versions above and run it with Python).
 It builds a tiny model and tokenizer from a config with a fixed seed, offline, then calls the
@@ -105,7 +119,8 @@ warnings.simplefilter("ignore", DeprecationWarning)
 EXPECTED = {expected}
 MODEL = {model}
 PACKAGES = {packages}
-CASE, VARIANT = "{case}", "test_{variant}"
+CASE, VARIANT = "{case}", "{function}"
+SIDE = {side}  # a handoff's half: "produce" writes ./artifact (FTCOMPAT_ARTIFACT), "consume" loads it
 
 
 def main():
@@ -122,6 +137,9 @@ def main():
     from ftcompat.harness import api, envinfo
 
     case = _load(f"cases.{{CASE}}", f"cases/{{CASE}}.py", CASE_SOURCE)
+    if SIDE == "consume" and not any(_artifact().glob("*")):
+        print(f"COULD NOT RUN: nothing in {{_artifact()}} to load; run `uv run produce.py` here first")
+        return 2
     print("versions:", {{k: v for k, v in envinfo.versions().items() if v}})
     print("device:", envinfo.device_info())
     print(f"running {{CASE}}.{{VARIANT}}, expecting: {{EXPECTED['signature']}}", flush=True)
@@ -138,13 +156,27 @@ def main():
             seen = exc.__cause__ if isinstance(exc, api.CaseSetupError) and exc.__cause__ else exc
             where = f" (during: {{log.failed_step}})" if log.failed_step else ""
             print(f"\\nfailed{{where}}: {{type(seen).__name__}}: {{str(seen).splitlines()[0] if str(seen) else ''}}")
+            if SIDE == "produce" and EXPECTED["exc_type"] is None:
+                print("COULD NOT PRODUCE the artifact: the producer's half failed")
+                return 2
             if type(seen).__name__ == EXPECTED["exc_type"]:
                 print("REPRODUCED:", EXPECTED["signature"])
                 return 1
             print("FAILED DIFFERENTLY; expected:", EXPECTED["signature"])
             return 2
+    if SIDE == "produce" and EXPECTED["exc_type"] is None:
+        print(f"PRODUCED: the artifact is in {{_artifact()}}; now run `uv run repro.py` here")
+        return 0
     print("NOT REPRODUCED: the case passed with these versions")
     return 0
+
+
+def _artifact():
+    """The folder a handoff's artifact passes through, from the producer's script to the consumer's."""
+    folder = Path(os.environ.get("FTCOMPAT_ARTIFACT") or "artifact").resolve()
+    if SIDE == "produce":
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _fixtures(test, work, monkeypatch):
@@ -163,6 +195,7 @@ def _fixtures(test, work, monkeypatch):
         "tmp_path": lambda: _Factory().mktemp("tmp"),
         "tmp_path_factory": _Factory,
         "monkeypatch": lambda: monkeypatch,
+        "handoff": _artifact,
     }}
     return {{name: made[name]() for name in inspect.signature(test).parameters}}
 

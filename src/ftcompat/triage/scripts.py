@@ -13,8 +13,9 @@ from ftcompat.core.outcome import without_env_paths
 from ftcompat.env.build import find_uv
 
 
-def run_script(path: Path, timeout: int = 1800) -> tuple[int, str]:
-    """Run a generated script with ``uv run`` from an empty folder, as someone without ftcompat would."""
+def run_script(path: Path, timeout: int = 1800, before: Path | None = None) -> tuple[int, str]:
+    """Run a generated script with ``uv run`` from an empty folder, as someone without ftcompat would; a
+    handoff's ``before`` (produce.py) runs there first, and when it cannot make the artifact, its run is the answer."""
     uv = find_uv()
     if not uv:
         raise InputError("uv is needed to run the script (pip install uv)")
@@ -23,10 +24,15 @@ def run_script(path: Path, timeout: int = 1800) -> tuple[int, str]:
     if os.environ.get("PIP_FIND_LINKS") and not os.environ.get("UV_FIND_LINKS"):
         env["UV_FIND_LINKS"] = os.environ["PIP_FIND_LINKS"]  # uv does not read pip's settings
     with tempfile.TemporaryDirectory(prefix="ftcompat-repro-run-") as empty:
-        script = Path(empty) / "repro.py"
-        script.write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
-        proc = subprocess.run([uv, "run", "--no-project", "-q", str(script)], cwd=empty, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        for source in (before, Path(path)):
+            if source is None:
+                continue
+            script = Path(empty) / source.name
+            script.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+            proc = subprocess.run([uv, "run", "--no-project", "-q", str(script)], cwd=empty, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+            if source is before and proc.returncode != 0:
+                break
     return proc.returncode, proc.stdout
 
 
