@@ -237,6 +237,8 @@ def test_a_config_pair_runs_both_sides_and_its_row_is_drawn_producer_to_consumer
 
     data = yaml.safe_load(handoff_project.read_text())
     data["combos"].append({**data["combos"][0], "id": "serve", "cases": ["pass_on"]})
+    (handoff_project.parent / "my_cases" / "pass_on_too.py").write_text(PASS_ON)
+    data["cases"]["pass_on_too"] = {}
     data["handoffs"] = [{"from": "prod", "to": "serve"}]
     handoff_project.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("FTCOMPAT_WORKERS", "1")
@@ -249,9 +251,9 @@ def test_a_config_pair_runs_both_sides_and_its_row_is_drawn_producer_to_consumer
     monkeypatch.setattr(handoff, "SideVenv", side_env)
     state = combo_flow.execute(combo_flow.COMBO, combo_flow.ComboState(
         tmp_path, "prod~serve", tmp_path / "unused", matrix_file=handoff_project, log=lambda *_: None))
-    assert sides == [("prod", ("pass_on",), ".ftcompat/handoff/envs/prod/venv", True),
-                     ("serve", ("pass_on",), ".ftcompat/handoff/envs/serve/venv", True)]
-    got = {r.variant: r for r in read_cells(state.cell_file)}
+    assert sides == [("prod", ("pass_on", "pass_on_too"), ".ftcompat/handoff/envs/prod/venv", True),
+                     ("serve", ("pass_on", "pass_on_too"), ".ftcompat/handoff/envs/serve/venv", True)]
+    got = {r.variant: r for r in read_cells(state.cell_file) if r.case == "pass_on"}
     assert {r.combo for r in got.values()} == {"prod~serve"}
     assert got["note"].status == Status.PASS and got["producer_breaks"].handoff["failed"] == "producer"
     assert got["consumer_breaks"].handoff == {**got["consumer_breaks"].handoff, "from": "prod", "to": "serve"}
@@ -260,6 +262,15 @@ def test_a_config_pair_runs_both_sides_and_its_row_is_drawn_producer_to_consumer
     row = next(c for c in grid.combos if c["id"] == "prod~serve")
     assert row["pair"] == {"from": "prod", "to": "serve"} and row["ran"]
     assert "| prod → serve " in markdown(grid)
+    # A run narrowed to one case keeps the pair's cells of the other, as a combo's run does.
+    first = {r.id: r for r in read_cells(state.cell_file)}
+    combo_flow.execute(combo_flow.COMBO, combo_flow.ComboState(
+        tmp_path, "prod~serve", tmp_path / "unused", matrix_file=handoff_project, selectors="pass_on",
+        log=lambda *_: None))
+    again = {r.id: r for r in read_cells(state.cell_file)}
+    assert set(again) == set(first) and len(first) == 6
+    assert all(again[i] == first[i] for i in first if "::pass_on_too[" in i)
+    assert all(again[i].finished_at != first[i].finished_at for i in first if "::pass_on[" in i)
     # A combo that is only a handoff's side runs no case on its own: its session stops before building anything.
     alone = combo_flow.execute(combo_flow.COMBO, combo_flow.ComboState(
         tmp_path, "serve", tmp_path / "venv", matrix_file=handoff_project, log=lambda *_: None))

@@ -191,7 +191,10 @@ def run_pair(matrix: Matrix, root: Path, pair: Combo, cell_file: Path, log: Call
     """A config's pair (``handoffs:``), as its nox session runs it: both sides, then the pair's cell file."""
     producer, consumer = (matrix_side(root, matrix, pair, i) for i in (0, 1))
     records = run_halves(matrix, root, producer, consumer, pair, log, repair=None)
-    write_cells(cell_file, pair.id, records)
+    ran = {r.case for r in records} | set(producer.combo.cases)
+    # A run narrowed to some cases (FTCOMPAT_CASES) keeps the pair's other cells, as a combo's run does.
+    kept = [r for r in read_cells(cell_file, log) if r.case not in ran] if cell_file.is_file() else []
+    write_cells(cell_file, pair.id, [*kept, *records])
 
 
 def flow(matrix: Matrix, root: Path, source: SideSpec, dest: SideSpec, cases: Sequence[str], out: Path | None,
