@@ -90,5 +90,6 @@ def test_run_in_a_folder_without_a_project_builds_nothing_and_says_what_it_would
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert "there is no project file here (ftcompat.yaml), so this is the built-in matrix:" in err
+    assert re.search(r": \d+ combos and \d+ handoff pairs \(two each\) would build environments", err)
     assert "Pass --all to run them all, --combos GLOB for some, or `ftcompat init`" in err
     assert not any(tmp_path.iterdir())  # not a venv, not a folder

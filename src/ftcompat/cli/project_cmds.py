@@ -66,7 +66,10 @@ def cmd_run(args) -> int:
         where = ("there is no project file here (ftcompat.yaml), so this is the built-in matrix: "
                  if builtin else f"{args.matrix}: ")
         shown = ", ".join(combos[:6]) + (f" and {len(combos) - 6} more" if len(combos) > 6 else "")
-        raise InputError(f"{where}{len(combos)} combos would each build an environment (1 to 6 GB, several GB of "
+        pairs = sum(1 for c in combos if c in {p.id for p in matrix.pairs})
+        counted = " and ".join(t for t in (f"{len(combos) - pairs} combos" * bool(len(combos) - pairs),
+                                           f"{pairs} handoff pairs (two each)" * bool(pairs)) if t)
+        raise InputError(f"{where}{counted} would build environments (1 to 6 GB each, several GB of "
                          f"downloads for a CUDA torch) and run their cases, hours on a small machine: {shown}. "
                          f"Pass --all to run them all, --combos GLOB for some"
                          + (", or `ftcompat init` to start a project of your own" if builtin else ""))
