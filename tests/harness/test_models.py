@@ -52,3 +52,27 @@ def test_cuda_model_skips_on_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(envinfo, "torch_device", lambda: "cpu")
     with pytest.raises(pytest.skip.Exception, match="needs CUDA and this machine has none"):
         models.resolve("real", {**SPEC, "needs": ["network", "cuda"]}, tmp_path)
+
+
+IDS = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}
+
+
+def test_tiny_config_defaults_vocab_and_ids_then_overrides():
+    spec = {"kind": "tiny", "arch": "qwen3", "config": {"head_dim": 16, "hidden_size": 128}}
+    kw = models.config_kwargs(spec, 498, IDS)
+    assert kw == {**models.DEFAULT_CONFIG, "hidden_size": 128, "head_dim": 16, "vocab_size": 498, **IDS}
+
+
+def test_tiny_composite_config_gets_defaults_vocab_and_ids_in_its_text_config():
+    """gemma3 (text + vision): the language model reads its sizes and vocabulary from text_config."""
+    from types import MappingProxyType
+
+    vision = {"hidden_size": 64, "num_hidden_layers": 1}
+    spec = {"kind": "tiny", "arch": "gemma3",
+            "config": MappingProxyType({"text_config": {"head_dim": 16}, "vision_config": vision,
+                                        "mm_tokens_per_image": 4})}
+    kw = models.config_kwargs(spec, 498, IDS)
+    assert kw["text_config"] == {**models.DEFAULT_CONFIG, "vocab_size": 498, **IDS, "head_dim": 16}
+    assert kw["vision_config"] == vision and kw["mm_tokens_per_image"] == 4
+    assert {k: kw[k] for k in IDS} == IDS
+    assert not set(models.DEFAULT_CONFIG) & set(kw), "the text defaults stay out of the composite's top level"

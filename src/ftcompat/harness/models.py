@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,23 +165,38 @@ def build_tiny(name: str, spec: dict, cache: Path) -> Path:
     return dest
 
 
+def config_kwargs(spec: dict, vocab_size: int, token_ids: dict) -> dict:
+    """Return the keywords of ``AutoConfig.for_model``: the defaults, the tokenizer's size and ids, then ``config``.
+
+    A composite config (``config`` has a ``text_config``, e.g. gemma3's text + vision) gets the defaults, the
+    vocabulary size and the token ids in its text part, where its language model reads them.
+    """
+    custom = dict(spec.get("config", {}))
+    base = {**DEFAULT_CONFIG, "vocab_size": vocab_size, **token_ids}
+    if isinstance(custom.get("text_config"), Mapping):
+        return {**token_ids, **custom, "text_config": {**base, **custom["text_config"]}}
+    return {**base, **custom}
+
+
 def _build_into(spec: dict, dest: Path) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     tokenizers.build(spec.get("tokenizer", "llama2-chat"), dest)
     tok = AutoTokenizer.from_pretrained(dest)
-    overrides = {**DEFAULT_CONFIG, **spec.get("config", {})}
-    overrides.setdefault("vocab_size", len(tok))
-    config = AutoConfig.for_model(
-        spec["arch"],
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-        **overrides,
-    )
+    ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+               pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    config = AutoConfig.for_model(spec["arch"], **config_kwargs(spec, len(tok), ids))
     torch.manual_seed(int(spec.get("seed", 0)))
-    # An encoder-decoder arch (t5, bart) is built with its LM head; everything else is a causal LM.
-    auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    # An encoder-decoder arch (t5, bart) is built with its LM head, one with a vision tower (gemma3) as an
+    # image-text-to-text model; everything else is a causal LM.
+    if getattr(config, "is_encoder_decoder", False):
+        auto = AutoModelForSeq2SeqLM
+    elif getattr(config, "vision_config", None) is not None:
+        from transformers import AutoModelForImageTextToText  # not in old releases: imported only here
+
+        auto = AutoModelForImageTextToText
+    else:
+        auto = AutoModelForCausalLM
     model = auto.from_config(config)
     model.save_pretrained(dest, safe_serialization=True)
