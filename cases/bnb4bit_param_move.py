@@ -1,13 +1,14 @@
 """accelerate re-creating a bitsandbytes 4-bit weight of a model loaded by transformers 5.
 
 Symptom (https://github.com/bitsandbytes-foundation/bitsandbytes/pull/1900): after a 4-bit load
-(``BitsAndBytesConfig(load_in_4bit=True)``) with transformers 5, accelerate's ``set_module_tensor_to_device`` (what
-``dispatch_model``'s hooks call on every weight they place) raises ``TypeError: Params4bit.__new__() got an unexpected
-keyword argument '_is_hf_initialized'``: transformers 5 marks every loaded parameter with ``_is_hf_initialized``, and
-accelerate re-creates a quantized weight as ``type(w)(data, requires_grad=..., **w.__dict__)``, which a ``Params4bit``
-with a fixed signature refuses. Fixed on either side: bitsandbytes 0.50.0 takes ``**kwargs`` (bnb#1900), accelerate
-1.14.0 pops the flag first (https://github.com/huggingface/accelerate/pull/3976). Variants (tiny Llama, nf4 on
-``device_map={"": device}``, every ``Linear4bit`` weight set again on its own device from its own packed data):
+(``BitsAndBytesConfig(load_in_4bit=True)``) with transformers 5, accelerate's ``set_module_tensor_to_device``
+(what ``dispatch_model``'s offload hooks call on every weight they move) raises ``TypeError: Params4bit.__new__() got
+an unexpected keyword argument '_is_hf_initialized'``: transformers 5 marks every loaded parameter with
+``_is_hf_initialized``, and accelerate re-creates a quantized weight as ``type(w)(data, requires_grad=...,
+**w.__dict__)``, which a ``Params4bit`` with a fixed signature refuses. Fixed on either side: bitsandbytes 0.50.0
+takes ``**kwargs`` (bnb#1900), accelerate 1.14.0 pops the flag first
+(https://github.com/huggingface/accelerate/pull/3976). Variants (tiny Llama, nf4 on ``device_map={"": device}``,
+every ``Linear4bit`` weight set again on its own device from its own packed data):
 * ``set_tensor``: ``set_module_tensor_to_device(linear, "weight", device, value=linear.weight.data)``.
 * ``set_tensor_cleared``: the twin, the workaround for the releases before the fixes: the same call with
   ``_is_hf_initialized`` taken out of the weight's ``__dict__`` first and put back on the new weight after.
