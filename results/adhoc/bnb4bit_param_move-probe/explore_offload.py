@@ -1,6 +1,6 @@
-import torch, tempfile, traceback
+import sys, torch, tempfile, traceback
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-path = "/tmp/p4w/tiny"
+path = sys.argv[1]  # the tiny Llama folder an adhoc run built (models/tiny-llama-*)
 cfg = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
 def load(**kw):
     return AutoModelForCausalLM.from_pretrained(path, quantization_config=cfg, device_map={"": "cpu"}, dtype=torch.float32)
