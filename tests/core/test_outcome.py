@@ -61,3 +61,12 @@ def test_env_paths_are_dropped_from_signatures():
     assert signature_of("ImportError", msg) == (
         "ImportError: cannot import name 'DataCollatorForCompletionOnlyLM' from 'trl' "
         "(site-packages/trl/__init__.py)")
+
+
+def test_terminal_colour_codes_are_not_part_of_a_signature():
+    # torch 2.6+'s weights_only refusal bolds a sentence with ANSI codes; a grid cell and a search paste want text.
+    message = ("Weights only load failed. This file can still be loaded, to do so you have two options, "
+               "\x1b[1mdo those steps only if you trust the source of the checkpoint\x1b[0m.\n\tmore")
+    assert signature_of("UnpicklingError", message) == (
+        "UnpicklingError: Weights only load failed. This file can still be loaded, to do so you have two options, "
+        "do those steps only if you trust the source of the checkpoint.")

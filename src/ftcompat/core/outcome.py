@@ -53,9 +53,13 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+# Terminal colour codes some libraries put in messages (torch's weights_only error bolds a sentence).
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def first_line(text: str | None, limit: int = 300) -> str:
-    """Return the first non-empty line of ``text``, cut to ``limit`` characters."""
-    for line in (text or "").splitlines():
+    """Return the first non-empty line of ``text`` without terminal colour codes, cut to ``limit`` characters."""
+    for line in _ANSI.sub("", text or "").splitlines():
         line = line.strip()
         if line:
             return line if len(line) <= limit else line[: limit - 1] + "…"
