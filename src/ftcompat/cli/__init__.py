@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ftcompat import __version__
 from ftcompat.cli import bisect_cmd, config_cmds, grid_cmds, project_cmds, run_cmds, triage_cmds, upgrade_cmd
 from ftcompat.cli.common import matrix_path
+from ftcompat.config.matrix import SOURCES_ENV
 from ftcompat.core.errors import INTERRUPTED, FtcompatError
 
 # In the order ``ftcompat --help`` lists them: start a project, configure, run, look at the grid, work from it.
@@ -35,6 +37,8 @@ def main(argv=None) -> int:
     """Entry point for the ``ftcompat`` command: one message and a documented exit code per kind of error."""
     args = build_parser().parse_args(argv)
     args.matrix = matrix_path(args.matrix)
+    if getattr(args, "source", None):  # read where the config is loaded, here and in nox's sessions
+        os.environ[SOURCES_ENV] = ",".join(args.source)
     try:
         return args.func(args)
     except FtcompatError as exc:  # errors.py: the code says what kind; the message, where and what

@@ -48,3 +48,21 @@ def add_repair(parser) -> None:
 def repair_method(value: str | None) -> str | None:
     """The runner's repair method for a ``--repair`` value (None: do not repair)."""
     return None if value in (None, "none") else value
+
+
+def source_arg(value: str) -> str:
+    """``PKG=PATH_OR_URL`` for ``--source``, refused by argparse (exit 2) when it is not that."""
+    import argparse
+
+    pkg, sep, where = value.partition("=")
+    if not sep or not pkg.strip() or not where.strip() or "," in value:
+        raise argparse.ArgumentTypeError(f"{value!r} is not PKG=PATH_OR_URL (e.g. trl=../trl)")
+    return value
+
+
+def add_source(parser) -> None:
+    """``--source PKG=PATH_OR_URL``: where a package pinned at a git ref takes its history."""
+    parser.add_argument("--source", action="append", default=[], type=source_arg, metavar="PKG=PATH_OR_URL",
+                        help="where a package pinned at a git ref (trl@main) takes its history: a clone, a "
+                             "mirror or a URL (default: its public repository; repeatable; over the config's "
+                             "sources:)")

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ftcompat.cli.common import root_of
+from ftcompat.cli.common import add_source, root_of
 from ftcompat.config.cases import cases_of
 from ftcompat.config.library import library_dir
 from ftcompat.config.matrix import load
@@ -112,9 +112,11 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("run", help=cmd_run.__doc__)
     p.add_argument("--combos", nargs="+", metavar="GLOB",
-                   help="combo id globs, tag:GLOB by tag (default: every combo not tagged gpu or device)")
+                   help="combo id globs, tag:GLOB by tag (default: every combo not tagged gpu, device or main; "
+                        "tag:main runs the upstream-main lane)")
     p.add_argument("--cases", nargs="+", metavar="GLOB", help="case id globs (default: each combo's own)")
     p.add_argument("--no-render", action="store_true", help="leave results/grid.json as it is")
+    add_source(p)
     p.add_argument("--all", action="store_true",
                    help=f"run even when more than {ASK_ABOVE} combos are selected (otherwise said first, exit 2)")
     p.add_argument("nox_args", nargs="*", metavar="-- NOX_ARGS", help="passed on to nox after `--`")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ftcompat.cli.common import add_repair, repair_method, root_of
+from ftcompat.cli.common import add_repair, add_source, repair_method, root_of
 from ftcompat.config.matrix import load
 from ftcompat.core.errors import MachineError, NotInstallable
 from ftcompat.core.status import FAILING, NOT_CHECKED, Status
@@ -164,7 +164,9 @@ def cmd_clean(args) -> int:
 def register(sub) -> None:
     """Add ``adhoc``, ``here``, ``doctor``, ``disk`` and ``clean``."""
     p = sub.add_parser("adhoc", help=cmd_adhoc.__doc__)
-    p.add_argument("pins", nargs="*", help="PACKAGE==VERSION pins, e.g. transformers==4.53.3 trl==0.19.1")
+    p.add_argument("pins", nargs="*", help="PACKAGE==VERSION pins, e.g. transformers==4.53.3 trl==0.19.1, or "
+                                           "PACKAGE@GITREF for a branch, tag or commit (trl@main)")
+    add_source(p)
     p.add_argument("--python", default="3.11", help="Python version for the env (default 3.11)")
     p.add_argument("--cases", nargs="+", default=["*"], help="case id globs (default: all)")
     p.add_argument("--out", help="grid JSON to write (default results/adhoc/<id>.json)")
@@ -191,6 +193,7 @@ def register(sub) -> None:
                                                              "(nothing is installed or written inside it)")
         p.add_argument(f"--{side}-python", metavar="PATH", help=f"{what}: an existing interpreter (as --{side}-venv)")
     p.add_argument("--cases", nargs="+", default=["*"], help="handoff case id globs (default: all)")
+    add_source(p)
     p.add_argument("--out", help="grid JSON to write (default results/handoff/<from>~<to>.json)")
     p.add_argument("--python", default="3.11", help="Python version of the ad-hoc sides (default 3.11)")
     p.add_argument("--torch-backend", metavar="BUILD", help="the ad-hoc sides' torch build, as for adhoc")

@@ -17,6 +17,7 @@ from ftcompat.config.cases import CaseFile, discover
 from ftcompat.config.checks import Checker, MatrixError, Problem
 from ftcompat.config.pairs import parse_pairs
 from ftcompat.config.yamlfile import read_yaml
+from ftcompat.core import gitref
 from ftcompat.core.domain import (
     FROM,
     RECORDED,
@@ -33,7 +34,7 @@ from ftcompat.core.domain import (
 from ftcompat.core.hints import suggest
 from ftcompat.core.selector import match
 
-TOP_KEYS = ("version", "combos", "models", "cases", "known_issues", "handoffs")
+TOP_KEYS = ("version", "combos", "models", "cases", "known_issues", "handoffs", "sources")
 COMBO_KEYS = ("id", "python", "pins", "tags", "cases", "description", "resolution", "exclude_newer",
               "prerelease", "overrides", "torch_backend")
 ISSUE_KEYS = ("id", "cells", "when", "url", "summary", "workaround", "signature", "environment")
@@ -252,7 +253,26 @@ class _Checker(Checker):
                 if not isinstance(pkg, str) or not PKG_RE.match(pkg):
                     self.add(key, f"{pkg!r} is not a package name")
                     continue
+            ref = gitref.ref_of(value)
+            if ref is not None:
+                problem = gitref.pin_problem(str(pkg), ref)
+                if problem:
+                    self.add(key, problem)
+                    continue
+                out[pkg] = value
+                continue
             out[pkg] = self.version(value, key)
+        return out
+
+    def sources(self, raw, path: str = "sources") -> dict[str, str]:
+        """Where git-pinned packages take their history: a folder (relative to the config) or a URL."""
+        data = self.mapping(raw, path, allowed=list(raw) if isinstance(raw, dict) else ())
+        out = {}
+        for pkg, value in data.items():
+            if not isinstance(value, str) or not value.strip():
+                self.add(f"{path}.{pkg}", f"expected a folder or a git URL, got {value!r}")
+                continue
+            out[str(pkg)] = value if gitref.is_url(value) else str(self.base / Path(value).expanduser())
         return out
 
     def model(self, name, raw, path: str) -> ModelSpec | None:
@@ -374,10 +394,11 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Pr
     if not isinstance(raw_combos, list):
         check.add("combos", f"expected a list of combos, got {type(raw_combos).__name__}")
         raw_combos = []
+    sources = {**check.sources(top.get("sources", {}) or {}), **overriding_sources(check)}
     for i, raw in enumerate(raw_combos):
         combo = check.combo(raw, i, seen)
         if combo:
-            combos.append(combo)
+            combos.append(with_sources(check, combo, sources, f"combos[{i}]"))
     _check_case_combos(check, case_specs, combos)
     combos += parse_pairs(check, top.get("handoffs"), combos, case_specs)
     raw_issues = top.get("known_issues", [])
@@ -393,7 +414,39 @@ def parse(data: Any, source: str, cases: dict[str, CaseFile], problems: tuple[Pr
     if check.problems:
         raise MatrixError(source, check.problems)
     return Matrix(tuple(combos), frozen_map(models), frozen_map(case_specs), source, tuple(issues),
-                  frozen_map({cid: str(c.path) for cid, c in cases.items()}))
+                  frozen_map({cid: str(c.path) for cid, c in cases.items()}), frozen_map(sources))
+
+
+SOURCES_ENV = "FTCOMPAT_SOURCES"  # PKG=PATH_OR_URL[,PKG=...]: --source, handed to nox's sessions
+
+
+def overriding_sources(check: _Checker) -> dict[str, str]:
+    """The sources ``--source`` gave (through FTCOMPAT_SOURCES), over the config's own."""
+    import os
+
+    out = {}
+    for item in filter(None, os.environ.get(SOURCES_ENV, "").split(",")):
+        pkg, sep, value = item.partition("=")
+        if not sep or not pkg or not value:
+            check.add("--source", f"{item!r} is not PKG=PATH_OR_URL")
+            continue
+        out[pkg.strip()] = value.strip() if gitref.is_url(value.strip()) else str(Path(value.strip()).resolve())
+    return out
+
+
+def with_sources(check: _Checker, combo: Combo, sources: dict[str, str], path: str) -> Combo:
+    """The combo with the sources of its git-pinned packages; one with no source for such a package is refused."""
+    import dataclasses
+
+    mine = {}
+    for pkg, ref in combo.git_pins.items():
+        source = gitref.source_of(pkg, sources)
+        if source is None:
+            check.add(f"{path}.pins.{pkg}", f"{pkg} is pinned at {ref!r} but has no public repository ftcompat knows; "
+                                            f"say where its history is: `sources: {{{pkg}: PATH_OR_URL}}`")
+        elif pkg in sources:
+            mine[pkg] = source
+    return dataclasses.replace(combo, sources=frozen_map(mine)) if mine else combo
 
 
 def _check_case_combos(check: _Checker, specs: dict[str, CaseSpec], combos: list[Combo]) -> None:

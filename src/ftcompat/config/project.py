@@ -33,7 +33,7 @@ from ftcompat.core.selector import match
 
 EXTENDS = ("builtin",)
 PROJECT_KEYS = ("version", "extends", "builtin_cases", "case_dirs", "combos", "models", "cases", "known_issues",
-                "handoffs")
+                "handoffs", "sources")
 FILE_NAME = "ftcompat.yaml"
 
 
@@ -127,7 +127,7 @@ def merged_document(data: dict, folder: Path, problems: list[Problem]) -> tuple[
         problems.append(Problem("known_issues", f"expected a list, got {type(issues).__name__}"))
         issues = []
     document = {"version": data.get("version", 1), "combos": data.get("combos") or [],
-                "handoffs": data.get("handoffs"),
+                "handoffs": data.get("handoffs"), "sources": data.get("sources"),
                 "models": {**models, **own_models}, "cases": cases,
                 "known_issues": [*issues, *_issues_for(base.get("known_issues") or [], set(builtin) | set(own))]}
     own_ids = {i.get("id") for i in issues if isinstance(i, dict)}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ftcompat.core import gitref
 from ftcompat.core.selector import match, match_column
 
 # The packages the matrix varies; every combo pins each (null = newest).
@@ -51,11 +52,21 @@ class Combo:
     # A handoff pair's row (``handoffs:`` in the config): the producer's and the consumer's combo ids. The
     # row's own pins are the consumer's; its cells are the consumer's records with the producer's beside them.
     pair: tuple[str, str] | None = None
+    # Where a package pinned at a git ref (``"@main"``) takes its history from, when not its public
+    # repository (``core.gitref``): a local clone or a mirror. Only the git-pinned packages are listed.
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def tracks_newest(self) -> bool:
-        """True when what the unpinned packages resolve to can change from one run to the next."""
+        """True when what the unpinned packages (or a branch or tag pin) resolve to can change between runs."""
+        if any(not gitref.is_commit(ref) for ref in self.git_pins.values()):
+            return True
         return bool(self.unpinned) and self.exclude_newer is None and self.resolution == "highest"
+
+    @property
+    def git_pins(self) -> dict[str, str]:
+        """The packages pinned at a git ref, each with its ref (``{"trl": "main"}``)."""
+        return {p: ref for p, v in sorted(self.pins.items()) if (ref := gitref.ref_of(v)) is not None}
 
     @property
     def unpinned(self) -> tuple[str, ...]:
@@ -64,7 +75,16 @@ class Combo:
 
     def requirements(self) -> list[str]:
         """Return pip requirement strings for the pins (and a repair's additions), in stable order."""
-        return [f"{p}=={v}" if v else p for p, v in sorted(self.pins.items())] + list(self.extra)
+        return [self._requirement(p, v) for p, v in sorted(self.pins.items())] + list(self.extra)
+
+    def _requirement(self, pkg: str, version: str | None) -> str:
+        ref = gitref.ref_of(version)
+        if ref is None:
+            return f"{pkg}=={version}" if version else pkg
+        source = gitref.source_of(pkg, self.sources)
+        if source is None:  # validation refuses it first; kept loud for a combo built in code
+            raise ValueError(f"{pkg} is pinned at {ref} but no source says where its git history is")
+        return gitref.requirement(pkg, ref, source)
 
 
 # The tag of a combo that is one half of a handoff (or the pair itself): only handoff cases run there.
@@ -209,6 +229,8 @@ class Matrix:
     source: str = "matrix.yaml"
     known_issues: tuple[KnownIssue, ...] = ()
     case_files: Mapping[str, str] = field(default_factory=dict)  # case id -> its file (cases/<id>.py)
+    # Where packages pinned at a git ref take their history (``sources:``, then --source over it).
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def environments(self) -> tuple[Combo, ...]:

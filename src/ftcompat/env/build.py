@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftcompat.core.domain import Combo
-from ftcompat.core.errors import MachineError
+from ftcompat.core.errors import InputError, MachineError, NotInstallable
 from ftcompat.core.redact import redact
-from ftcompat.env import installer, overlay, resolved, space, uvcache
+from ftcompat.env import gitsource, installer, overlay, resolved, space, uvcache
 from ftcompat.env.diagnose import summary as failure_summary  # noqa: F401 - the installer's one-line reason
 from ftcompat.env.installer import find_uv, index_args  # noqa: F401 - part of this module's interface
 
@@ -108,10 +108,25 @@ def install(venv: Path, combo: Combo, root: Path, environ: dict | None = None, l
 
     The harness is this ftcompat's (``run/overlay``), also in a reused env built by an older one.
     ``ask`` sees what the install will download before anything is, and may refuse it (InputError).
+    A package pinned at a git ref is pinned at the commit the ref names now, so the stamp says which.
     """
-    result = _install(venv, combo, root, environ, log, ask)
+    result = _install(venv, at_commits(combo, root, log), root, environ, log, ask)
     overlay.attach(venv, root)
     return result
+
+
+def at_commits(combo: Combo, root: Path, log=print) -> Combo:
+    """The combo with its git refs resolved to commits; a ref that names none makes the pins not installable."""
+    if not combo.git_pins:
+        return combo
+    try:
+        pinned = gitsource.pin_commits(combo, root)
+    except InputError as exc:
+        raise NotInstallable(exc.message) from None
+    for pkg, ref in combo.git_pins.items():
+        if ref != pinned.git_pins[pkg]:
+            log(f"{pkg}@{ref} is commit {pinned.git_pins[pkg]}")
+    return pinned
 
 
 def _install(venv: Path, combo: Combo, root: Path, environ: dict | None, log,

@@ -57,6 +57,8 @@ def check_combo(combo: Combo, lister: Lister, path: str = "pins") -> list[Proble
     where = getattr(lister, "where", "the package index")
     for pkg, version in sorted(combo.pins.items()):
         key = f"{path}.{pkg}"
+        if pkg in combo.git_pins:
+            continue  # built from its git history, not taken from the index (env.gitsource checks the ref)
         try:
             known = lister(pkg)
         except NotOnIndex:
@@ -77,8 +79,8 @@ def unknown_packages(combo: Combo, lister: Lister | None = None) -> list[str]:
     where = getattr(lister, "where", "the package index")
     out = []
     for pkg, version in sorted(combo.pins.items()):
-        if version is None:
-            continue  # the stack's own names, left to resolve
+        if version is None or pkg in combo.git_pins:
+            continue  # the stack's own names, left to resolve; a git pin's history is checked by env.gitsource
         try:
             lister(pkg)
         except NotOnIndex:

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ftcompat.core.domain import RECORDED
+from ftcompat.core.gitref import dist_version
 
 
 def site_packages(venv: Path) -> Path | None:
@@ -32,7 +33,7 @@ def _dists(venv: Path) -> dict[str, metadata.Distribution]:
 def resolved(venv: Path, packages=RECORDED) -> dict[str, str | None]:
     """The installed version of each stack package (None where it is absent)."""
     dists = _dists(venv)
-    return {p: (dists[p].version if p in dists else None) for p in packages}
+    return {p: (dist_version(dists[p]) if p in dists else None) for p in packages}
 
 
 def problems(venv: Path, expected: dict[str, str | None]) -> list[str]:
@@ -52,8 +53,8 @@ def broken(venv: Path, expected: dict[str, str | None]) -> dict[str, str]:
         dist = dists.get(name)
         if dist is None:
             found[name] = f"{name} {version} is not installed any more"
-        elif dist.version != version:
-            found[name] = f"{name} is {dist.version}, not {version}"
+        elif dist_version(dist) != version:
+            found[name] = f"{name} is {dist_version(dist)}, not {version}"
         else:
             # locate_file is typed as the SimplePath protocol; a folder's distributions give real paths.
             missing = [f for f in (dist.files or [])

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ftcompat.config.cases import cases_of
 from ftcompat.config.matrix import python_problem
 from ftcompat.config.plan import check_cases
+from ftcompat.core import gitref
 from ftcompat.core.domain import STACK, Combo, Matrix, frozen_map, torch_backend_problem
 from ftcompat.core.errors import InputError
+from ftcompat.env import gitsource
 from ftcompat.env.preflight import check_writable, unknown_packages
 from ftcompat.env.releases import normalize
 from ftcompat.env.venv import AdhocVenv
@@ -20,6 +22,7 @@ from ftcompat.runner import run as runner
 from ftcompat.runner.cells import WORK
 
 PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^=\s]+)$")
+GIT_PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)@(\S+)$")  # trl@main, trl@v0.17.0, peft@<sha>
 
 
 def parse_pins(args: list[str]) -> dict[str, str | None]:
@@ -31,24 +34,34 @@ def parse_pins(args: list[str]) -> dict[str, str | None]:
     given: dict[str, str] = {}
     for arg in args:
         m = PIN_RE.match(arg.strip())
-        if not m:
-            raise InputError(f"{arg!r} is not a pin; write PACKAGE==VERSION, e.g. transformers==4.53.3")
-        try:
-            Version(m.group(2))
-        except InvalidVersion:
-            raise InputError(f"{arg!r}: {m.group(2)!r} is not a valid version") from None
-        name = normalize(m.group(1))
-        if name in given and given[name] != m.group(2):
-            raise InputError(f"{name} is pinned twice ({given[name]} and {m.group(2)}); pin each package once")
-        given[name] = m.group(2)
-        pins[name] = m.group(2)
+        git = GIT_PIN_RE.match(arg.strip()) if not m else None
+        if not m and not git:
+            raise InputError(f"{arg!r} is not a pin; write PACKAGE==VERSION (e.g. transformers==4.53.3) or "
+                             "PACKAGE@GITREF (e.g. trl@main)")
+        if git:
+            name, value = normalize(git.group(1)), gitref.pin(git.group(2))
+            problem = gitref.pin_problem(name, git.group(2))
+            if problem:
+                raise InputError(f"{arg!r}: {problem}")
+        else:
+            assert m is not None
+            try:
+                Version(m.group(2))
+            except InvalidVersion:
+                raise InputError(f"{arg!r}: {m.group(2)!r} is not a valid version") from None
+            name, value = normalize(m.group(1)), m.group(2)
+        if name in given and given[name] != value:
+            raise InputError(f"{name} is pinned twice ({given[name]} and {value}); pin each package once")
+        given[name] = value
+        pins[name] = value
     return pins
 
 
 def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None, pre: bool = False,
              torch_backend: str | None = None) -> str:
     """A stable id from what was asked for: ``adhoc-transformers4.53.3-trl0.19.1``."""
-    parts = [f"{p}{v}" for p, v in sorted(pins.items()) if v]
+    parts = [f"{p}{v}" if not gitref.ref_of(v) else f"{p}-git-{_slug(gitref.ref_of(v) or '')}"
+             for p, v in sorted(pins.items()) if v]
     if floor:
         parts.append("floor")
     if as_of:
@@ -58,6 +71,16 @@ def adhoc_id(pins: dict[str, str | None], floor: bool, as_of: str | None, pre: b
     if torch_backend:  # a CPU torch and a CUDA one are two environments
         parts.append(f"torch-{torch_backend}")
     return "-".join(["adhoc", *parts]) if parts else "adhoc-newest"
+
+
+def _slug(ref: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", ref.lower()).strip("-")[:40]
+
+
+def with_sources(combo: Combo, sources: Mapping[str, str]) -> Combo:
+    """The combo with the sources of its git-pinned packages (from the config and --source)."""
+    mine = {p: sources[p] for p in combo.git_pins if p in sources}
+    return dataclasses.replace(combo, sources=frozen_map(mine)) if mine else combo
 
 
 def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=False,
@@ -106,6 +129,8 @@ def flow(matrix: Matrix, root: Path, combo: Combo, out: Path, log: Callable[[str
          repair: str | None = "cap", yes: bool = False) -> grid_mod.Grid:
     """``ftcompat adhoc``: check the cases and that the grid file can be written, then build, run and write it."""
     check_cases(single(matrix, combo), combo)  # a typo builds nothing and overwrites no earlier grid
+    combo = with_sources(combo, matrix.sources)
+    gitsource.pin_commits(combo, root)  # an unknown ref or source is bad input (exit 2) before anything is built
     unknown = unknown_packages(combo)
     if unknown:
         raise InputError("; ".join(unknown))

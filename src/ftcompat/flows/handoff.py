@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from ftcompat.core.plan import PlannedHandoff
 from ftcompat.core.record import Record
 from ftcompat.core.selector import match
 from ftcompat.core.status import Status
-from ftcompat.env import target
+from ftcompat.env import gitsource, target
 from ftcompat.env.base import Environment
 from ftcompat.env.existing import Existing
 from ftcompat.env.preflight import check_writable, unknown_packages
@@ -96,7 +96,7 @@ def check_handoff_cases(matrix: Matrix, selectors: Sequence[str]) -> None:
 
 
 def side_environment(root: Path, spec: SideSpec, cases: Sequence[str], python: str, torch_backend: str | None,
-                     ask_above_gb: float | None) -> Environment:
+                     ask_above_gb: float | None, sources: Mapping[str, str] | None = None) -> Environment:
     """The environment one side names: an ad-hoc venv for pins, else the user's own, left as it is."""
     if spec.python or spec.venv:
         interpreter = target.interpreter(spec.python, spec.venv)
@@ -105,6 +105,8 @@ def side_environment(root: Path, spec: SideSpec, cases: Sequence[str], python: s
         return Existing(tagged(combo), str(interpreter), target.environment(interpreter, root, described["python"]))
     combo = tagged(adhoc.adhoc_combo(adhoc.parse_pins(list(spec.pins)), python, tuple(cases),
                                      torch_backend=torch_backend))
+    combo = adhoc.with_sources(combo, sources or {})
+    gitsource.pin_commits(combo, root)  # an unknown ref is bad input before either side is built
     unknown = unknown_packages(combo)
     if unknown:
         raise InputError(f"--{spec.name}: " + "; ".join(unknown))
@@ -210,8 +212,8 @@ def flow(matrix: Matrix, root: Path, source: SideSpec, dest: SideSpec, cases: Se
                              f"{spec.name} side; give one")
     check_handoff_cases(matrix, () if tuple(cases) == ("*",) else cases)
     ask = None if yes else adhoc.ASK_ABOVE_GB
-    producer = side_environment(root, source, cases, python, torch_backend, ask)
-    consumer = side_environment(root, dest, cases, python, torch_backend, ask)
+    producer = side_environment(root, source, cases, python, torch_backend, ask, matrix.sources)
+    consumer = side_environment(root, dest, cases, python, torch_backend, ask, matrix.sources)
     target_file = out or Path("results") / "handoff" / f"{pair_id(producer.combo, consumer.combo)}.json"
     check_writable(target_file.parent, hint="pass --out to write the grid elsewhere")
     return target_file, run_handoff(matrix, root, producer, consumer, cases, target_file, log, repair)

@@ -7,6 +7,7 @@ import sys
 from importlib import metadata
 
 from ftcompat.core.domain import RECORDED, SUPPORT
+from ftcompat.core.gitref import dist_version
 
 
 def versions(packages=RECORDED) -> dict[str, str | None]:
@@ -14,7 +15,8 @@ def versions(packages=RECORDED) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in packages:
         try:
-            out[name] = metadata.version(name)
+            # A package built from a git commit carries the commit: 0.17.0.dev0+g294f35b, not 0.17.0.dev0.
+            out[name] = dist_version(metadata.distribution(name))
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
