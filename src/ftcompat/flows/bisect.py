@@ -52,9 +52,11 @@ class EnvRunner:
     keep_envs: bool = False
     log: Callable[[str], None] = print
     count: int = 0
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict)  # for packages pinned at a commit
 
-    def __call__(self, pins: dict) -> Trial:
-        """Build the step's environment, run the case, and return the selected cells per run."""
+    def __call__(self, pins: dict, runs: int | None = None) -> Trial:
+        """Build the step's environment, run the case (``runs`` times, else the runner's), return the cells per run."""
+        rounds = runs or self.runs
         self.count += 1
         step_dir = self.base / f"{self.count:02d}"
         step_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,7 @@ class EnvRunner:
                 return proc.returncode
 
             matrix = dataclasses.replace(self.matrix, combos=(combo,))
-            outs = tuple(step_dir / "cells" / f"run{k + 1}.json" for k in range(self.runs))
+            outs = tuple(step_dir / "cells" / f"run{k + 1}.json" for k in range(rounds))
             # A machine failure (full disk, no index) is not an untestable release: it stops the
             # bisection (MachineError), where a release that cannot be installed is skipped.
             step_env = StepVenv(self.root, combo, step_dir / "venv", tuple(c.id for c in self.matrix.combos),
@@ -84,9 +86,9 @@ class EnvRunner:
         shown = frozen_map({"dir": self._shown(step_dir)})
         if outcome.refused is not None:
             return Trial(reason=outcome.refused, install_s=time.monotonic() - started, env=shown)
-        runs = tuple(tuple(self._selected(list(records))) for records in outcome.rounds)
+        selected = tuple(tuple(self._selected(list(records))) for records in outcome.rounds)
         env = next((e for e in map(_env_of, outcome.rounds) if e), {})
-        return Trial(runs, "", outcome.prepare_s, outcome.round_s, frozen_map({**env, **shown}))
+        return Trial(selected, "", outcome.prepare_s, outcome.round_s, frozen_map({**env, **shown}))
 
     def _shown(self, path: Path) -> str:
         """The step folder relative to the project, so the JSON carries no machine's paths."""
@@ -97,7 +99,9 @@ class EnvRunner:
 
     def combo(self, pins: Mapping, combo_id: str) -> Combo:
         """The step's combo: these pins, only the selected cases."""
-        return Combo(combo_id, self.python, frozen_map(pins), ("bisect",), self.case_ids, "bisection step")
+        sources = {p: s for p, s in self.sources.items() if p in pins}
+        return Combo(combo_id, self.python, frozen_map(pins), ("bisect",), self.case_ids, "bisection step",
+                     sources=frozen_map(sources))
 
     def _selected(self, records: list[Record]) -> list[CellRun]:
         return [CellRun(r.column, r.status, r.signature or "")

@@ -26,6 +26,7 @@ from ftcompat.core.versions import public
 from ftcompat.results import gridload
 from ftcompat.results.grid import Grid
 from ftcompat.triage import report_md, repro, scripts, upstream
+from ftcompat.triage.commitdoc import SCHEMA as COMMITS_SCHEMA
 from ftcompat.triage.report_md import Boundary
 
 REPORTS = Path("results/reports")
@@ -87,7 +88,15 @@ def boundary(grid: Grid, cell: Record, package: str) -> Boundary:
 
 def from_bisection(data: Mapping) -> Boundary | None:
     """The boundary a bisection found (``ftcompat bisect`` JSON), if it found one."""
-    if data.get("verdict") != "found" or not data.get("culprit"):
+    if data.get("verdict") != "found":
+        return None
+    if data.get("schema") == COMMITS_SCHEMA:  # a commit bisection: the commit and its pull request
+        package, first, before = data.get("package"), data.get("first_bad"), data.get("before") or {}
+        if not package or not isinstance(first, Mapping):
+            return None
+        return Boundary(package, f"commit {before.get('short')}" if before else None, f"commit {first.get('short')}",
+                        f"commit bisection: {data.get('line', '')}".strip(), first)
+    if not data.get("culprit"):
         return None
     package = data["culprit"][0]
     return Boundary(package, (data.get("last_good") or {}).get(package), (data.get("first_bad") or {}).get(package),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ftcompat.core.markdown import code
@@ -22,6 +23,7 @@ class Boundary:
     last_good: str | None
     first_bad: str | None
     source: str
+    commit: Mapping | None = None  # a commit bisection's answer: sha, subject, pr, link, pr_link
 
 
 # GitHub refuses an issue body longer than this; a report that would be longer attaches repro.py.
@@ -172,6 +174,12 @@ def _versions(bound: Boundary, cell: Record) -> str:
     lines = [f"- failing: {bound.package} {mine} (cell `{cell.id}`)",
              f"- last known good: {good}", f"- first bad: {bound.package} {bound.first_bad}",
              f"- from: {bound.source}"]
+    if bound.commit:
+        c = bound.commit
+        pr = f", pull request [#{c['pr']}]({c['pr_link']})" if c.get("pr_link") else (
+            f", pull request #{c['pr']}" if c.get("pr") else "")
+        sha = f"[{c['short']}]({c['link']})" if c.get("link") else c["short"]
+        lines.append(f"- first bad commit: {sha} {code(c['subject'])}{pr}")
     if bound.source.startswith("this grid") and bound.last_good:
         lines.append(f"- narrow it down: `ftcompat bisect \"{cell.column}\" --good {bound.package}=="
                      f"{bound.last_good} --bad {bound.package}=={mine}` (other packages as in the failing cell)")
