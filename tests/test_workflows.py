@@ -466,6 +466,10 @@ def test_reusable_run_step_passes_config_combo_and_each_case_as_arguments(tmp_pa
     assert github_env.read_text() == "RESULTS=sub/results\n" and not stale.exists()
     out = bash(reusable("run", "Run the combo"), tmp_path, {**env, "CASES": ""})
     assert out.strip() == "ftcompat --config sub/my config.yaml run --combos prod --no-render"
+    # The upstream-main lane's sources (a fork, a mirror) reach the run as --source, one per package.
+    out = bash(reusable("run", "Run the combo"), tmp_path, {**env, "CASES": "", "SOURCES": "trl=https://x/trl.git peft=https://y/peft"})
+    assert out.strip() == ("ftcompat --config sub/my config.yaml run --combos prod --no-render --source "
+                           "trl=https://x/trl.git --source peft=https://y/peft")
 
 
 def test_reusable_grid_step_compares_with_the_cached_history_and_writes_the_summary(tmp_path, shell_env):

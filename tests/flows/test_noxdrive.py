@@ -16,11 +16,13 @@ def matrix():
     return load(ROOT / "matrix.yaml")
 
 
-def test_default_is_every_combo_that_needs_no_gpu(matrix):
+def test_default_is_every_combo_that_needs_no_gpu_and_not_upstream_main(matrix):
     chosen = noxdrive.select(matrix, None)
     assert chosen == default_combos(matrix)
     assert "latest" in chosen and "gpu-latest" not in chosen and not any(c.startswith("device-") for c in chosen)
-    assert chosen == [c.id for c in matrix.combos if "cpu" in c.tags]  # the repository tags exactly these cpu
+    # the repository tags exactly these cpu; the upstream-main lane runs only when named (it needs GitHub)
+    assert chosen == [c.id for c in matrix.combos if "cpu" in c.tags and "main" not in c.tags]
+    assert "main-trl" not in chosen and noxdrive.select(matrix, ["tag:main"]) == ["main-trl", "main-peft-accelerate"]
 
 
 def test_globs_and_tags_select(matrix):

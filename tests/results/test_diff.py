@@ -99,3 +99,21 @@ def test_a_real_pin_change_shows_as_exactly_the_cells_it_fixed():
     ]
     assert {c.moved for c in d.of("fixed")} == {(("trl", "0.20.0", "0.19.1"),)}
     assert not d.of("new-failure") and not d.of("flaky") and not d.added and not d.removed
+
+
+def test_a_main_lane_flip_names_the_commit_range_it_happened_in():
+    # Two nightly builds of trl's main: the same public version, another commit. Not flaky: the code moved.
+    a = {**V1, "trl": "1.17.0.dev0+g294f35b"}
+    b = {**V1, "trl": "1.17.0.dev0+gabc1234"}
+    old = grid("2026-12-01", [cell("main-trl::a[x]", "pass", a), cell("main-trl::b[x]", "pass", a)], ())
+    new = grid("2026-12-02", [cell("main-trl::a[x]", "fail", b), cell("main-trl::b[x]", "fail", a)], ())
+    old["combos"] = new["combos"] = [{"id": "main-trl", "pins": {"trl": "@main", "torch": "2.13.0"}}]
+    d = compare(old, new)
+    assert [c.cell for c in d.of("new-failure")] == ["main-trl::a[x]"]
+    assert [c.cell for c in d.of("flaky")] == ["main-trl::b[x]"]  # the same commit both nights
+    change = d.of("new-failure")[0]
+    assert change.moved == (("trl", "1.17.0.dev0+g294f35b", "1.17.0.dev0+gabc1234"),) and change.tracking
+    md = diff.markdown(d)
+    assert ("flipped within trl commits 294f35b..abc1234 "
+            "(https://github.com/huggingface/trl/compare/294f35b...abc1234)") in md
+    assert "294f35b..abc1234" in diff.issues(d)[0]["body"]

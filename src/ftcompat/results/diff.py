@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ftcompat.core import gitref
 from ftcompat.core.markdown import code
 from ftcompat.core.record import Record
 from ftcompat.core.status import FAILING, Status
@@ -69,7 +70,18 @@ class Diff:
 
 
 def _versions(cell: Record) -> dict[str, str]:
-    return {p: public(v) for p, v in cell.versions.items() if v}
+    # A release's local label (+cpu) is the same release; a commit's (+g294f35b) is another build of main.
+    return {p: v if gitref.commit_of(v) else public(v) for p, v in cell.versions.items() if v}
+
+
+def commit_range(package: str, old: str, new: str) -> str | None:
+    """``trl g294f35b..gabc1234`` (with GitHub's compare link for a public package) when both sides are commits."""
+    a, b = gitref.commit_of(old), gitref.commit_of(new)
+    if not (a and b):
+        return None
+    web = gitref.PUBLIC.get(package)
+    link = f" ({web}/compare/{a}...{b})" if web else ""
+    return f"{package} commits {a}..{b}{link}"
 
 
 def moved(old: Record, new: Record) -> tuple[tuple[str, str, str], ...]:
@@ -93,7 +105,8 @@ def compare(old: Grid, new: Grid) -> Diff:
     """Diff two grids cell by cell."""
     before = {c.id: c for c in old.cells}
     after = {c.id: c for c in new.cells}
-    tracking = {c["id"] for c in new.combos if any(v is None for v in (c.get("pins") or {}).values())}
+    tracking = {c["id"] for c in new.combos
+                if any(v is None or gitref.ref_of(v) for v in (c.get("pins") or {}).values())}
     changes = []
     for cid in sorted(set(before) & set(after)):
         a, b = before[cid], after[cid]
@@ -115,7 +128,9 @@ def _moved_text(change: Change) -> str:
     if not change.moved:
         return "same versions"
     text = ", ".join(f"{p} {a} → {b}" for p, a, b in change.moved)
-    return f"{text}{' (latest moved)' if change.tracking else ''}"
+    ranges = [r for p, a, b in change.moved if (r := commit_range(p, a, b))]
+    flipped = f"; flipped within {'; '.join(ranges)}" if ranges else ""
+    return f"{text}{' (latest moved)' if change.tracking else ''}{flipped}"
 
 
 TITLES = {Kind.NEW_FAILURE: "New failures (pass → fail/error)", Kind.FIXED: "Fixed (fail/error → pass)",
