@@ -214,3 +214,13 @@ def test_the_quickstart_installs_inits_runs_and_shows_the_grid():
     commands = [line.split("#")[0].strip() for line in quickstart().splitlines()]
     assert "ftcompat init" in commands and "ftcompat run" in commands and "ftcompat show" in commands
     assert any(c.startswith("pip install ") for c in commands)
+
+
+def test_the_tutorials_example_project_file_validates_as_written(tmp_path, capsys):
+    from ftcompat.cli import main
+
+    page = (ROOT / "docs" / "guide" / "tutorial.md").read_text()
+    example = page.split("`ftcompat.yaml` names only what is yours", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert main(["init", str(tmp_path)]) == 0  # the example's own case, ftcompat_cases/my_lora_step.py
+    (tmp_path / "ftcompat.yaml").write_text(example)
+    assert main(["--config", str(tmp_path / "ftcompat.yaml"), "validate"]) == 0, capsys.readouterr()
