@@ -42,5 +42,6 @@ def test_a_plain_pytest_is_the_fast_run_and_ci_runs_everything():
     assert addopts[addopts.index("-m") + 1] == "not e2e"
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert any(shlex.split(line.split("#")[0]) == ["pytest", "-m", ""] for line in ci)
-    readme = (ROOT / "README.md").read_text()
-    assert 'pytest -m ""                   # everything' in readme
+    contributing = (ROOT / "docs" / "contributing" / "index.md").read_text()  # the Development block, moved there
+    assert 'pytest -m ""                   # everything' in contributing
+    assert '`pytest -m ""` runs everything' in (ROOT / "README.md").read_text()

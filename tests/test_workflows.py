@@ -423,15 +423,19 @@ def test_issue_step_does_nothing_without_regressions(tmp_path, shell_env):
 
 # --- the reusable workflow users call (ftcompat.yml) ---------------------------------------------------
 
+# The example users copy: docs/guide/nightly-ci.md, between two <!-- reusable-workflow-example --> markers.
+NIGHTLY_GUIDE = ROOT / "docs" / "guide" / "nightly-ci.md"
+
+
 def reusable(job_id, name):
     return "set -eo pipefail\n" + step_named(REUSABLE, job_id, name)["run"]
 
 
-def test_reusable_workflow_is_called_with_the_inputs_the_readme_example_gives():
+def test_reusable_workflow_is_called_with_the_inputs_the_guide_example_gives():
     wf = load(REUSABLE)
     call = wf["on"]["workflow_call"]
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    example = yaml.safe_load(readme.split("<!-- reusable-workflow-example -->", 2)[1].split("```yaml", 1)[1]
+    guide = NIGHTLY_GUIDE.read_text(encoding="utf-8")
+    example = yaml.safe_load(guide.split("<!-- reusable-workflow-example -->", 2)[1].split("```yaml", 1)[1]
                              .split("```", 1)[0])
     if True in example:
         example["on"] = example.pop(True)
@@ -445,8 +449,8 @@ def test_reusable_workflow_is_called_with_the_inputs_the_readme_example_gives():
 
 def test_reusable_workflow_example_is_a_valid_workflow(tmp_path):
     pytest.importorskip("check_jsonschema", reason="check-jsonschema (dev extra) ships the workflow schema")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- reusable-workflow-example -->", 2)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    guide = NIGHTLY_GUIDE.read_text(encoding="utf-8")
+    block = guide.split("<!-- reusable-workflow-example -->", 2)[1].split("```yaml", 1)[1].split("```", 1)[0]
     (tmp_path / "example.yml").write_text(block)
     proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
                            str(tmp_path / "example.yml")], capture_output=True, text=True)

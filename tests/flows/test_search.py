@@ -67,7 +67,7 @@ def test_a_search_that_cannot_succeed_gives_up_within_its_bounds_and_writes_noth
     assert "Gave up: the kept pins fall inside known issue trl-sftconfig-max-seq-length-removed" in said
     assert not (project / ".ftcompat" / "adhoc").exists()  # seen from the registry: nothing was built
 
-EXAMPLE = ROOT / "results" / "adhoc" / "search-bisect-example"  # the README's example: project and case
+EXAMPLE = ROOT / "results" / "adhoc" / "search-bisect-example"  # docs/guide/pins.md's example: project, case
 
 def test_a_failure_no_known_issue_explains_is_bisected_from_the_grids_pass(tmp_path, monkeypatch, capsys):
     """A project's own case: its grid passes on transformers 4.53.3 with trl 0.19.1. Kept on 4.55.4, uv's

@@ -170,7 +170,7 @@ def test_cli_writes_report_and_script_for_a_real_cell(tmp_path):
 
 @pytest.mark.e2e
 def test_the_script_reproduces_a_real_cell_from_a_clean_folder_with_uv(tmp_path):
-    """The README's example: `uv run repro.py` on a machine that has never seen this repository."""
+    """docs/guide/reports.md's example: `uv run repro.py` on a machine that has never seen this repository."""
     cell_id = "tf4.54-trl0.20::phi3_generate[remote_seen_tokens@tiny-phi3]"
     out = tmp_path / "r"
     assert cli.main(["--matrix", str(ROOT / "matrix.yaml"), "report", cell_id,
