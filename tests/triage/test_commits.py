@@ -11,6 +11,7 @@ from ftcompat.cli import main
 from ftcompat.core import gitref
 from ftcompat.core.status import Status
 from ftcompat.env import gitsource
+from ftcompat.flows import handoff
 from ftcompat.flows.adhoc import parse_pins
 from ftcompat.triage import commitdoc
 from ftcompat.triage.commits import Ask, CommitBisector
@@ -261,5 +262,20 @@ def test_a_report_names_the_commit_and_pull_request_a_commit_bisection_blamed():
     cell = record("c::q[l]", "fail", env={"versions": {"trl": "0.23.0+g6adfd13"}})
     text = report_md._versions(bound, cell)
     assert ("- first bad commit: [5fb8f4c64406](https://github.com/huggingface/trl/commit/5fb8f4c64406) "
-            "`Fix get_peft_model() (#4081)`, pull request [#4081](https://github.com/huggingface/trl/pull/4081)") in text
+            "`Fix get_peft_model() (#4081)`, pull request "
+            "[#4081](https://github.com/huggingface/trl/pull/4081)") in text
     assert report.from_bisection({**doc, "verdict": "flaky"}) is None
+
+
+def test_adhoc_with_an_unknown_ref_is_exit_2_before_anything_is_built(project, capsys, repo):
+    code = main(["--config", str(project / "matrix.yaml"), "adhoc", "peft@v9.9.9", "--source", f"peft={repo[0].path}",
+                 "--cases", "answer", "--out", str(project / "out" / "a.json")])
+    assert code == 2 and "no branch, tag or commit 'v9.9.9'" in capsys.readouterr().err
+    assert not (project / "out").exists() and not (project / ".ftcompat" / "adhoc").exists()
+
+
+def test_a_handoff_side_at_a_git_ref_takes_the_configs_source(project, repo):
+    spec = handoff.SideSpec("from", ("peft@v0.2.0", "torch==2.13.0"), None, None)
+    env = handoff.side_environment(project, spec, ("*",), "3.11", None, None, {"peft": str(repo[0].path)})
+    assert env.combo.pins["peft"] == "@v0.2.0" and env.combo.sources == {"peft": str(repo[0].path)}
+    assert f"peft @ git+{repo[0].path.as_uri()}@v0.2.0" in env.combo.requirements()

@@ -272,7 +272,7 @@ class _Checker(Checker):
             if not isinstance(value, str) or not value.strip():
                 self.add(f"{path}.{pkg}", f"expected a folder or a git URL, got {value!r}")
                 continue
-            out[str(pkg)] = value if gitref.is_url(value) else str(self.base / Path(value).expanduser())
+            out[str(pkg)] = value if gitref.is_url(value) else str((self.base / Path(value).expanduser()).resolve())
         return out
 
     def model(self, name, raw, path: str) -> ModelSpec | None:
