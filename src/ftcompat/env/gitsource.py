@@ -10,6 +10,7 @@ missing or a remote out of reach is the machine's (``MachineError``).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import subprocess
@@ -31,9 +32,14 @@ def _git(*args: str, cwd: Path | None = None, timeout: float = 600) -> subproces
     git = shutil.which("git")
     if git is None:
         raise MachineError("git is not installed: a pin at a git ref needs it (apt-get install git)")
-    return subprocess.run([git, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
-                          env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin",
-                               "HOME": str(Path.home())})
+    # The caller's environment (proxies, credentials helpers' HOME), less any GIT_DIR-like variable a hook or
+    # a shell left set, which would point every command at another repository; never a password prompt.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    try:
+        return subprocess.run([git, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+                              env={**env, "GIT_TERMINAL_PROMPT": "0"})
+    except subprocess.TimeoutExpired:
+        raise MachineError(f"git {' '.join(args[:1])} took over {timeout:.0f} s (a remote out of reach?)") from None
 
 
 def _out(proc: subprocess.CompletedProcess) -> str:
