@@ -4,16 +4,16 @@ import json
 import subprocess
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, record
 from gitrepo import commit, git, history
 
 from ftcompat.cli import main
 from ftcompat.core import gitref
 from ftcompat.core.status import Status
 from ftcompat.env import gitsource
-from ftcompat.flows import handoff
+from ftcompat.flows import bisect_commits, handoff
 from ftcompat.flows.adhoc import parse_pins
-from ftcompat.triage import commitdoc
+from ftcompat.triage import commitdoc, report, report_md
 from ftcompat.triage.commits import Ask, CommitBisector
 from ftcompat.triage.trials import BisectError, CellRun, Trial, Verdict
 
@@ -248,10 +248,6 @@ def test_subprocess_git_exists():
 
 
 def test_a_report_names_the_commit_and_pull_request_a_commit_bisection_blamed():
-    from conftest import record
-
-    from ftcompat.triage import report, report_md
-
     first = {"sha": "5fb8f4c64406" + "0" * 28, "short": "5fb8f4c64406", "subject": "Fix get_peft_model() (#4081)",
              "pr": 4081, "link": "https://github.com/huggingface/trl/commit/5fb8f4c64406",
              "pr_link": "https://github.com/huggingface/trl/pull/4081", "merge": False}
@@ -279,3 +275,10 @@ def test_a_handoff_side_at_a_git_ref_takes_the_configs_source(project, repo):
     env = handoff.side_environment(project, spec, ("*",), "3.11", None, None, {"peft": str(repo[0].path)})
     assert env.combo.pins["peft"] == "@v0.2.0" and env.combo.sources == {"peft": str(repo[0].path)}
     assert f"peft @ git+{repo[0].path.as_uri()}@v0.2.0" in env.combo.requirements()
+
+
+def test_a_release_bisections_answer_maps_to_the_tags_its_commits_lie_between(repo):
+    r, _ = repo
+    assert bisect_commits.release_to_commits(r, "0.1.1", "0.2.0") == ("v0.1.1", "v0.2.0")
+    with pytest.raises(ValueError, match="no tag for peft 0.2.1"):
+        bisect_commits.release_to_commits(r, "0.2.0", "0.2.1")
