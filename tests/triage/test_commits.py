@@ -72,6 +72,7 @@ def test_a_break_is_found_with_its_pull_request(repo):
     assert "first fails at peft" in doc["line"] and doc["line"].count("(#3)") == 1
     md = commitdoc.to_markdown(doc)
     assert "[#3](https://github.com/huggingface/peft/pull/3)" in md and "| merge commit | no |" in md
+    assert f"| first bad | [{ids['c3'][:12]}](https://github.com/huggingface/peft/commit/" in md  # a link, not code
 
 
 def test_the_step_count_is_logarithmic_in_the_path(repo):

@@ -72,19 +72,21 @@ def to_markdown(doc: Mapping) -> str:
     out = [f"# Commit bisection of `{doc['case']}`", "", doc["line"], ""]
     if doc["note"] or doc["notes"]:
         out += [f"> {n}" for n in [doc["note"], *doc["notes"]] if n] + [""]
-    rows = [("verdict", doc["verdict"]), ("direction", doc["direction"]), ("package", doc["package"]),
-            ("history", doc["source"]),
-            ("good side", f"{doc['good']['ref']} ({doc['good']['commit'][:12]})"),
-            ("bad side", f"{doc['bad']['ref']} ({doc['bad']['commit'][:12]})"),
-            ("held", ", ".join(f"{p} {v}" for p, v in doc["held"].items() if v) or "-"),
-            ("searched from", (doc["base"] or "-")[:12]), ("commits on the path", str(doc["path_length"])),
-            ("flake screen", f"the bad side ran {doc['flake_runs']} times")]
+    rows = [(k, _cell(v)) for k, v in (
+        ("verdict", doc["verdict"]), ("direction", doc["direction"]), ("package", doc["package"]),
+        ("history", doc["source"]),
+        ("good side", f"{doc['good']['ref']} ({doc['good']['commit'][:12]})"),
+        ("bad side", f"{doc['bad']['ref']} ({doc['bad']['commit'][:12]})"),
+        ("held", ", ".join(f"{p} {v}" for p, v in doc["held"].items() if v) or "-"),
+        ("searched from", (doc["base"] or "-")[:12]), ("commits on the path", str(doc["path_length"])),
+        ("flake screen", f"the bad side ran {doc['flake_runs']} times"))]
     if commit:
+        # Links stay Markdown; only the commit's own text (a subject) is escaped.
         pr = f"[#{commit['pr']}]({commit['pr_link']})" if commit.get("pr_link") else (
             f"#{commit['pr']}" if commit.get("pr") else "-")
         sha = f"[{commit['short']}]({commit['link']})" if commit.get("link") else commit["short"]
         rows += [(key.replace("_", " "), f"{sha} {_cell(commit['subject'])}"), ("pull request", pr),
-                 ("merge commit", "yes" if commit["merge"] else "no"), ("committed", commit["date"])]
+                 ("merge commit", "yes" if commit["merge"] else "no"), ("committed", _cell(commit["date"]))]
     if doc.get("before"):
         rows.append(("the commit before it", f"{doc['before']['short']} {_cell(doc['before']['subject'])}"))
     cost = doc["cost"]
@@ -92,8 +94,8 @@ def to_markdown(doc: Mapping) -> str:
              ("cost", f"{cost['steps']} steps, {cost['install_s']:.0f} s installing, {cost['run_s']:.0f} s running"
                       + (f", {cost['duration_s']:.0f} s in all" if cost.get("duration_s") else ""))]
     meta = doc.get("meta") or {}
-    rows += [(k.replace("_", " "), str(v)) for k, v in meta.items() if k != "duration_s"]
-    out += ["| | |", "|---|---|", *(f"| {k} | {_cell(v)} |" for k, v in rows), "", "## Steps", "",
+    rows += [(k.replace("_", " "), _cell(str(v))) for k, v in meta.items() if k != "duration_s"]
+    out += ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "", "## Steps", "",
             "| # | phase | commit | subject | verdict | install | run | signature / note |",
             "|---|---|---|---|---|---|---|---|"]
     for s in doc["steps"]:
