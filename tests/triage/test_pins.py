@@ -308,3 +308,11 @@ def test_a_handoff_pairs_cells_count_for_the_environment_that_loads_and_never_ma
     lone = dataclasses.replace(g, combos=tuple(c for c in combos if c["id"] != "train~serve-old"),
                                cells=tuple(c for c in g.cells if c.combo != "train~serve-old"))
     assert not next(v for v in pins.safe_pins(lone).verdicts if v.combo == "serve-old").missing
+
+
+def test_an_upstream_main_row_is_never_picked():
+    # trl built from a commit passes everything and is the newest, but pip cannot be pinned to it.
+    g = grid({"old": ({"trl": "0.19.1"}, OK), "main-trl": ({"trl": "1.17.0.dev0+g294f35b"}, OK)})
+    g = Grid(g.cells, tuple({**c, "pins": {"trl": "@main"}} if c["id"] == "main-trl" else c for c in g.combos),
+             g.columns, g.generated_at)
+    assert pins.safe_pins(g).pick.combo == "old"

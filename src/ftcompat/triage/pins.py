@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ftcompat.core import gitref
 from ftcompat.core.domain import STACK
 from ftcompat.core.errors import InputError
 from ftcompat.core.hints import suggest
@@ -179,6 +180,8 @@ def judge(grid: Grid, cells: Sequence[Record], allow_known: bool,
     for combo in grid.combos:
         if combo["id"] in pairs:
             continue  # not an environment of its own: judged as its consumer
+        if any(gitref.ref_of(v) for v in (combo.get("pins") or {}).values()):
+            continue  # a build from a git commit (the upstream-main lane) is no release a pin can name
         mine = [c for c in cells if c.combo == combo["id"] or pairs.get(c.combo, {}).get("to") == combo["id"]]
         if not combo.get("ran") or not mine:
             continue
