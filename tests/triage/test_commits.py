@@ -14,6 +14,7 @@ from ftcompat.env import gitsource
 from ftcompat.flows import bisect_commits, handoff
 from ftcompat.flows.adhoc import parse_pins
 from ftcompat.triage import commitdoc, report, report_md
+from ftcompat.triage.repro import dependencies
 from ftcompat.triage.commits import Ask, CommitBisector
 from ftcompat.triage.trials import BisectError, CellRun, Trial, Verdict
 
@@ -283,3 +284,9 @@ def test_a_release_bisections_answer_maps_to_the_tags_its_commits_lie_between(re
     assert bisect_commits.release_to_commits(r, "0.1.1", "0.2.0") == ("v0.1.1", "v0.2.0")
     with pytest.raises(ValueError, match="no tag for peft 0.2.1"):
         bisect_commits.release_to_commits(r, "0.2.0", "0.2.1")
+
+
+def test_a_repro_script_installs_a_main_lane_cell_from_its_commit():
+    deps = dependencies({"trl": "1.10.0.dev0+gf2cd577", "torch": "2.13.0+cpu", "peft": "0.21.2"})
+    assert "trl @ git+https://github.com/huggingface/trl@f2cd577" in deps
+    assert "torch==2.13.0" in deps and "peft==0.21.2" in deps

@@ -99,6 +99,14 @@ def commit_of(version: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+def pinned_requirement(pkg: str, version: str) -> str:
+    """The requirement that installs what a recorded version ran: ``pkg==X``, or the commit it was built from."""
+    commit = commit_of(version)
+    if commit and pkg in PUBLIC:
+        return requirement(pkg, commit, PUBLIC[pkg])
+    return f"{pkg}=={version.split('+', 1)[0]}"
+
+
 def direct_commit(direct_url: str | None) -> str | None:
     """The commit a PEP 610 ``direct_url.json`` says a distribution was installed from, or None."""
     try:

@@ -11,10 +11,9 @@ import pprint
 from collections.abc import Mapping
 from pathlib import Path
 
-from ftcompat.core import imports
+from ftcompat.core import gitref, imports
 from ftcompat.core.domain import RECORDED
 from ftcompat.core.record import Record
-from ftcompat.core.versions import public
 
 # The modules the script's own fixtures use, besides what the case imports.
 FIXTURE_MODULES = ("ftcompat.harness.api", "ftcompat.harness.envinfo", "ftcompat.harness.models")
@@ -50,8 +49,9 @@ def literal(text: str) -> str:
 
 
 def dependencies(versions: Mapping[str, str | None]) -> list[str]:
-    """The PEP 723 dependency list: every recorded version exactly, local labels dropped."""
-    deps = [f"{p}=={public(versions[p])}" for p in RECORDED if versions.get(p)]
+    """The PEP 723 dependency list: every recorded version exactly, local labels dropped; a build from a git
+    commit (``1.10.0.dev0+gf2cd577``, the upstream-main lane) as that commit of the public repository."""
+    deps = [gitref.pinned_requirement(p, str(versions[p])) for p in RECORDED if versions.get(p)]
     return [*deps, "pytest"]  # the case API marks skips with pytest.skip
 
 
