@@ -14,8 +14,8 @@ from ftcompat.env import gitsource
 from ftcompat.flows import bisect_commits, handoff
 from ftcompat.flows.adhoc import parse_pins
 from ftcompat.triage import commitdoc, report, report_md
-from ftcompat.triage.repro import dependencies
 from ftcompat.triage.commits import Ask, CommitBisector
+from ftcompat.triage.repro import dependencies
 from ftcompat.triage.trials import BisectError, CellRun, Trial, Verdict
 
 CELL = "answer[value]"
