@@ -40,7 +40,7 @@ def grid(*cells):
 def test_the_script_pins_the_recorded_versions_in_pep723_metadata():
     text = repro.script(cell(), (CASES / "boom.py").read_text(), None, "test")
     ast.parse(text)
-    block = re.search(r"(?ms)^# /// script$\s(?P<content>(^#(| .*)$\s)+)^# ///$", text).group("content")
+    block = re.search(r"(?m)^# /// script$\s(?P<content>(^#(| .*)$\s)+)^# ///$", text).group("content")
     meta = tomllib.loads("".join(line[2:] if line.startswith("# ") else line[1:]
                                  for line in block.splitlines(keepends=True)))
     assert meta["requires-python"] == "==3.11.*"
