@@ -1,3 +1,5 @@
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,28 @@ def grid_of(records, combos=None, generated_at="2026-12-01T00:00:00Z", warnings=
         combos = [{"id": c} for c in dict.fromkeys(r.combo for r in records)]
     columns = tuple(sorted(dict.fromkeys(r.column for r in records)))
     return Grid(records, tuple(combos), columns, generated_at, tuple(warnings))
+
+
+# --- a real browser, for the grid page's and the documentation site's tests --------------------------------
+
+def chromium_path():
+    """FTCOMPAT_CHROMIUM, else Debian's Chromium (.ci/run installs it with apt), else a preinstalled Chrome."""
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    for candidate in (os.environ.get("FTCOMPAT_CHROMIUM"), "/usr/bin/chromium", *map(shutil.which, names)):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by Playwright; skipped where no Chromium binary is installed."""
+    path = chromium_path()
+    if path is None:
+        pytest.skip("no Chromium binary (apt-get install -y chromium, or set FTCOMPAT_CHROMIUM)")
+    from playwright.sync_api import sync_playwright  # a dev dependency: a missing one is a failure, not a skip
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path)
+        yield browser
+        browser.close()

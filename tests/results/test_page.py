@@ -170,28 +170,6 @@ def test_real_grid_renders_every_ran_column():
 
 # --- a real browser ---------------------------------------------------------------------------------------
 
-def chromium_path():
-    """FTCOMPAT_CHROMIUM, else Debian's Chromium (.ci/run installs it with apt), else a preinstalled Chrome."""
-    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-    for candidate in (os.environ.get("FTCOMPAT_CHROMIUM"), "/usr/bin/chromium", *map(shutil.which, names)):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium binary (apt-get install -y chromium, or set FTCOMPAT_CHROMIUM)")
-    from playwright.sync_api import sync_playwright  # a dev dependency: a missing one is a failure, not a skip
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path)
-        yield browser
-        browser.close()
-
-
 def open_page(browser, html_path, hash_=""):
     tab = browser.new_page(viewport={"width": 1600, "height": 1150})
     errors = []

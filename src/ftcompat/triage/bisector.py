@@ -31,6 +31,7 @@ from ftcompat.triage.trials import (
     endpoint_check,
     flaky_note,
     judge,
+    narrow,
     same_version,
     step_signature,
 )
@@ -174,22 +175,11 @@ class Bisector:
         found = self.candidates[pkg]
         # The path runs from the good side to the bad one, whichever is older.
         path = [lo_v, *(found if direction == "regression" else reversed(found)), hi_v]
-        lo, hi, skipped = 0, len(path) - 1, set()
-        while True:
-            pool = [i for i in range(lo + 1, hi) if i not in skipped]
-            if not pool:
-                break
-            mid = min(pool, key=lambda i: (abs(i - (lo + hi) / 2), i))
-            step = self.step({**base, pkg: path[mid]}, f"search {pkg}")
-            if step.verdict == FLAKY:
-                return Result(Verdict.FLAKY, direction, culprit, {pkg: path[lo]}, {pkg: path[hi]}, searched=pkg,
-                              note=f"{pkg} {path[mid]} (step {step.index}): {step.note}")
-            if step.verdict == GOOD:
-                lo = mid
-            elif step.verdict == BAD:
-                hi = mid
-            else:
-                skipped.add(mid)
+        end = narrow(len(path), lambda i: self.step({**base, pkg: path[i]}, f"search {pkg}"), GOOD)
+        lo, hi = end.lo, end.hi
+        if end.flaky is not None:
+            return Result(Verdict.FLAKY, direction, culprit, {pkg: path[lo]}, {pkg: path[hi]}, searched=pkg,
+                          note=f"{pkg} {path[end.flaky_at or 0]} (step {end.flaky.index}): {end.flaky.note}")
         held = {p: base[p] for p in culprit if p != pkg}
         before, after = {pkg: path[lo], **held}, {pkg: path[hi], **held}
         if hi - lo == 1:

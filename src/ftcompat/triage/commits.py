@@ -33,6 +33,7 @@ from ftcompat.triage.trials import (
     endpoint_check,
     flaky_note,
     judge,
+    narrow,
     step_signature,
 )
 
@@ -193,23 +194,11 @@ class CommitBisector:
         path = [base, *self.history.first_parent_path(base, newer)]
         if path[-1] != newer:
             raise BisectError(f"{newer[:12]} is not reachable from {base[:12]} in {self.ask.pkg}'s history")
-        old_verdict = GOOD if direction == "regression" else BAD
-        lo, hi, skipped = 0, len(path) - 1, set()
-        while True:
-            pool = [i for i in range(lo + 1, hi) if i not in skipped]
-            if not pool:
-                break
-            mid = min(pool, key=lambda i: (abs(i - (lo + hi) / 2), i))
-            step = self.step(path[mid], "search")
-            if step.verdict == FLAKY:
-                return Found(Verdict.FLAKY, direction, base=base, path_length=len(path) - 1,
-                             note=f"{path[mid][:12]} (step {step.index}): {step.note}")
-            if step.verdict == old_verdict:
-                lo = mid
-            elif step.verdict in (GOOD, BAD):
-                hi = mid
-            else:
-                skipped.add(mid)
+        end = narrow(len(path), lambda i: self.step(path[i], "search"), GOOD if direction == "regression" else BAD)
+        lo, hi = end.lo, end.hi
+        if end.flaky is not None:
+            return Found(Verdict.FLAKY, direction, base=base, path_length=len(path) - 1,
+                         note=f"{path[end.flaky_at or 0][:12]} (step {end.flaky.index}): {end.flaky.note}")
         untested = tuple(path[lo + 1:hi])
         if not untested:
             return Found(Verdict.FOUND, direction, path[hi], path[lo], base, len(path) - 1, notes=tuple(self.notes))

@@ -243,3 +243,37 @@ def judge(trial: Trial, watch: tuple[str, ...], bad_side: Mapping[str, CellRun])
     if flaky:
         return FLAKY, flaky
     return run_verdict(trial.runs[0], watch, bad_side)
+
+
+@dataclass(frozen=True)
+class Narrowed:
+    """Where a binary search over a path stopped: the last index on the old side, the first on the new side,
+    and the step that stopped it early when its runs disagreed."""
+
+    lo: int
+    hi: int
+    flaky: Step | None = None
+    flaky_at: int | None = None
+
+
+def narrow(length: int, step_at: Callable[[int], Step], old_side: StepVerdict) -> Narrowed:
+    """Binary-search a path whose first item behaves as ``old_side`` and whose last does not.
+
+    ``step_at(i)`` builds and judges item ``i``. A step that is neither good nor bad is skipped (as ``git
+    bisect skip``) and the search goes on around it; a flaky one stops it.
+    """
+    lo, hi, skipped = 0, length - 1, set()
+    while True:
+        pool = [i for i in range(lo + 1, hi) if i not in skipped]
+        if not pool:
+            return Narrowed(lo, hi)
+        mid = min(pool, key=lambda i: (abs(i - (lo + hi) / 2), i))
+        step = step_at(mid)
+        if step.verdict == FLAKY:
+            return Narrowed(lo, hi, step, mid)
+        if step.verdict == old_side:
+            lo = mid
+        elif step.verdict in (GOOD, BAD):
+            hi = mid
+        else:
+            skipped.add(mid)
