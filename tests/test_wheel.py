@@ -165,6 +165,7 @@ def _snapshot(folder):
     (["run", "--cases", "my_lora_stpe"], 2, "--cases: 'my_lora_stpe' selects no case"),
     (["pins", "--keep", "trl=0.20"], 2, "write trl==0.20"),
     (["adhoc", "trl==1.16.0", "--torch-backend", "cuda"], 2, "'cuda' is not a PyTorch build"),  # cu126, not cuda
+    (["adhoc", "torch@main"], 2, "torch is not pure Python"),  # a compiled package at a git ref
 ])
 def test_a_newcomers_mistakes_get_their_documented_exit_code_and_overwrite_nothing(installed, project, args, code,
                                                                                       said):
