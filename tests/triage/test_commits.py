@@ -9,14 +9,16 @@ from gitrepo import commit, git, history
 
 from ftcompat.cli import main
 from ftcompat.core import gitref
+from ftcompat.core.domain import Matrix
 from ftcompat.core.status import Status
 from ftcompat.env import gitsource
+from ftcompat.flows import bisect as release
 from ftcompat.flows import bisect_commits, handoff
 from ftcompat.flows.adhoc import parse_pins
 from ftcompat.triage import commitdoc, report, report_md
 from ftcompat.triage.commits import Ask, CommitBisector
 from ftcompat.triage.repro import dependencies
-from ftcompat.triage.trials import BisectError, CellRun, Trial, Verdict
+from ftcompat.triage.trials import BisectError, CellRun, Result, Trial, Verdict
 
 CELL = "answer[value]"
 
@@ -290,3 +292,13 @@ def test_a_repro_script_installs_a_main_lane_cell_from_its_commit():
     deps = dependencies({"trl": "1.10.0.dev0+gf2cd577", "torch": "2.13.0+cpu", "peft": "0.21.2"})
     assert "trl @ git+https://github.com/huggingface/trl@f2cd577" in deps
     assert "torch==2.13.0" in deps and "peft==0.21.2" in deps
+
+
+def test_into_commits_goes_on_between_the_releases_tags_with_the_good_sides_other_pins(repo, tmp_path):
+    r, _ = repo
+    result = Result(Verdict.FOUND, "regression", ("peft",), {"peft": "0.1.1"}, {"peft": "0.2.0"}, ("0.2.0",), "peft")
+    doc = {"case": CELL, "last_good": {"peft": "0.1.1"}, "first_bad": {"peft": "0.2.0"},
+           "good": {"peft": "0.1.1", "torch": "2.13.0"}}
+    matrix = Matrix((), {}, {}, sources={"peft": str(r.path)})
+    ask = bisect_commits.after_release(release.Answer(doc, tmp_path / "b.json", result), matrix, tmp_path)
+    assert (ask.pkg, ask.good, ask.bad, dict(ask.held)) == ("peft", "v0.1.1", "v0.2.0", {"torch": "2.13.0"})

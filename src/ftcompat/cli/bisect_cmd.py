@@ -6,9 +6,7 @@ from pathlib import Path
 
 from ftcompat.cli.common import add_source, root_of
 from ftcompat.config.matrix import load
-from ftcompat.core import gitref
 from ftcompat.core.errors import NoAnswer
-from ftcompat.env import gitsource
 from ftcompat.flows import bisect, bisect_commits
 from ftcompat.triage.bisectdoc import pins_text
 from ftcompat.triage.trials import BisectError, Verdict
@@ -79,21 +77,8 @@ def _shown_commits(cell: str, answer: bisect_commits.Answer) -> int:
 
 def _into_commits(args, matrix, root, answer: bisect.Answer) -> int:
     """Go on from a release bisection's one release into the commits between it and the release before."""
-    doc = answer.doc
-    pkg = answer.result.searched
-    if not pkg or len(answer.result.culprit) != 1 or answer.result.direction != "regression":
-        raise NoAnswer("--into-commits goes on from one package's first bad release; this bisection found "
-                       f"{', '.join(answer.result.culprit) or 'none'} ({answer.result.direction})")
-    source = gitref.source_of(pkg, matrix.sources)
-    if source is None:
-        raise BisectError(f"--into-commits: say where {pkg}'s history is with --source {pkg}=PATH_OR_URL")
-    repo = gitsource.open_repo(pkg, source, root)
-    good_tag, bad_tag = bisect_commits.release_to_commits(repo, doc["last_good"][pkg], doc["first_bad"][pkg])
-    held = {p: v for p, v in answer.result.before.items() if p != pkg} if answer.result.before else {}
-    held = {**{p: v for p, v in (doc["good"] or {}).items() if p != pkg}, **held}
-    print(f"\ngoing on into {pkg}'s commits between {good_tag} and {bad_tag}")
-    ask = bisect_commits.Ask(args.cell, pkg, good_tag, bad_tag, held, args.flake_runs, None, args.python,
-                             args.keep_envs, None)
+    ask = bisect_commits.after_release(answer, matrix, root, args.flake_runs, args.python, args.keep_envs)
+    print(f"\ngoing on into {ask.pkg}'s commits between {ask.good} and {ask.bad}")
     return _shown_commits(args.cell, bisect_commits.flow(matrix, root, ask, log=lambda line: print(line, flush=True)))
 
 

@@ -8,6 +8,7 @@ costs one edit and nothing runs on a half-valid matrix.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -422,8 +423,6 @@ SOURCES_ENV = "FTCOMPAT_SOURCES"  # PKG=PATH_OR_URL[,PKG=...]: --source, handed 
 
 def overriding_sources(check: _Checker) -> dict[str, str]:
     """The sources ``--source`` gave (through FTCOMPAT_SOURCES), over the config's own."""
-    import os
-
     out = {}
     for item in filter(None, os.environ.get(SOURCES_ENV, "").split(",")):
         pkg, sep, value = item.partition("=")
@@ -436,17 +435,11 @@ def overriding_sources(check: _Checker) -> dict[str, str]:
 
 def with_sources(check: _Checker, combo: Combo, sources: dict[str, str], path: str) -> Combo:
     """The combo with the sources of its git-pinned packages; one with no source for such a package is refused."""
-    import dataclasses
-
-    mine = {}
     for pkg, ref in combo.git_pins.items():
-        source = gitref.source_of(pkg, sources)
-        if source is None:
+        if gitref.source_of(pkg, sources) is None:
             check.add(f"{path}.pins.{pkg}", f"{pkg} is pinned at {ref!r} but has no public repository ftcompat knows; "
                                             f"say where its history is: `sources: {{{pkg}: PATH_OR_URL}}`")
-        elif pkg in sources:
-            mine[pkg] = source
-    return dataclasses.replace(combo, sources=frozen_map(mine)) if mine else combo
+    return combo.with_sources(sources)
 
 
 def _check_case_combos(check: _Checker, specs: dict[str, CaseSpec], combos: list[Combo]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -62,6 +62,11 @@ class Combo:
         if any(not gitref.is_commit(ref) for ref in self.git_pins.values()):
             return True
         return bool(self.unpinned) and self.exclude_newer is None and self.resolution == "highest"
+
+    def with_sources(self, sources: Mapping[str, str]) -> Combo:
+        """This combo with the sources (config, --source) of the packages it pins at a git ref, and no other."""
+        mine = {p: sources[p] for p in self.git_pins if p in sources}
+        return replace(self, sources=MappingProxyType(mine)) if mine else self
 
     @property
     def git_pins(self) -> dict[str, str]:

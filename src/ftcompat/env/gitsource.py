@@ -10,6 +10,7 @@ missing or a remote out of reach is the machine's (``MachineError``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import shutil
@@ -133,8 +134,7 @@ class Repo:
 
 
 def _near(ref: str, refs: list[str]) -> str:
-    import difflib
-
+    # Not core.hints.suggest: with no close match it lists every choice, and a history has thousands of branches.
     close = difflib.get_close_matches(ref, refs, n=3, cutoff=0.6)
     return f"; did you mean {', '.join(close)}?" if close else ""
 
@@ -144,10 +144,10 @@ def open_repo(pkg: str, source: str, root: Path) -> Repo:
     if not gitref.is_url(source):
         folder = Path(source).expanduser()
         if not folder.is_dir():
-            raise InputError(f"--source {pkg}={source}: no such folder")
+            raise InputError(f"the source of {pkg}, {source}: no such folder")
         proc = _git("-C", str(folder), "rev-parse", "--git-dir")
         if proc.returncode != 0:
-            raise InputError(f"--source {pkg}={Path(source).name}: not a git repository "
+            raise InputError(f"the source of {pkg}, {Path(source).name}: not a git repository "
                              "(give a clone or a mirror of the package's history, or its URL)")
         return Repo(pkg, source, folder.resolve())
     clone = root / CLONES / f"{pkg}.git"

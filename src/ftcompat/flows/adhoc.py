@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from ftcompat.config.cases import cases_of
@@ -77,12 +77,6 @@ def _slug(ref: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", ref.lower()).strip("-")[:40]
 
 
-def with_sources(combo: Combo, sources: Mapping[str, str]) -> Combo:
-    """The combo with the sources of its git-pinned packages (from the config and --source)."""
-    mine = {p: sources[p] for p in combo.git_pins if p in sources}
-    return dataclasses.replace(combo, sources=frozen_map(mine)) if mine else combo
-
-
 def adhoc_combo(pins, python: str, cases=("*",), floor=False, as_of=None, pre=False,
                 torch_backend: str | None = None) -> Combo:
     """Build the combo the command line describes."""
@@ -129,7 +123,7 @@ def flow(matrix: Matrix, root: Path, combo: Combo, out: Path, log: Callable[[str
          repair: str | None = "cap", yes: bool = False) -> grid_mod.Grid:
     """``ftcompat adhoc``: check the cases and that the grid file can be written, then build, run and write it."""
     check_cases(single(matrix, combo), combo)  # a typo builds nothing and overwrites no earlier grid
-    combo = with_sources(combo, matrix.sources)
+    combo = combo.with_sources(matrix.sources)
     gitsource.pin_commits(combo, root)  # an unknown ref or source is bad input (exit 2) before anything is built
     unknown = unknown_packages(combo)
     if unknown:

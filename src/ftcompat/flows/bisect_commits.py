@@ -17,9 +17,10 @@ from ftcompat.core import gitref
 from ftcompat.core.cellfile import atomic_write, dumps
 from ftcompat.core.clock import name_stamp, utc_now
 from ftcompat.core.domain import Matrix
-from ftcompat.core.errors import InputError
+from ftcompat.core.errors import InputError, NoAnswer
 from ftcompat.env import gitsource
 from ftcompat.env.preflight import check_writable
+from ftcompat.flows import bisect as release
 from ftcompat.flows.bisect import EnvRunner, select_cases
 from ftcompat.runner.cells import WORK
 from ftcompat.triage import commitdoc
@@ -128,3 +129,21 @@ def release_to_commits(repo: gitsource.Repo, last_good: str, first_bad: str) -> 
         raise InputError(f"no tag for {repo.pkg} {', '.join(missing)} in {repo.shown} (looked for v<version> and "
                          "<version>): cannot go on into the commits between the releases")
     return tags[last_good] or "", tags[first_bad] or ""
+
+
+def after_release(answer: release.Answer, matrix: Matrix, root: Path, flake_runs: int = 3, python: str = "3.11",
+                  keep_envs: bool = False) -> Ask:
+    """The commit bisection that goes on from a release bisection's one first-bad release: between the two
+    releases' tags, the good side's other pins held."""
+    result, doc = answer.result, answer.doc
+    pkg = result.searched
+    if not pkg or len(result.culprit) != 1 or result.direction != "regression":
+        raise NoAnswer("--into-commits goes on from one package's first bad release; this bisection found "
+                       f"{', '.join(result.culprit) or 'none'} ({result.direction})")
+    source = gitref.source_of(pkg, matrix.sources)
+    if source is None:
+        raise BisectError(f"--into-commits: say where {pkg}'s history is with --source {pkg}=PATH_OR_URL")
+    good, bad = release_to_commits(gitsource.open_repo(pkg, source, root), doc["last_good"][pkg],
+                                   doc["first_bad"][pkg])
+    held = {p: v for p, v in (doc["good"] or {}).items() if p != pkg}
+    return Ask(doc["case"], pkg, good, bad, held, flake_runs, None, python, keep_envs, None)

@@ -105,7 +105,7 @@ def side_environment(root: Path, spec: SideSpec, cases: Sequence[str], python: s
         return Existing(tagged(combo), str(interpreter), target.environment(interpreter, root, described["python"]))
     combo = tagged(adhoc.adhoc_combo(adhoc.parse_pins(list(spec.pins)), python, tuple(cases),
                                      torch_backend=torch_backend))
-    combo = adhoc.with_sources(combo, sources or {})
+    combo = combo.with_sources(sources or {})
     gitsource.pin_commits(combo, root)  # an unknown ref is bad input before either side is built
     unknown = unknown_packages(combo)
     if unknown:
